@@ -186,4 +186,3 @@ func TestFilesRetryWhilePipelineRefuses(t *testing.T) {
 	waitForIDs(t, &next.LogsSink, idRange(1, 4))
 	assert.Less(t, next.refusals.Load(), int32(0), "the pipeline did refuse first")
 }
-

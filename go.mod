@@ -35,6 +35,18 @@ require (
 	k8s.io/client-go v0.36.3
 )
 
+require github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver v0.145.0
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/blang/semver/v4 v4.0.0 // indirect
+	github.com/prometheus/client_golang v1.23.2 // indirect
+	github.com/prometheus/client_model v0.6.2 // indirect
+	github.com/prometheus/common v0.67.5 // indirect
+	github.com/prometheus/procfs v0.19.2 // indirect
+	k8s.io/component-base v0.36.3 // indirect
+)
+
 require (
 	github.com/bmatcuk/doublestar/v4 v4.10.0 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect

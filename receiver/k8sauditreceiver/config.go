@@ -115,11 +115,15 @@ func (cfg *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func isValidStage(s string) bool {
+func isValidStage(s string) bool { return stageName([]byte(s)) != "" }
+
+// stageName returns the audit stage b names, as one of the validStages
+// strings, or "" when it names none.
+func stageName(b []byte) string {
 	for _, v := range validStages {
-		if s == v {
-			return true
+		if string(b) == v {
+			return v
 		}
 	}
-	return false
+	return ""
 }

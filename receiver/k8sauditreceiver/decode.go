@@ -50,15 +50,10 @@ type decoder struct {
 // event returns errBadBody; an unusable event inside a good list is reported in
 // stats and the rest still go through.
 func (d *decoder) decodeBody(body []byte, out plog.LogRecordSlice, stats *decodeStats) error {
-	// Validate first: jsonparser below only skims, and a truncated body must be
-	// refused whole rather than half-decoded.
-	if err := fastjson.ValidateBytes(body); err != nil {
-		return fmt.Errorf("%w: invalid JSON: %v", errBadBody, err)
-	}
 	kind, _ := jsonparser.GetString(body, "kind")
 	apiVersion, _ := jsonparser.GetString(body, "apiVersion")
 	if apiVersion != auditAPIVersion {
-		return fmt.Errorf("%w: apiVersion %q, want %q", errBadBody, apiVersion, auditAPIVersion)
+		return refuse(body, fmt.Errorf("%w: apiVersion %q, want %q", errBadBody, apiVersion, auditAPIVersion))
 	}
 	switch kind {
 	case "Event":
@@ -66,31 +61,42 @@ func (d *decoder) decodeBody(body []byte, out plog.LogRecordSlice, stats *decode
 		return nil
 	case "EventList":
 	default:
-		return fmt.Errorf("%w: kind %q, want EventList or Event", errBadBody, kind)
+		return refuse(body, fmt.Errorf("%w: kind %q, want EventList or Event", errBadBody, kind))
 	}
 
-	items, typ, _, err := jsonparser.Get(body, "items")
-	switch {
-	case errors.Is(err, jsonparser.KeyPathNotFoundError) || typ == jsonparser.Null:
-		return nil // an empty list
-	case err != nil:
-		return fmt.Errorf("%w: items: %v", errBadBody, err)
-	case typ != jsonparser.Array:
-		return fmt.Errorf("%w: items is a %s, want an array", errBadBody, typ)
-	}
+	// One skim splits the list into events; each is then parsed on its own, so
+	// a bad one costs only itself and max_event_size sees its real size. A
+	// body cut short fails here and is refused whole.
 	index := 0
-	_, err = jsonparser.ArrayEach(items, func(raw []byte, typ jsonparser.ValueType, _ int, _ error) {
+	_, err := jsonparser.ArrayEach(body, func(raw []byte, typ jsonparser.ValueType, _ int, _ error) {
 		if typ != jsonparser.Object {
 			stats.malformed = append(stats.malformed, eventError{Index: index, Reason: "event is a " + typ.String() + ", want an object"})
 		} else {
 			d.decodeEvent(raw, index, out, stats)
 		}
 		index++
-	})
-	if err != nil {
-		return fmt.Errorf("%w: items: %v", errBadBody, err)
+	}, "items")
+	if err == nil || errors.Is(err, jsonparser.KeyPathNotFoundError) {
+		return nil // absent items: an empty list
 	}
-	return nil
+	switch _, typ, _, _ := jsonparser.Get(body, "items"); typ {
+	case jsonparser.Null:
+		return refuse(body, nil)
+	case jsonparser.Array:
+		return refuse(body, fmt.Errorf("%w: items: %v", errBadBody, err))
+	default:
+		return refuse(body, fmt.Errorf("%w: items is a %s, want an array", errBadBody, typ))
+	}
+}
+
+// refuse explains why a body is refused: invalid JSON first, since the skim
+// that found the problem reads only part of it. Only refused bodies pay for
+// the full validation.
+func refuse(body []byte, err error) error {
+	if verr := fastjson.ValidateBytes(body); verr != nil {
+		return fmt.Errorf("%w: invalid JSON: %v", errBadBody, verr)
+	}
+	return err
 }
 
 // decodeLine decodes one line of an audit log file (one Event per line).
@@ -115,7 +121,7 @@ func (d *decoder) decodeEvent(raw []byte, index int, out plog.LogRecordSlice, st
 		stats.malformed = append(stats.malformed, eventError{Index: index, Reason: "event is a " + v.Type().String() + ", want an object"})
 		return
 	}
-	keep, err := d.mapEvent(v, out)
+	keep, err := d.mapEvent(v, len(raw), out)
 	if err != nil {
 		stats.malformed = append(stats.malformed, eventError{Index: index, AuditID: string(v.GetStringBytes("auditID")), Reason: err.Error()})
 		return

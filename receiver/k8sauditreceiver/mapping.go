@@ -3,7 +3,9 @@ package k8sauditreceiver
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -96,31 +98,36 @@ var (
 	}
 )
 
-// mapper holds what mapping needs from the config.
+// mapper holds what mapping needs from the config, and per-event scratch.
 type mapper struct {
 	keepStage map[string]bool
 	redact    bool
+	strs      arena
+	sum       summary
 	body      []byte // scratch for the summary body
 }
 
 // mapEvent validates one audit event and, if its stage is kept, appends its log
 // record to out. It returns keep=false for a well-formed event of another stage.
 // A field of the wrong type makes the whole event malformed: a half-mapped event
-// would mislead a rule more than a reported error does.
-func (m *mapper) mapEvent(v *fastjson.Value, out plog.LogRecordSlice) (keep bool, err error) {
-	auditID, err := str(v, "auditID")
+// would mislead a rule more than a reported error does. rawSize sizes the
+// event's string arena.
+func (m *mapper) mapEvent(v *fastjson.Value, rawSize int, out plog.LogRecordSlice) (keep bool, err error) {
+	// Read what decides whether to map at all without copying anything.
+	stageB, err := bytesAt(v, "stage")
 	if err != nil {
 		return false, err
 	}
-	if auditID == "" {
+	stage := stageName(stageB)
+	if stage == "" {
+		return false, fmt.Errorf("stage %q is not an audit stage", stageB)
+	}
+	auditID, err := bytesAt(v, "auditID")
+	if err != nil {
+		return false, err
+	}
+	if len(auditID) == 0 {
 		return false, errors.New("missing auditID")
-	}
-	stage, err := str(v, "stage")
-	if err != nil {
-		return false, err
-	}
-	if !isValidStage(stage) {
-		return false, fmt.Errorf("stage %q is not an audit stage", stage)
 	}
 	stageTime, err := timestamp(v, "stageTimestamp")
 	if err != nil {
@@ -129,36 +136,43 @@ func (m *mapper) mapEvent(v *fastjson.Value, out plog.LogRecordSlice) (keep bool
 	if !m.keepStage[stage] {
 		return false, nil
 	}
+	m.strs.reset(rawSize)
+	m.sum = summary{}
 
-	// Decode into a detached record and move it to out only when it is whole,
-	// so that a bad field leaves no half-event behind.
-	lr := plog.NewLogRecord()
+	// A bad field further down must leave no half-event behind: the record is
+	// taken back out of the batch on any error.
+	lr := out.AppendEmpty()
+	defer func() {
+		if err != nil {
+			dropLast(out)
+		}
+	}()
 	lr.SetEventName(eventName)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(stageTime))
 	attrs := lr.Attributes()
 	attrs.EnsureCapacity(24)
-	attrs.PutStr(attrAuditID, auditID)
+	attrs.PutStr(attrAuditID, m.strs.str(auditID))
 	attrs.PutStr(attrStage, stage)
 
 	for _, f := range eventStrings {
-		if err := putStr(attrs, f.attr, v, f.json); err != nil {
+		if _, err := m.putStr(attrs, f.attr, v, f.json); err != nil {
 			return false, err
 		}
 	}
-	if err := mapUser(attrs, v); err != nil {
+	if err := m.mapUser(attrs, v); err != nil {
 		return false, err
 	}
-	if err := mapSourceIPs(attrs, v); err != nil {
+	if err := m.mapSourceIPs(attrs, v); err != nil {
 		return false, err
 	}
-	obj, err := mapObjectRef(attrs, v)
+	obj, err := m.mapObjectRef(attrs, v)
 	if err != nil {
 		return false, err
 	}
-	if err := mapResponseStatus(attrs, v); err != nil {
+	if err := m.mapResponseStatus(attrs, v); err != nil {
 		return false, err
 	}
-	if err := mapAnnotations(attrs, v); err != nil {
+	if err := m.mapAnnotations(attrs, v); err != nil {
 		return false, err
 	}
 	for _, o := range eventObjects {
@@ -171,28 +185,42 @@ func (m *mapper) mapEvent(v *fastjson.Value, out plog.LogRecordSlice) (keep bool
 			return false, fmt.Errorf("%s: want an object or array, got %s", o.json, raw.Type())
 		}
 		payload := attrs.PutEmpty(o.attr)
-		putValue(payload, raw)
+		m.putValue(payload, raw)
 		if m.redact {
 			redactPayload(payload, obj)
 		}
 	}
-	lr.Body().SetStr(m.summary(attrs))
-	lr.MoveTo(out.AppendEmpty())
+	if verb, ok := attrs.Get(attrVerb); ok {
+		m.sum.verb = verb.Str()
+	}
+	if uri, ok := attrs.Get(attrRequestURI); ok {
+		m.sum.uri = uri.Str()
+	}
+	lr.Body().SetStr(m.summary())
 	return true, nil
 }
 
-func mapUser(attrs pcommon.Map, v *fastjson.Value) error {
+// dropLast removes the last record of s (only on the rare malformed event).
+func dropLast(s plog.LogRecordSlice) {
+	last, i := s.Len()-1, 0
+	s.RemoveIf(func(plog.LogRecord) bool {
+		i++
+		return i-1 == last
+	})
+}
+
+func (m *mapper) mapUser(attrs pcommon.Map, v *fastjson.Value) error {
 	user, err := object(v, "user")
 	if err != nil || user == nil {
 		return err
 	}
-	if err := putStr(attrs, attrUserName, user, "username"); err != nil {
+	if m.sum.user, err = m.putStr(attrs, attrUserName, user, "username"); err != nil {
 		return fmt.Errorf("user.%w", err)
 	}
-	if err := putStr(attrs, attrUserID, user, "uid"); err != nil {
+	if _, err := m.putStr(attrs, attrUserID, user, "uid"); err != nil {
 		return fmt.Errorf("user.%w", err)
 	}
-	if err := putStrings(attrs, attrGroups, user, "groups"); err != nil {
+	if _, err := m.putStrings(attrs, attrGroups, user, "groups"); err != nil {
 		return fmt.Errorf("user.%w", err)
 	}
 	extra, err := object(user, "extra")
@@ -200,32 +228,30 @@ func mapUser(attrs pcommon.Map, v *fastjson.Value) error {
 		return fmt.Errorf("user.%w", err)
 	}
 	if extra != nil {
-		putObject(attrs.PutEmptyMap(attrUserExtra), extra)
+		m.putObject(attrs.PutEmptyMap(attrUserExtra), extra)
 	}
 
 	imp, err := object(v, "impersonatedUser")
 	if err != nil || imp == nil {
 		return err
 	}
-	if err := putStr(attrs, attrImpersonatedName, imp, "username"); err != nil {
+	if _, err := m.putStr(attrs, attrImpersonatedName, imp, "username"); err != nil {
 		return fmt.Errorf("impersonatedUser.%w", err)
 	}
-	if err := putStrings(attrs, attrImpersonatedGroups, imp, "groups"); err != nil {
+	if _, err := m.putStrings(attrs, attrImpersonatedGroups, imp, "groups"); err != nil {
 		return fmt.Errorf("impersonatedUser.%w", err)
 	}
 	return nil
 }
 
-func mapSourceIPs(attrs pcommon.Map, v *fastjson.Value) error {
-	if err := putStrings(attrs, attrSourceIPs, v, "sourceIPs"); err != nil {
-		return err
-	}
+func (m *mapper) mapSourceIPs(attrs pcommon.Map, v *fastjson.Value) error {
+	ips, err := m.putStrings(attrs, attrSourceIPs, v, "sourceIPs")
 	// The first source IP is the client as the apiserver saw it (X-Forwarded-For
 	// entries follow it).
-	if ips, ok := attrs.Get(attrSourceIPs); ok && ips.Slice().Len() > 0 {
-		attrs.PutStr(attrClientAddress, ips.Slice().At(0).Str())
+	if err == nil && ips.Len() > 0 {
+		attrs.PutStr(attrClientAddress, ips.At(0).Str())
 	}
-	return nil
+	return err
 }
 
 // objectRef is what redaction needs to know of the object acted on.
@@ -233,32 +259,29 @@ type objectRef struct {
 	resource, subresource, apiGroup string
 }
 
-func mapObjectRef(attrs pcommon.Map, v *fastjson.Value) (objectRef, error) {
+func (m *mapper) mapObjectRef(attrs pcommon.Map, v *fastjson.Value) (objectRef, error) {
 	ref, err := object(v, "objectRef")
 	if err != nil || ref == nil {
 		return objectRef{}, err
 	}
-	for _, f := range objectRefStrings {
-		if err := putStr(attrs, f.attr, ref, f.json); err != nil {
+	var vals [8]string
+	for i, f := range objectRefStrings {
+		if vals[i], err = m.putStr(attrs, f.attr, ref, f.json); err != nil {
 			return objectRef{}, fmt.Errorf("objectRef.%w", err)
 		}
 	}
-	o := objectRef{
-		resource:    string(ref.GetStringBytes("resource")),
-		subresource: string(ref.GetStringBytes("subresource")),
-		apiGroup:    string(ref.GetStringBytes("apiGroup")),
-	}
+	// Indexes follow objectRefStrings.
+	o := objectRef{resource: vals[0], subresource: vals[1], apiGroup: vals[5]}
+	m.sum.resource, m.sum.subresource, m.sum.namespace, m.sum.name = vals[0], vals[1], vals[2], vals[3]
 	// A pod acted on (exec, attach, create, ...) is named with the semconv
 	// attribute, so rules and sequences join on it as on kernel events.
-	if o.resource == "pods" && o.apiGroup == "" {
-		if name, ok := attrs.Get(attrObjName); ok {
-			attrs.PutStr(attrPodName, name.Str())
-		}
+	if o.resource == "pods" && o.apiGroup == "" && vals[3] != "" {
+		attrs.PutStr(attrPodName, vals[3])
 	}
 	return o, nil
 }
 
-func mapResponseStatus(attrs pcommon.Map, v *fastjson.Value) error {
+func (m *mapper) mapResponseStatus(attrs pcommon.Map, v *fastjson.Value) error {
 	status, err := object(v, "responseStatus")
 	if err != nil || status == nil {
 		return err
@@ -269,16 +292,17 @@ func mapResponseStatus(attrs pcommon.Map, v *fastjson.Value) error {
 			return fmt.Errorf("responseStatus.code: %v", err)
 		}
 		attrs.PutInt(attrStatusCode, n)
+		m.sum.code = n
 	}
 	for _, f := range responseStatusStrings {
-		if err := putStr(attrs, f.attr, status, f.json); err != nil {
+		if _, err := m.putStr(attrs, f.attr, status, f.json); err != nil {
 			return fmt.Errorf("responseStatus.%w", err)
 		}
 	}
 	return nil
 }
 
-func mapAnnotations(attrs pcommon.Map, v *fastjson.Value) error {
+func (m *mapper) mapAnnotations(attrs pcommon.Map, v *fastjson.Value) error {
 	ann, err := object(v, "annotations")
 	if err != nil || ann == nil {
 		return err
@@ -288,105 +312,111 @@ func mapAnnotations(attrs pcommon.Map, v *fastjson.Value) error {
 	all.EnsureCapacity(o.Len())
 	var typeErr error
 	o.Visit(func(key []byte, val *fastjson.Value) {
-		s, err := val.StringBytes()
+		b, err := val.StringBytes()
 		if err != nil {
 			typeErr = fmt.Errorf("annotations.%s: want a string, got %s", key, val.Type())
 			return
 		}
-		all.PutStr(string(key), string(s))
-		if attr, ok := liftedAnnotations[string(key)]; ok {
-			attrs.PutStr(attr, string(s))
+		s := m.strs.str(b)
+		all.PutStr(m.strs.str(key), s)
+		if attr, ok := liftedAnnotations[string(key)]; ok { // no allocation: map lookup by []byte conversion
+			attrs.PutStr(attr, s)
 		}
 	})
 	return typeErr
 }
 
+// summary is what the one-line body names, gathered while mapping.
+type summary struct {
+	user, verb, resource, subresource, namespace, name, uri string
+	code                                                    int64
+}
+
 // summary renders a one-line body a person can read in a log view:
 // "alice create pods default/nginx -> 201".
-func (m *mapper) summary(attrs pcommon.Map) string {
-	b := m.body[:0]
-	get := func(k string) string {
-		if v, ok := attrs.Get(k); ok {
-			return v.AsString()
-		}
-		return ""
+func (m *mapper) summary() string {
+	s, b := &m.sum, m.body[:0]
+	if s.user == "" {
+		b = append(b, "(unknown user)"...)
+	} else {
+		b = append(b, s.user...)
 	}
-	user := get(attrUserName)
-	if user == "" {
-		user = "(unknown user)"
-	}
-	b = append(b, user...)
 	b = append(b, ' ')
-	b = append(b, get(attrVerb)...)
-	if res := get(attrObjResource); res != "" {
-		b = append(b, ' ')
-		b = append(b, res...)
-		if sub := get(attrObjSubresource); sub != "" {
+	b = append(b, s.verb...)
+	b = append(b, ' ')
+	if s.resource == "" {
+		b = append(b, s.uri...)
+	} else {
+		b = append(b, s.resource...)
+		if s.subresource != "" {
 			b = append(b, '/')
-			b = append(b, sub...)
+			b = append(b, s.subresource...)
 		}
-		if ns, name := get(attrNamespace), get(attrObjName); ns != "" || name != "" {
+		if s.namespace != "" || s.name != "" {
 			b = append(b, ' ')
-			if ns != "" {
-				b = append(b, ns...)
+			if s.namespace != "" {
+				b = append(b, s.namespace...)
 				b = append(b, '/')
 			}
-			b = append(b, name...)
+			b = append(b, s.name...)
 		}
-	} else {
-		b = append(b, ' ')
-		b = append(b, get(attrRequestURI)...)
 	}
-	if code := get(attrStatusCode); code != "" {
+	if s.code != 0 {
 		b = append(b, " -> "...)
-		b = append(b, code...)
+		b = strconv.AppendInt(b, s.code, 10)
 	}
 	m.body = b
 	return string(b)
 }
 
-// str returns the string at key, "" when absent or null, and an error naming the
-// field when it holds another type.
-func str(v *fastjson.Value, key string) (string, error) {
+// bytesAt returns the string at key as a view into the parser's buffer (nil
+// when absent or null), and an error naming the field when it holds another type.
+func bytesAt(v *fastjson.Value, key string) ([]byte, error) {
 	f := v.Get(key)
 	if f == nil || f.Type() == fastjson.TypeNull {
-		return "", nil
+		return nil, nil
 	}
 	b, err := f.StringBytes()
 	if err != nil {
-		return "", fmt.Errorf("%s: want a string, got %s", key, f.Type())
+		return nil, fmt.Errorf("%s: want a string, got %s", key, f.Type())
 	}
-	return string(b), nil
+	return b, nil
 }
 
-func putStr(attrs pcommon.Map, attr string, v *fastjson.Value, key string) error {
-	s, err := str(v, key)
+// str is bytesAt copied into the event's arena.
+func (m *mapper) str(v *fastjson.Value, key string) (string, error) {
+	b, err := bytesAt(v, key)
+	return m.strs.str(b), err
+}
+
+func (m *mapper) putStr(attrs pcommon.Map, attr string, v *fastjson.Value, key string) (string, error) {
+	s, err := m.str(v, key)
 	if err != nil || s == "" {
-		return err
+		return "", err
 	}
 	attrs.PutStr(attr, s)
-	return nil
+	return s, nil
 }
 
-func putStrings(attrs pcommon.Map, attr string, v *fastjson.Value, key string) error {
+func (m *mapper) putStrings(attrs pcommon.Map, attr string, v *fastjson.Value, key string) (pcommon.Slice, error) {
 	f := v.Get(key)
 	if f == nil || f.Type() == fastjson.TypeNull {
-		return nil
+		return pcommon.NewSlice(), nil
 	}
 	arr, err := f.Array()
 	if err != nil {
-		return fmt.Errorf("%s: want an array of strings, got %s", key, f.Type())
+		return pcommon.NewSlice(), fmt.Errorf("%s: want an array of strings, got %s", key, f.Type())
 	}
 	s := attrs.PutEmptySlice(attr)
 	s.EnsureCapacity(len(arr))
 	for i, e := range arr {
 		b, err := e.StringBytes()
 		if err != nil {
-			return fmt.Errorf("%s[%d]: want a string, got %s", key, i, e.Type())
+			return s, fmt.Errorf("%s[%d]: want a string, got %s", key, i, e.Type())
 		}
-		s.AppendEmpty().SetStr(string(b))
+		s.AppendEmpty().SetStr(m.strs.str(b))
 	}
-	return nil
+	return s, nil
 }
 
 // object returns the object at key, nil when absent or null.
@@ -402,35 +432,35 @@ func object(v *fastjson.Value, key string) (*fastjson.Value, error) {
 }
 
 func timestamp(v *fastjson.Value, key string) (time.Time, error) {
-	s, err := str(v, key)
+	b, err := bytesAt(v, key)
 	if err != nil {
 		return time.Time{}, err
 	}
-	if s == "" {
+	if len(b) == 0 {
 		return time.Time{}, fmt.Errorf("missing %s", key)
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := time.Parse(time.RFC3339Nano, unsafe.String(unsafe.SliceData(b), len(b))) // not retained
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%s %q is not an RFC 3339 time", key, s)
+		return time.Time{}, fmt.Errorf("%s %q is not an RFC 3339 time", key, b)
 	}
 	return t, nil
 }
 
 // putObject copies a JSON object into a pcommon map, keeping its structure so
 // that rules can look inside (a pod spec's containers, securityContext, volumes).
-func putObject(dst pcommon.Map, v *fastjson.Value) {
+func (m *mapper) putObject(dst pcommon.Map, v *fastjson.Value) {
 	o, _ := v.Object()
 	dst.EnsureCapacity(o.Len())
 	o.Visit(func(key []byte, val *fastjson.Value) {
-		putValue(dst.PutEmpty(string(key)), val)
+		m.putValue(dst.PutEmpty(m.strs.str(key)), val)
 	})
 }
 
-func putValue(dst pcommon.Value, v *fastjson.Value) {
+func (m *mapper) putValue(dst pcommon.Value, v *fastjson.Value) {
 	switch v.Type() {
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		dst.SetStr(string(b))
+		dst.SetStr(m.strs.str(b))
 	case fastjson.TypeNumber:
 		if n, err := v.Int64(); err == nil {
 			dst.SetInt(n)
@@ -443,15 +473,35 @@ func putValue(dst pcommon.Value, v *fastjson.Value) {
 	case fastjson.TypeFalse:
 		dst.SetBool(false)
 	case fastjson.TypeObject:
-		putObject(dst.SetEmptyMap(), v)
+		m.putObject(dst.SetEmptyMap(), v)
 	case fastjson.TypeArray:
 		arr, _ := v.Array()
 		s := dst.SetEmptySlice()
 		s.EnsureCapacity(len(arr))
 		for _, e := range arr {
-			putValue(s.AppendEmpty(), e)
+			m.putValue(s.AppendEmpty(), e)
 		}
 	case fastjson.TypeNull:
 		// An empty value is pdata's null.
 	}
+}
+
+// arena hands out the strings of one event as views into a single allocation
+// sized to the event's raw JSON, which no string of it can outgrow (unescaping
+// only shrinks). One allocation per event instead of one per string is most of
+// the mapping's speed; the arena lives as long as any record string uses it.
+type arena struct{ buf []byte }
+
+func (a *arena) reset(size int) { a.buf = make([]byte, 0, size) }
+
+func (a *arena) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(a.buf)+len(b) > cap(a.buf) {
+		return string(b) // not reached for a well-sized arena; stays correct if it is
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return unsafe.String(&a.buf[start], len(b))
 }

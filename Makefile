@@ -1,0 +1,70 @@
+# otelcol-k8ssec: see README.md. Targets: build run test generate bench lint clean.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+GO          ?= go
+GOBIN_DIR   ?= $(HOME)/go/bin
+# ocb, pinned with the collector modules in builder-config.yaml: move them together.
+OCB_VERSION := v0.145.0
+OCB         := $(GOBIN_DIR)/builder
+BUILD_DIR   := _build
+BINARY      := $(BUILD_DIR)/otelcol-k8ssec
+RUN_CONFIG  ?= k8ssec:standalone
+TEST_TIMEOUT ?= 45m
+
+# What the binary is built from: non-test Go sources, the module files and whatever
+# go:embed may pull in (YAML configs and rules, bpf2go objects). Tests, testdata and
+# generated/output directories do not trigger a rebuild.
+BUILD_INPUTS := $(shell find . \
+	\( -path ./.git -o -path ./$(BUILD_DIR) -o -path ./_data -o -path ./.cache -o -path ./.ci -o -name testdata \) -prune -o \
+	-type f \( -name '*.go' -o -name go.mod -o -name go.sum -o -name '*.yaml' -o -name '*.yml' -o -name '*.o' \) \
+	-not -name '*_test.go' -print)
+
+# Go files gofmt checks: everything but ocb's generated module.
+GO_FILES = $(shell find . \( -path ./.git -o -path ./$(BUILD_DIR) -o -path ./.cache \) -prune -o -type f -name '*.go' -print)
+
+.PHONY: build run test generate bench lint clean ocb k8s-binaries
+
+build: $(BINARY)
+
+# Installs the pinned ocb into $(GOBIN_DIR) when it is missing or another version.
+ocb:
+	@if [ "$$($(OCB) version 2>&1)" != "ocb version $(OCB_VERSION)" ]; then \
+		echo "installing ocb $(OCB_VERSION) into $(GOBIN_DIR)"; \
+		GOBIN="$(GOBIN_DIR)" $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION); \
+	fi
+
+# ocb resolves builder-config.yaml's paths against the directory it runs in: the root.
+$(BINARY): builder-config.yaml $(BUILD_INPUTS) | ocb
+	$(OCB) --config builder-config.yaml
+	@touch $@
+
+run: $(BINARY)
+	$(BINARY) --config $(RUN_CONFIG)
+
+# etcd and kube-apiserver for the integration tests, cached in
+# $${OTELCOL_K8SSEC_CACHE:-~/.cache/otelcol-k8ssec} (~15 min the first time).
+k8s-binaries:
+	hack/build-k8s-binaries.sh >/dev/null
+
+# The integration tests need root, the k8s binaries and the collector binary (e2e).
+# -count=1: they talk to processes and files go test cannot see, so never reuse results.
+test: k8s-binaries $(BINARY)
+	assets="$$(hack/build-k8s-binaries.sh)"; \
+	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+generate:
+	$(GO) generate ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint:
+	@unformatted="$$(gofmt -l $(GO_FILES))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -6,10 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"flag"
-	"net/http"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +22,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8stest"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testcerts"
@@ -127,19 +124,16 @@ func runApiserverAudit(t *testing.T, mtls bool) {
 // Audit-Id response header).
 func performAuditedActions(t *testing.T, cluster *k8stest.Cluster) map[string]string {
 	ctx := t.Context()
-	var lastAuditID atomic.Value // of the last response either client saw
-	lastAuditID.Store("")
-	admin, err := kubernetes.NewForConfig(withAuditIDCapture(cluster.Config, &lastAuditID))
+	var audit k8stest.AuditIDs
+	admin, err := kubernetes.NewForConfig(audit.Wrap(cluster.Config))
 	require.NoError(t, err)
-	alice, err := kubernetes.NewForConfig(withAuditIDCapture(cluster.ConfigAs("alice", "developers"), &lastAuditID))
+	alice, err := kubernetes.NewForConfig(audit.Wrap(cluster.ConfigAs("alice", "developers")))
 	require.NoError(t, err)
 
 	ids := map[string]string{}
 	record := func(action string, f func() error, wantErr func(error) bool) {
 		t.Helper()
-		lastAuditID.Store("")
-		err := f()
-		id := lastAuditID.Load().(string)
+		id, err := audit.Of(f)
 		if wantErr == nil {
 			require.NoError(t, err, action)
 		} else {
@@ -206,26 +200,6 @@ func performAuditedActions(t *testing.T, cluster *k8stest.Cluster) map[string]st
 	}, func(err error) bool { return err != nil })
 	return ids
 }
-
-// withAuditIDCapture makes a client remember the Audit-Id header the
-// apiserver puts on every response, to find each action's audit event.
-func withAuditIDCapture(cfg *rest.Config, last *atomic.Value) *rest.Config {
-	cfg = rest.CopyConfig(cfg)
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			resp, err := rt.RoundTrip(req)
-			if resp != nil && resp.Header.Get("Audit-Id") != "" {
-				last.Store(resp.Header.Get("Audit-Id"))
-			}
-			return resp, err
-		})
-	})
-	return cfg
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 func readAuditLog(t *testing.T, path string) map[string]json.RawMessage {
 	f, err := os.Open(path)

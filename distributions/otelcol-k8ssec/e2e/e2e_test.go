@@ -36,8 +36,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/distributions/otelcol-k8ssec/config"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8stest"
 )
 
 const binaryName = "otelcol-k8ssec"
@@ -350,4 +352,61 @@ func TestUnknownEmbeddedConfigListsKnown(t *testing.T) {
 	require.True(t, errors.As(err, &exitErr), "validate of an unknown config must fail, got %v:\n%s", err, out)
 	assert.Contains(t, string(out), `no embedded configuration named "nosuch"`)
 	assert.Contains(t, string(out), "standalone")
+}
+
+// TestStandaloneFromRealApiserver points a real kube-apiserver's webhook audit
+// backend at the built binary: what an administrator does to the cluster must
+// land in the output file, one record per audit event.
+func TestStandaloneFromRealApiserver(t *testing.T) {
+	bin := binary(t)
+	k8stest.BinDir(t)
+	dir := t.TempDir()
+	auditPort, healthPort, metricsPort := freePort(t), freePort(t), freePort(t)
+	out := filepath.Join(dir, "out.jsonl")
+	c := start(t, bin, dir, []string{
+		fmt.Sprintf("K8SSEC_AUDIT_ENDPOINT=127.0.0.1:%d", auditPort),
+		"K8SSEC_OUTPUT=" + out,
+		fmt.Sprintf("K8SSEC_HEALTH_ENDPOINT=127.0.0.1:%d", healthPort),
+		fmt.Sprintf("K8SSEC_METRICS_PORT=%d", metricsPort),
+	}, "--config", "k8ssec:standalone")
+	c.waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", healthPort))
+
+	cluster := k8stest.Start(t, k8stest.Options{AuditWebhookKubeconfig: k8stest.WebhookKubeconfig(
+		fmt.Sprintf("http://127.0.0.1:%d/k8s-audit", auditPort), nil, nil, nil)})
+	var audit k8stest.AuditIDs
+	cs, err := kubernetes.NewForConfig(audit.Wrap(cluster.Config))
+	require.NoError(t, err)
+	ctx := t.Context()
+	nsID, err := audit.Of(func() error {
+		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "e2e"}}, metav1.CreateOptions{})
+		return err
+	})
+	require.NoError(t, err)
+	privileged := true
+	podID, err := audit.Of(func() error {
+		_, err := cs.CoreV1().Pods("e2e").Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "priv"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox:1.36",
+				SecurityContext: &corev1.SecurityContext{Privileged: &privileged}}}},
+		}, metav1.CreateOptions{})
+		return err
+	})
+	require.NoError(t, err)
+
+	var records map[string]plog.LogRecord
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		var err error
+		records, err = readAuditRecords(out)
+		if assert.NoError(ct, err) {
+			assert.Contains(ct, records, nsID)
+			assert.Contains(ct, records, podID)
+		}
+	}, 30*time.Second, 100*time.Millisecond, "%s never held the namespace and pod creates", out)
+	assert.Equal(t, "namespaces", attr(records[nsID], "k8s.audit.object.resource"))
+	assert.Equal(t, "admin", attr(records[podID], "user.name"))
+	assert.Equal(t, "priv", attr(records[podID], "k8s.pod.name"))
+	assert.Equal(t, "201", attr(records[podID], "http.response.status_code"))
+	reqObj, ok := records[podID].Attributes().Get("k8s.audit.request_object")
+	require.True(t, ok)
+	assert.Contains(t, reqObj.AsString(), `"privileged":true`)
 }

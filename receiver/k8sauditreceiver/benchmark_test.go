@@ -87,6 +87,12 @@ func metadataEvents400(b *testing.B) []byte {
 	return eventList400(b, events)
 }
 
+// webhookBodies are the batches both webhook benchmarks decode.
+var webhookBodies = []struct {
+	name string
+	body func(*testing.B) []byte
+}{{"mixed", events400}, {"metadata-only", metadataEvents400}}
+
 func reportEventsPerSecond(b *testing.B, events int) {
 	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
@@ -94,10 +100,7 @@ func reportEventsPerSecond(b *testing.B, events int) {
 // BenchmarkWebhookDecode is the webhook path minus the network: one posted
 // batch of 400 events decoded and mapped to pdata.
 func BenchmarkWebhookDecode(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		body func(*testing.B) []byte
-	}{{"mixed", events400}, {"metadata-only", metadataEvents400}} {
+	for _, bc := range webhookBodies {
 		b.Run(bc.name, func(b *testing.B) {
 			body := bc.body(b)
 			d := testDecoder()
@@ -118,10 +121,7 @@ func BenchmarkWebhookDecode(b *testing.B) {
 // BenchmarkWebhookDecodeBaselineK8sTypes is what the obvious Go code does:
 // encoding/json into the apiserver's own audit types, before any mapping.
 func BenchmarkWebhookDecodeBaselineK8sTypes(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		body func(*testing.B) []byte
-	}{{"mixed", events400}, {"metadata-only", metadataEvents400}} {
+	for _, bc := range webhookBodies {
 		b.Run(bc.name, func(b *testing.B) {
 			body := bc.body(b)
 			b.SetBytes(int64(len(body)))

@@ -261,18 +261,27 @@ func attr(lr plog.LogRecord, key string) string {
 	return ""
 }
 
-func TestStandaloneWebhookToFile(t *testing.T) {
+// startStandalone runs the binary with its embedded standalone config on free
+// loopback ports, waits until it is healthy, and says where its webhook
+// listens and where it writes.
+func startStandalone(t *testing.T) (c *collector, auditPort int, out string) {
+	t.Helper()
 	bin := binary(t)
 	dir := t.TempDir()
 	auditPort, healthPort, metricsPort := freePort(t), freePort(t), freePort(t)
-	out := filepath.Join(dir, "out.jsonl")
-	c := start(t, bin, dir, []string{
+	out = filepath.Join(dir, "out.jsonl")
+	c = start(t, bin, dir, []string{
 		fmt.Sprintf("K8SSEC_AUDIT_ENDPOINT=127.0.0.1:%d", auditPort),
 		"K8SSEC_OUTPUT=" + out,
 		fmt.Sprintf("K8SSEC_HEALTH_ENDPOINT=127.0.0.1:%d", healthPort),
 		fmt.Sprintf("K8SSEC_METRICS_PORT=%d", metricsPort),
 	}, "--config", "k8ssec:standalone")
 	c.waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", healthPort))
+	return c, auditPort, out
+}
+
+func TestStandaloneWebhookToFile(t *testing.T) {
+	c, auditPort, out := startStandalone(t)
 
 	list, ids := auditEvents(t, time.Now())
 	body, err := json.Marshal(list)
@@ -358,18 +367,8 @@ func TestUnknownEmbeddedConfigListsKnown(t *testing.T) {
 // backend at the built binary: what an administrator does to the cluster must
 // land in the output file, one record per audit event.
 func TestStandaloneFromRealApiserver(t *testing.T) {
-	bin := binary(t)
 	k8stest.BinDir(t)
-	dir := t.TempDir()
-	auditPort, healthPort, metricsPort := freePort(t), freePort(t), freePort(t)
-	out := filepath.Join(dir, "out.jsonl")
-	c := start(t, bin, dir, []string{
-		fmt.Sprintf("K8SSEC_AUDIT_ENDPOINT=127.0.0.1:%d", auditPort),
-		"K8SSEC_OUTPUT=" + out,
-		fmt.Sprintf("K8SSEC_HEALTH_ENDPOINT=127.0.0.1:%d", healthPort),
-		fmt.Sprintf("K8SSEC_METRICS_PORT=%d", metricsPort),
-	}, "--config", "k8ssec:standalone")
-	c.waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", healthPort))
+	_, auditPort, out := startStandalone(t)
 
 	cluster := k8stest.Start(t, k8stest.Options{AuditWebhookKubeconfig: k8stest.WebhookKubeconfig(
 		fmt.Sprintf("http://127.0.0.1:%d/k8s-audit", auditPort), nil, nil, nil)})

@@ -110,9 +110,9 @@ type mapper struct {
 // mapEvent validates one audit event and, if its stage is kept, appends its log
 // record to out. It returns keep=false for a well-formed event of another stage.
 // A field of the wrong type makes the whole event malformed: a half-mapped event
-// would mislead a rule more than a reported error does. rawSize sizes the
-// event's string arena.
-func (m *mapper) mapEvent(v *fastjson.Value, rawSize int, out plog.LogRecordSlice) (keep bool, err error) {
+// would mislead a rule more than a reported error does. The caller sizes the
+// string arena (m.strs) for the raw JSON v came from.
+func (m *mapper) mapEvent(v *fastjson.Value, out plog.LogRecordSlice) (keep bool, err error) {
 	// Read what decides whether to map at all without copying anything.
 	stageB, err := bytesAt(v, "stage")
 	if err != nil {
@@ -136,7 +136,6 @@ func (m *mapper) mapEvent(v *fastjson.Value, rawSize int, out plog.LogRecordSlic
 	if !m.keepStage[stage] {
 		return false, nil
 	}
-	m.strs.reset(rawSize)
 	m.sum = summary{}
 
 	// A bad field further down must leave no half-event behind: the record is
@@ -486,17 +485,27 @@ func (m *mapper) putValue(dst pcommon.Value, v *fastjson.Value) {
 	}
 }
 
-// arena hands out the strings of one event as views into a single allocation
-// sized to the event's raw JSON, which no string of it can outgrow (unescaping
-// only shrinks). One allocation per event instead of one per string is most of
-// the mapping's speed; the arena lives as long as any record string uses it.
-type arena struct{ buf []byte }
+// arena hands out strings as views into one allocation sized to the raw JSON
+// they come from (an event, or a whole webhook batch), which they cannot
+// outgrow: unescaping only shrinks. One allocation instead of one per string is
+// much of the mapping's speed. The allocation lives as long as any string of
+// it, so a component that keeps a few strings of a record for long (rule state)
+// should clone them.
+type arena struct {
+	buf  []byte
+	size int
+}
 
-func (a *arena) reset(size int) { a.buf = make([]byte, 0, size) }
+// reset starts a new arena of size bytes, allocated only once a string is
+// asked for, so that filtered and malformed events cost nothing.
+func (a *arena) reset(size int) { a.buf, a.size = nil, size }
 
 func (a *arena) str(b []byte) string {
 	if len(b) == 0 {
 		return ""
+	}
+	if a.buf == nil {
+		a.buf = make([]byte, 0, a.size)
 	}
 	if len(a.buf)+len(b) > cap(a.buf) {
 		return string(b) // not reached for a well-sized arena; stays correct if it is

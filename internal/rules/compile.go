@@ -1,0 +1,501 @@
+package rules
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/ext"
+)
+
+// Options bound what rules may cost.
+type Options struct {
+	// CostLimit caps one condition's evaluation (CEL cost units, about one per
+	// operation); over it the evaluation stops and counts as an error.
+	CostLimit uint64
+}
+
+// DefaultCostLimit lets a condition walk a pod spec many times over but stops
+// a runaway comprehension long before it stalls the pipeline.
+const DefaultCostLimit = 1_000_000
+
+// Severity of a rule, ordered.
+type Severity int
+
+// Severities, as rule files name them.
+const (
+	SeverityInfo Severity = iota
+	SeverityLow
+	SeverityMedium
+	SeverityHigh
+	SeverityCritical
+)
+
+var severityNames = []string{"info", "low", "medium", "high", "critical"}
+
+func (s Severity) String() string { return severityNames[s] }
+
+func parseSeverity(s string) (Severity, bool) {
+	for i, n := range severityNames {
+		if strings.EqualFold(s, n) {
+			return Severity(i), true
+		}
+	}
+	return 0, false
+}
+
+// Rule is one compiled rule.
+type Rule struct {
+	Name        string
+	ID          string
+	Description string
+	Category    string
+	Reference   string
+	Severity    Severity
+	Tags        []string
+	Tactics     []string // MITRE ATT&CK tactic IDs (TA....) from tags mitre.TA....
+	Techniques  []string // MITRE ATT&CK technique IDs (T....) from tags mitre.T....
+	Events      []string // EventNames it applies to; for a sequence, those of all steps
+	Enabled     bool
+	Ruleset     Ruleset
+	File        string
+	Line        int
+	Tests       []TestCase
+	Threshold   *Threshold
+	Throttle    *Throttle
+	Sequence    *Sequence
+
+	prg    cel.Program
+	output template
+	index  int // position in Set.Rules, the index of its state
+}
+
+// Threshold alerts when Count matches share a key within Window.
+type Threshold struct {
+	By     []string
+	Count  int
+	Window time.Duration
+}
+
+// Throttle gives one alert per key per Period.
+type Throttle struct {
+	By     []string
+	Period time.Duration
+}
+
+// Sequence is ordered steps joined on By within Within.
+type Sequence struct {
+	By     []string
+	Within time.Duration
+	Steps  []Step
+}
+
+// Step is one step of a sequence.
+type Step struct {
+	Name   string
+	Events []string
+	prg    cel.Program
+}
+
+// Set is a compiled rule set. It is immutable and shared by engines.
+type Set struct {
+	Rules []*Rule
+
+	byEvent  map[string][]*Rule // enabled non-sequence rules per EventName
+	seqSteps map[string][]stepRef
+	names    map[string]nameRef
+	lists    []ref.Val
+	macros   []cel.Program
+}
+
+type stepRef struct {
+	rule *Rule
+	step int
+}
+
+// nameKind says what an identifier in a condition stands for.
+type nameKind uint8
+
+const (
+	nameAttr nameKind = iota
+	nameList
+	nameMacro
+)
+
+type nameRef struct {
+	kind  nameKind
+	index int      // into Set.lists or Set.macros
+	typ   attrType // for attributes
+}
+
+// Load parses and compiles rule files. Every problem of every file is
+// reported, each with its file, line, entry and reason.
+func Load(sources []Source, opts Options) (*Set, error) {
+	if opts.CostLimit == 0 {
+		opts.CostLimit = DefaultCostLimit
+	}
+	p, errs := parse(sources)
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
+	}
+	c := &compiler{p: p, opts: opts, set: &Set{names: map[string]nameRef{},
+		byEvent: map[string][]*Rule{}, seqSteps: map[string][]stepRef{}}}
+	return c.compile()
+}
+
+type compiler struct {
+	p    *parsed
+	opts Options
+	set  *Set
+	env  *cel.Env
+	errs []error
+}
+
+func (c *compiler) fail(at pos, entry, format string, args ...any) {
+	c.errs = append(c.errs, &Error{File: at.file, Line: at.line, Entry: entry, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (c *compiler) compile() (*Set, error) {
+	for name, t := range attributeTypes {
+		c.set.names[name] = nameRef{kind: nameAttr, typ: t}
+	}
+	for _, name := range c.p.listOrder {
+		c.addList(name, c.p.lists[name].Items)
+	}
+	macroNames := make([]string, 0, len(c.p.macros))
+	for name := range c.p.macros {
+		macroNames = append(macroNames, name)
+	}
+	sort.Strings(macroNames)
+	for i, name := range macroNames {
+		c.set.names[name] = nameRef{kind: nameMacro, index: i}
+	}
+	// Exceptions of the field/values kind become hidden lists; declare them
+	// before the environment is built.
+	c.applyOverrides()
+	for _, r := range c.p.rules {
+		for i := range r.Exceptions {
+			e := &r.Exceptions[i]
+			if e.Field != "" {
+				c.addList(fmt.Sprintf("_exc%d", len(c.set.lists)), e.Values)
+			}
+		}
+	}
+	env, err := c.newEnv()
+	if err != nil {
+		return nil, err
+	}
+	c.env = env
+
+	c.set.macros = make([]cel.Program, len(macroNames))
+	for i, name := range macroNames {
+		m := c.p.macros[name]
+		c.set.macros[i] = c.program(m.Condition, m.pos, "macro "+quote(name))
+	}
+	c.checkMacroCycles(macroNames)
+
+	excList := 0
+	for _, r := range c.p.rules {
+		c.compileRule(r, &excList)
+	}
+	if len(c.errs) > 0 {
+		return nil, joinErrors(c.errs)
+	}
+	return c.set, nil
+}
+
+func (c *compiler) addList(name string, items []string) {
+	c.set.names[name] = nameRef{kind: nameList, index: len(c.set.lists)}
+	c.set.lists = append(c.set.lists, types.DefaultTypeAdapter.NativeToValue(items))
+}
+
+func (c *compiler) newEnv() (*cel.Env, error) {
+	opts := []cel.EnvOption{cel.OptionalTypes(), ext.Strings(), ext.Encoders(), cel.CrossTypeNumericComparisons(true)}
+	opts = append(opts, helperFunctions()...)
+	for name, ref := range c.set.names {
+		switch ref.kind {
+		case nameAttr:
+			opts = append(opts, cel.Variable(name, ref.typ.cel()))
+		case nameList:
+			opts = append(opts, cel.Variable(name, cel.ListType(cel.StringType)))
+		case nameMacro:
+			opts = append(opts, cel.Variable(name, cel.BoolType))
+		}
+	}
+	env, err := cel.NewEnv(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("rules: building the CEL environment: %w", err)
+	}
+	return env, nil
+}
+
+// program compiles a boolean condition, reporting errors against the entry.
+func (c *compiler) program(expr string, at pos, entry string) cel.Program {
+	checked, iss := c.env.Compile(expr)
+	if iss.Err() != nil {
+		c.fail(at, entry, "condition does not compile:\n%s", iss.Err())
+		return nil
+	}
+	if checked.OutputType() != cel.BoolType {
+		c.fail(at, entry, "condition is a %s, want a bool", checked.OutputType())
+		return nil
+	}
+	prg, err := c.env.Program(checked,
+		cel.CostLimit(c.opts.CostLimit),
+		cel.InterruptCheckFrequency(100),
+		cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		c.fail(at, entry, "condition: %v", err)
+		return nil
+	}
+	return prg
+}
+
+// checkMacroCycles refuses macros that use themselves, directly or not.
+func (c *compiler) checkMacroCycles(names []string) {
+	uses := map[string][]string{}
+	for _, name := range names {
+		m := c.p.macros[name]
+		for _, other := range names {
+			if referencesIdent(m.Condition, other) {
+				uses[name] = append(uses[name], other)
+			}
+		}
+	}
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := map[string]int{}
+	var visit func(string, []string) bool
+	visit = func(n string, path []string) bool {
+		switch state[n] {
+		case visiting:
+			m := c.p.macros[n]
+			c.fail(m.pos, "macro "+quote(n), "macros use each other in a cycle: %s", strings.Join(append(path, n), " -> "))
+			return false
+		case done:
+			return true
+		}
+		state[n] = visiting
+		for _, u := range uses[n] {
+			if !visit(u, append(path, n)) {
+				return false
+			}
+		}
+		state[n] = done
+		return true
+	}
+	for _, n := range names {
+		visit(n, nil)
+	}
+}
+
+// referencesIdent reports whether expr uses ident as a whole identifier (not a
+// part of a longer or dotted name, nor inside a string literal).
+func referencesIdent(expr, ident string) bool {
+	inString := byte(0)
+	for i := 0; i < len(expr); i++ {
+		ch := expr[i]
+		if inString != 0 {
+			if ch == '\\' {
+				i++
+			} else if ch == inString {
+				inString = 0
+			}
+			continue
+		}
+		if ch == '"' || ch == '\'' {
+			inString = ch
+			continue
+		}
+		if !strings.HasPrefix(expr[i:], ident) {
+			continue
+		}
+		before := i == 0 || !isIdentByte(expr[i-1]) && expr[i-1] != '.'
+		end := i + len(ident)
+		after := end == len(expr) || !isIdentByte(expr[end]) && expr[end] != '.'
+		if before && after {
+			return true
+		}
+	}
+	return false
+}
+
+func isIdentByte(b byte) bool {
+	return b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+}
+
+func (c *compiler) applyOverrides() {
+	byName := map[string]*ruleSpec{}
+	for _, r := range c.p.rules {
+		byName[r.Rule] = r
+	}
+	for _, o := range c.p.overrides {
+		r, ok := byName[o.Override]
+		if !ok {
+			c.fail(o.pos, "override "+quote(o.Override), "no rule of this name is loaded before it")
+			continue
+		}
+		if o.Enabled != nil {
+			r.Enabled = o.Enabled
+		}
+		if o.Severity != "" {
+			r.Severity = o.Severity
+		}
+		r.Exceptions = append(r.Exceptions, o.Exceptions...)
+	}
+}
+
+func (c *compiler) compileRule(spec *ruleSpec, excList *int) {
+	entry := "rule " + quote(spec.Rule)
+	at := spec.pos
+	r := &Rule{
+		Name: spec.Rule, ID: spec.ID, Description: spec.Description, Category: spec.Category,
+		Reference: spec.Reference, Tags: spec.Tags, Enabled: spec.Enabled == nil || *spec.Enabled,
+		Ruleset: *spec.ruleset, File: at.file, Line: at.line, Tests: spec.Tests, index: len(c.set.Rules),
+	}
+	for _, tag := range spec.Tags {
+		switch {
+		case strings.HasPrefix(tag, "mitre.TA"):
+			r.Tactics = append(r.Tactics, strings.TrimPrefix(tag, "mitre."))
+		case strings.HasPrefix(tag, "mitre.T"):
+			r.Techniques = append(r.Techniques, strings.TrimPrefix(tag, "mitre."))
+		}
+	}
+	var ok bool
+	if r.Severity, ok = parseSeverity(spec.Severity); !ok {
+		c.fail(at, entry, "severity %q is not one of %s", spec.Severity, strings.Join(severityNames, ", "))
+	}
+	if strings.TrimSpace(spec.Output) == "" {
+		c.fail(at, entry, "output is required: it is the alert's body")
+	} else if r.output, ok = parseTemplate(spec.Output, c.fail, at, entry); !ok {
+		return
+	}
+
+	// Exceptions join the condition as "and not"; field/values ones read the
+	// hidden list declared for them.
+	var excepts []string
+	for _, e := range spec.Exceptions {
+		switch {
+		case e.Name == "":
+			c.fail(pos{at.file, e.line}, entry, "an exception needs a name")
+		case e.Condition != "" && e.Field != "":
+			c.fail(pos{at.file, e.line}, entry, "exception %q: give either field and values or a condition, not both", e.Name)
+		case e.Condition != "":
+			excepts = append(excepts, "("+e.Condition+")")
+		case e.Field != "":
+			if _, known := lookupAttr(e.Field); !known {
+				c.fail(pos{at.file, e.line}, entry, "exception %q: unknown attribute %q", e.Name, e.Field)
+			}
+			name := fmt.Sprintf("_exc%d", len(c.p.lists)+*excList)
+			*excList++
+			excepts = append(excepts, fmt.Sprintf("(%s in %s)", e.Field, name))
+		default:
+			c.fail(pos{at.file, e.line}, entry, "exception %q: give field and values, or a condition", e.Name)
+		}
+	}
+
+	switch {
+	case spec.Sequence != nil:
+		if spec.Condition != "" || len(spec.Events) > 0 || spec.Threshold != nil {
+			c.fail(at, entry, "a sequence rule has steps instead of events, condition and threshold")
+			return
+		}
+		c.compileSequence(r, spec, excepts, entry)
+	default:
+		if len(spec.Events) == 0 {
+			c.fail(at, entry, "events is required: the EventNames the rule applies to (e.g. [k8s.audit])")
+		}
+		if strings.TrimSpace(spec.Condition) == "" {
+			c.fail(at, entry, "condition is required")
+			return
+		}
+		r.Events = spec.Events
+		cond := "(" + spec.Condition + ")"
+		if len(excepts) > 0 {
+			cond += " && !(" + strings.Join(excepts, " || ") + ")"
+		}
+		r.prg = c.program(cond, pos{at.file, spec.condLine}, entry)
+	}
+	if t := spec.Threshold; t != nil {
+		if t.Count < 2 || t.Window <= 0 {
+			c.fail(at, entry, "threshold needs count of at least 2 and a positive window")
+		}
+		c.checkKeys(t.By, at, entry, "threshold.by")
+		r.Threshold = &Threshold{By: t.By, Count: t.Count, Window: t.Window}
+	}
+	if t := spec.Throttle; t != nil {
+		if t.Period <= 0 {
+			c.fail(at, entry, "throttle needs a positive period")
+		}
+		c.checkKeys(t.By, at, entry, "throttle.by")
+		r.Throttle = &Throttle{By: t.By, Period: t.Period}
+	}
+	if len(spec.Tests) == 0 {
+		// Allowed for users' own rules; the default packs are held to it by their tests.
+		_ = spec
+	}
+	c.set.Rules = append(c.set.Rules, r)
+	if !r.Enabled {
+		return
+	}
+	if r.Sequence != nil {
+		for i, s := range r.Sequence.Steps {
+			for _, ev := range s.Events {
+				c.set.seqSteps[ev] = append(c.set.seqSteps[ev], stepRef{r, i})
+			}
+		}
+		return
+	}
+	for _, ev := range r.Events {
+		c.set.byEvent[ev] = append(c.set.byEvent[ev], r)
+	}
+}
+
+func (c *compiler) compileSequence(r *Rule, spec *ruleSpec, excepts []string, entry string) {
+	s := spec.Sequence
+	at := spec.pos
+	if len(s.Steps) < 2 || s.Within <= 0 || len(s.By) == 0 {
+		c.fail(at, entry, "a sequence needs at least two steps, a positive within and by keys")
+		return
+	}
+	c.checkKeys(s.By, at, entry, "sequence.by")
+	seq := &Sequence{By: s.By, Within: s.Within}
+	seen := map[string]bool{}
+	for i, st := range s.Steps {
+		if len(st.Events) == 0 || strings.TrimSpace(st.Condition) == "" {
+			c.fail(at, entry, "sequence step %d (%s) needs events and a condition", i+1, st.Name)
+			continue
+		}
+		cond := "(" + st.Condition + ")"
+		if len(excepts) > 0 {
+			cond += " && !(" + strings.Join(excepts, " || ") + ")"
+		}
+		prg := c.program(cond, at, fmt.Sprintf("%s step %d (%s)", entry, i+1, st.Name))
+		seq.Steps = append(seq.Steps, Step{Name: st.Name, Events: st.Events, prg: prg})
+		for _, ev := range st.Events {
+			if !seen[ev] {
+				seen[ev] = true
+				r.Events = append(r.Events, ev)
+			}
+		}
+	}
+	r.Sequence = seq
+}
+
+func (c *compiler) checkKeys(keys []string, at pos, entry, what string) {
+	if len(keys) == 0 {
+		c.fail(at, entry, "%s needs at least one attribute", what)
+	}
+	for _, k := range keys {
+		if _, ok := lookupAttr(k); !ok {
+			c.fail(at, entry, "%s: unknown attribute %q", what, k)
+		}
+	}
+}

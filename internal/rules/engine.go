@@ -1,0 +1,315 @@
+package rules
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	lru "github.com/hashicorp/golang-lru/v2"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// StateConfig bounds what thresholds, sequences and throttles remember.
+type StateConfig struct {
+	// MaxKeys is the most keys (users, pods, ...) one stateful rule tracks;
+	// the least recently seen key is forgotten first and counted as dropped.
+	MaxKeys int
+}
+
+// DefaultMaxKeys bounds one rule's state to a few MiB at most.
+const DefaultMaxKeys = 10000
+
+// Match is one alert to emit.
+type Match struct {
+	Rule *Rule
+	// Count is how many matches the alert stands for: the threshold's count,
+	// or for a throttle summary the matches suppressed in the period.
+	Count int
+	// Summary marks a throttle summary: no new event, the count of suppressed ones.
+	Summary bool
+	// Key is the values of the rule's by-attributes, for stateful rules.
+	Key []string
+	// Evidence holds a sequence's steps, in order.
+	Evidence []Evidence
+}
+
+// Evidence is what a sequence step matched.
+type Evidence struct {
+	Step      string
+	EventName string
+	Time      time.Time
+	Attrs     pcommon.Map // the step event's scalar attributes, copied
+}
+
+// Stats are the engine's counters since it started.
+type Stats struct {
+	Evaluated    atomic.Int64 // events evaluated
+	Errors       atomic.Int64 // conditions that failed on an event (cost limit, type errors)
+	DroppedState atomic.Int64 // keys forgotten because a rule's state was full
+}
+
+// Engine evaluates events against a Set and keeps the state of stateful rules.
+// It is safe for concurrent use.
+type Engine struct {
+	set         *Set
+	cfg         StateConfig
+	stats       *Stats
+	activations sync.Pool
+
+	mu         sync.Mutex
+	thresholds map[int]*lru.Cache[string, *window]
+	throttles  map[int]*lru.Cache[string, *throttleState]
+	sequences  map[int]*lru.Cache[string, *sequenceState]
+	// RuleMatches counts matches per rule (before throttling), by Rule index.
+	matches []atomic.Int64
+}
+
+// NewEngine starts an engine over set.
+func NewEngine(set *Set, cfg StateConfig) *Engine {
+	if cfg.MaxKeys <= 0 {
+		cfg.MaxKeys = DefaultMaxKeys
+	}
+	e := &Engine{set: set, cfg: cfg, stats: &Stats{},
+		thresholds: map[int]*lru.Cache[string, *window]{},
+		throttles:  map[int]*lru.Cache[string, *throttleState]{},
+		sequences:  map[int]*lru.Cache[string, *sequenceState]{},
+		matches:    make([]atomic.Int64, len(set.Rules)),
+	}
+	e.activations.New = func() any { return &activation{} }
+	return e
+}
+
+// Set returns the rules the engine runs.
+func (e *Engine) Set() *Set { return e.set }
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() *Stats { return e.stats }
+
+// RuleMatches returns how many events matched rule r.
+func (e *Engine) RuleMatches(r *Rule) int64 { return e.matches[r.index].Load() }
+
+// Evaluate runs every rule that applies to the event and returns the alerts to
+// emit, appended to dst. Only rules listing the event's name are evaluated.
+func (e *Engine) Evaluate(ev *Event, dst []Match) []Match {
+	rules, steps := e.set.byEvent[ev.Name], e.set.seqSteps[ev.Name]
+	if len(rules) == 0 && len(steps) == 0 {
+		return dst
+	}
+	e.stats.Evaluated.Add(1)
+	act := e.activations.Get().(*activation)
+	act.reset(e.set, ev)
+	defer e.activations.Put(act)
+
+	for _, r := range rules {
+		if !e.eval(r.prg, act) {
+			continue
+		}
+		e.matches[r.index].Add(1)
+		switch {
+		case r.Threshold != nil:
+			dst = e.threshold(r, ev, dst)
+		case r.Throttle != nil:
+			dst = e.throttle(r, ev, dst)
+		default:
+			dst = append(dst, Match{Rule: r, Count: 1})
+		}
+	}
+	if len(steps) > 0 {
+		dst = e.sequence(steps, act, ev, dst)
+	}
+	return dst
+}
+
+// eval runs one condition; an error counts and is no match.
+func (e *Engine) eval(prg cel.Program, act *activation) bool {
+	out, _, err := prg.Eval(act)
+	if err != nil {
+		e.stats.Errors.Add(1)
+		return false
+	}
+	return out == types.True
+}
+
+// key joins the values of the by-attributes; ok is false when one is absent,
+// since events without the key cannot be counted or joined together.
+func key(ev *Event, by []string) (string, []string, bool) {
+	vals := make([]string, len(by))
+	for i, name := range by {
+		v, ok := ev.lookup(name)
+		if !ok || v.AsString() == "" {
+			return "", nil, false
+		}
+		vals[i] = v.AsString()
+	}
+	return strings.Join(vals, "\x00"), vals, true
+}
+
+// window holds the times of a key's recent matches, at most Count of them.
+type window struct{ times []time.Time }
+
+func (e *Engine) threshold(r *Rule, ev *Event, dst []Match) []Match {
+	k, vals, ok := key(ev, r.Threshold.By)
+	if !ok {
+		return dst
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cache := stateFor(e, e.thresholds, r)
+	w, _ := cache.Get(k)
+	if w == nil {
+		w = &window{}
+		addKey(e, cache, k, w)
+	}
+	cutoff := ev.Time.Add(-r.Threshold.Window)
+	kept := w.times[:0]
+	for _, t := range w.times {
+		if t.After(cutoff) {
+			kept = append(kept, t)
+		}
+	}
+	w.times = append(kept, ev.Time)
+	if len(w.times) < r.Threshold.Count {
+		return dst
+	}
+	w.times = w.times[:0] // the next alert needs Count new matches
+	return append(dst, Match{Rule: r, Count: r.Threshold.Count, Key: vals})
+}
+
+// throttleState is one key's throttling period.
+type throttleState struct {
+	start      time.Time
+	suppressed int
+	key        []string
+}
+
+func (e *Engine) throttle(r *Rule, ev *Event, dst []Match) []Match {
+	k, vals, ok := key(ev, r.Throttle.By)
+	if !ok {
+		return append(dst, Match{Rule: r, Count: 1})
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cache := stateFor(e, e.throttles, r)
+	st, _ := cache.Get(k)
+	if st != nil && ev.Time.Sub(st.start) < r.Throttle.Period {
+		st.suppressed++
+		return dst
+	}
+	if st != nil && st.suppressed > 0 {
+		dst = append(dst, Match{Rule: r, Count: st.suppressed, Summary: true, Key: st.key})
+	}
+	addKey(e, cache, k, &throttleState{start: ev.Time, key: vals})
+	return append(dst, Match{Rule: r, Count: 1, Key: vals})
+}
+
+// Flush returns the summaries of throttling periods that ended by now, so that
+// suppressed matches are reported even when no later match comes.
+func (e *Engine) Flush(now time.Time) []Match {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Match
+	for idx, cache := range e.throttles {
+		r := e.set.Rules[idx]
+		for _, k := range cache.Keys() {
+			st, ok := cache.Peek(k)
+			if !ok || now.Sub(st.start) < r.Throttle.Period {
+				continue
+			}
+			if st.suppressed > 0 {
+				out = append(out, Match{Rule: r, Count: st.suppressed, Summary: true, Key: st.key})
+			}
+			cache.Remove(k)
+		}
+	}
+	return out
+}
+
+// sequenceState is how far one key has come through a sequence.
+type sequenceState struct {
+	next     int
+	start    time.Time
+	evidence []Evidence
+}
+
+func (e *Engine) sequence(steps []stepRef, act *activation, ev *Event, dst []Match) []Match {
+	// Later steps first, and at most one step per rule per event: one event
+	// must not both start and advance a sequence.
+	advanced := map[*Rule]bool{}
+	for i := len(steps) - 1; i >= 0; i-- {
+		ref := steps[i]
+		r, step := ref.rule, ref.step
+		if advanced[r] || !e.eval(r.Sequence.Steps[step].prg, act) {
+			continue
+		}
+		k, vals, ok := key(ev, r.Sequence.By)
+		if !ok {
+			continue
+		}
+		e.mu.Lock()
+		cache := stateFor(e, e.sequences, r)
+		st, _ := cache.Get(k)
+		if st != nil && ev.Time.Sub(st.start) > r.Sequence.Within {
+			cache.Remove(k)
+			st = nil
+		}
+		switch {
+		case step == 0 && st == nil:
+			addKey(e, cache, k, &sequenceState{next: 1, start: ev.Time, evidence: []Evidence{evidence(r, 0, ev)}})
+			advanced[r] = true
+		case st != nil && st.next == step:
+			st.evidence = append(st.evidence, evidence(r, step, ev))
+			st.next++
+			advanced[r] = true
+			if st.next == len(r.Sequence.Steps) {
+				cache.Remove(k)
+				e.matches[r.index].Add(1)
+				dst = append(dst, Match{Rule: r, Count: 1, Key: vals, Evidence: st.evidence})
+			}
+		}
+		e.mu.Unlock()
+	}
+	return dst
+}
+
+// evidence copies what a step matched; maps (request objects) are left out to
+// keep sequence state small.
+func evidence(r *Rule, step int, ev *Event) Evidence {
+	attrs := pcommon.NewMap()
+	copyScalars(ev.Attrs, attrs)
+	return Evidence{Step: r.Sequence.Steps[step].Name, EventName: ev.Name, Time: ev.Time, Attrs: attrs}
+}
+
+// copyScalars copies every attribute that is not a map; strings are cloned so
+// that state never pins a receiver's buffers.
+func copyScalars(src, dst pcommon.Map) {
+	src.Range(func(k string, v pcommon.Value) bool {
+		switch v.Type() {
+		case pcommon.ValueTypeMap:
+		case pcommon.ValueTypeStr:
+			dst.PutStr(strings.Clone(k), strings.Clone(v.Str()))
+		default:
+			v.CopyTo(dst.PutEmpty(strings.Clone(k)))
+		}
+		return true
+	})
+}
+
+// stateFor returns rule r's bounded state, made on first use.
+func stateFor[V any](e *Engine, m map[int]*lru.Cache[string, V], r *Rule) *lru.Cache[string, V] {
+	if c, ok := m[r.index]; ok {
+		return c
+	}
+	c, _ := lru.New[string, V](e.cfg.MaxKeys) // only fails on a size <= 0
+	m[r.index] = c
+	return c
+}
+
+// addKey stores a key, counting the one forgotten to make room.
+func addKey[V any](e *Engine, c *lru.Cache[string, V], k string, v V) {
+	if c.Add(k, v) {
+		e.stats.DroppedState.Add(1)
+	}
+}

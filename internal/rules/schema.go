@@ -1,0 +1,163 @@
+package rules
+
+import (
+	"strings"
+
+	"github.com/google/cel-go/cel"
+)
+
+// attrType is how a condition sees an attribute.
+type attrType int
+
+const (
+	typeString attrType = iota
+	typeInt
+	typeDouble
+	typeBool
+	typeStringList
+	typeMap
+	typeList
+)
+
+func (t attrType) cel() *cel.Type {
+	switch t {
+	case typeInt:
+		return cel.IntType
+	case typeDouble:
+		return cel.DoubleType
+	case typeBool:
+		return cel.BoolType
+	case typeStringList:
+		return cel.ListType(cel.StringType)
+	case typeMap:
+		return cel.MapType(cel.StringType, cel.DynType)
+	case typeList:
+		return cel.ListType(cel.DynType)
+	default:
+		return cel.StringType
+	}
+}
+
+// attributeTypes is the event model's vocabulary as rules read it: every name a
+// receiver writes (DESIGN.md's event model), with its type. A condition naming
+// anything else is refused at load time, so that a typo cannot silently never
+// match. Receivers that add attributes add them here.
+var attributeTypes = map[string]attrType{
+	// Record fields.
+	"event.name":     typeString,
+	"event.severity": typeString,
+	"event.body":     typeString,
+
+	// Identity and Kubernetes (resource or record).
+	"user.name":            typeString,
+	"user.id":              typeString,
+	"k8s.namespace.name":   typeString,
+	"k8s.pod.name":         typeString,
+	"k8s.pod.uid":          typeString,
+	"k8s.node.name":        typeString,
+	"k8s.container.name":   typeString,
+	"k8s.deployment.name":  typeString,
+	"k8s.cluster.name":     typeString,
+	"container.id":         typeString,
+	"container.name":       typeString,
+	"container.image.name": typeString,
+	"container.image.tags": typeStringList,
+
+	// Network and HTTP.
+	"client.address":            typeString,
+	"client.port":               typeInt,
+	"server.address":            typeString,
+	"server.port":               typeInt,
+	"source.address":            typeString,
+	"source.port":               typeInt,
+	"destination.address":       typeString,
+	"destination.port":          typeInt,
+	"network.transport":         typeString,
+	"network.type":              typeString,
+	"network.protocol.name":     typeString,
+	"user_agent.original":       typeString,
+	"http.request.method":       typeString,
+	"http.response.status_code": typeInt,
+	"http.request.body.size":    typeInt,
+	"http.response.body.size":   typeInt,
+	"url.path":                  typeString,
+	"url.query":                 typeString,
+	"url.scheme":                typeString,
+	"url.original":              typeString,
+
+	// Processes and files (the ebpf receiver).
+	"process.pid":                    typeInt,
+	"process.parent_pid":             typeInt,
+	"process.executable.path":        typeString,
+	"process.executable.name":        typeString,
+	"process.command_line":           typeString,
+	"process.command_args":           typeStringList,
+	"process.working_directory":      typeString,
+	"process.user.id":                typeInt,
+	"process.user.name":              typeString,
+	"process.real_user.id":           typeInt,
+	"process.group.id":               typeInt,
+	"process.exit.code":              typeInt,
+	"process.parent.executable.path": typeString,
+	"process.parent.executable.name": typeString,
+	"process.parent.command_line":    typeString,
+	"file.path":                      typeString,
+	"file.name":                      typeString,
+	"file.directory":                 typeString,
+	"log.file.name":                  typeString,
+	"log.file.path":                  typeString,
+
+	// Kubernetes audit (the k8s_audit receiver).
+	"k8s.audit.id":                            typeString,
+	"k8s.audit.stage":                         typeString,
+	"k8s.audit.level":                         typeString,
+	"k8s.audit.verb":                          typeString,
+	"k8s.audit.request_uri":                   typeString,
+	"k8s.audit.source_ips":                    typeStringList,
+	"k8s.audit.user.groups":                   typeStringList,
+	"k8s.audit.user.extra":                    typeMap,
+	"k8s.audit.impersonated_user.name":        typeString,
+	"k8s.audit.impersonated_user.groups":      typeStringList,
+	"k8s.audit.object.resource":               typeString,
+	"k8s.audit.object.subresource":            typeString,
+	"k8s.audit.object.name":                   typeString,
+	"k8s.audit.object.uid":                    typeString,
+	"k8s.audit.object.api_group":              typeString,
+	"k8s.audit.object.api_version":            typeString,
+	"k8s.audit.object.resource_version":       typeString,
+	"k8s.audit.response.status":               typeString,
+	"k8s.audit.response.reason":               typeString,
+	"k8s.audit.response.message":              typeString,
+	"k8s.audit.request_received_time":         typeString,
+	"k8s.audit.request_object":                typeMap,
+	"k8s.audit.response_object":               typeMap,
+	"k8s.audit.annotations":                   typeMap,
+	"k8s.audit.authorization.decision":        typeString,
+	"k8s.audit.authorization.reason":          typeString,
+	"k8s.audit.pod_security.enforce_policy":   typeString,
+	"k8s.audit.pod_security.audit_violations": typeString,
+	"k8s.audit.pod_security.exempt":           typeString,
+}
+
+// lookupAttr returns the type of a known attribute name.
+func lookupAttr(name string) (attrType, bool) {
+	t, ok := attributeTypes[name]
+	return t, ok
+}
+
+// isIdentifier reports whether s can name a list or macro: a CEL identifier,
+// with no dots, so it can never shadow an attribute.
+func isIdentifier(s string) bool {
+	if s == "" || strings.ContainsAny(s, ".") {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -150,10 +150,10 @@ func TestAlertRecord(t *testing.T) {
 
 func TestBadRulesSayWhereAndWhy(t *testing.T) {
 	for name, tc := range map[string]struct{ file, want string }{
-		"yaml": {"- rule: [unclosed", "file1.yaml: not valid YAML: yaml: line 1: did not find expected ',' or ']'"},
-		"not a list": {"rule: x", "file1.yaml:1: a rules file is a list of entries (rule, list, macro, override)"},
+		"yaml":          {"- rule: [unclosed", "file1.yaml: not valid YAML: yaml: line 1: did not find expected ',' or ']'"},
+		"not a list":    {"rule: x", "file1.yaml:1: a rules file is a list of entries (rule, list, macro, override)"},
 		"unknown entry": {"- rul: x", `file1.yaml:1: unknown entry "rul": the first key is rule, list, macro, override or ruleset`},
-		"unknown key": {"- rule: X\n  events: [k8s.audit]\n  condtion: true", `file1.yaml:3: rule "X": unknown key "condtion"`},
+		"unknown key":   {"- rule: X\n  events: [k8s.audit]\n  condtion: true", `file1.yaml:3: rule "X": unknown key "condtion"`},
 		"typo in attribute": {"- rule: X\n  events: [k8s.audit]\n  severity: low\n  output: o\n  condition: user.nam == \"a\"",
 			"file1.yaml:5: rule \"X\": condition does not compile:\nERROR: <input>:1:2: undeclared reference to 'user'"},
 		"not a bool": {"- rule: X\n  events: [k8s.audit]\n  severity: low\n  output: o\n  condition: user.name",
@@ -168,9 +168,9 @@ func TestBadRulesSayWhereAndWhy(t *testing.T) {
 			`file1.yaml:6: rule "X": a rule of this name is already defined at file1.yaml:1 (use override: to change it)`},
 		"macro cycle": {"- macro: a\n  condition: b\n- macro: b\n  condition: a",
 			`macros use each other in a cycle: a -> b -> a`},
-		"override unknown": {"- override: Nope\n  enabled: false", `file1.yaml:1: override "Nope": no rule of this name is loaded before it`},
+		"override unknown":    {"- override: Nope\n  enabled: false", `file1.yaml:1: override "Nope": no rule of this name is loaded before it`},
 		"append unknown list": {"- list: l\n  append: true\n  items: [a]", `file1.yaml:1: list "l": append to a list that no earlier file defines`},
-		"dotted list name": {"- list: a.b\n  items: [x]", `file1.yaml:1: list "a.b": a list name is an identifier`},
+		"dotted list name":    {"- list: a.b\n  items: [x]", `file1.yaml:1: list "a.b": a list name is an identifier`},
 		"exception field": {"- rule: X\n  events: [a]\n  severity: low\n  output: o\n  condition: \"true\"\n  exceptions:\n    - name: e\n      field: usr.name\n      values: [a]",
 			`file1.yaml:7: rule "X": exception "e": unknown attribute "usr.name"`},
 		"threshold": {"- rule: X\n  events: [a]\n  severity: low\n  output: o\n  condition: \"true\"\n  threshold: {by: [user.name], count: 1, window: 1m}",

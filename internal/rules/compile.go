@@ -74,6 +74,9 @@ type Rule struct {
 	index  int // position in Set.Rules, the index of its state
 }
 
+// Index is the rule's position in its Set's Rules.
+func (r *Rule) Index() int { return r.index }
+
 // Threshold alerts when Count matches share a key within Window.
 type Threshold struct {
 	By     []string
@@ -106,6 +109,7 @@ type Set struct {
 	Rules []*Rule
 
 	byEvent  map[string][]*Rule // enabled non-sequence rules per EventName
+	index    map[string]*eventIndex
 	seqSteps map[string][]stepRef
 	names    map[string]nameRef
 	lists    []ref.Val
@@ -148,11 +152,13 @@ func Load(sources []Source, opts Options) (*Set, error) {
 }
 
 type compiler struct {
-	p    *parsed
-	opts Options
-	set  *Set
-	env  *cel.Env
-	errs []error
+	p         *parsed
+	opts      Options
+	set       *Set
+	env       *cel.Env
+	errs      []error
+	ruleASTs  map[*Rule]*cel.Ast // checked conditions, for the index
+	macroASTs map[string]*cel.Ast
 }
 
 func (c *compiler) fail(at pos, entry, format string, args ...any) {
@@ -192,9 +198,10 @@ func (c *compiler) compile() (*Set, error) {
 	c.env = env
 
 	c.set.macros = make([]cel.Program, len(macroNames))
+	c.ruleASTs, c.macroASTs = map[*Rule]*cel.Ast{}, map[string]*cel.Ast{}
 	for i, name := range macroNames {
 		m := c.p.macros[name]
-		c.set.macros[i] = c.program(m.Condition, m.pos, "macro "+quote(name))
+		c.set.macros[i], c.macroASTs[name] = c.program(m.Condition, m.pos, "macro "+quote(name))
 	}
 	c.checkMacroCycles(macroNames)
 
@@ -205,6 +212,7 @@ func (c *compiler) compile() (*Set, error) {
 	if len(c.errs) > 0 {
 		return nil, joinErrors(c.errs)
 	}
+	c.buildIndexes(c.ruleASTs, c.macroASTs)
 	return c.set, nil
 }
 
@@ -234,15 +242,15 @@ func (c *compiler) newEnv() (*cel.Env, error) {
 }
 
 // program compiles a boolean condition, reporting errors against the entry.
-func (c *compiler) program(expr string, at pos, entry string) cel.Program {
+func (c *compiler) program(expr string, at pos, entry string) (cel.Program, *cel.Ast) {
 	checked, iss := c.env.Compile(expr)
 	if iss.Err() != nil {
 		c.fail(at, entry, "condition does not compile:\n%s", iss.Err())
-		return nil
+		return nil, nil
 	}
 	if checked.OutputType() != cel.BoolType {
 		c.fail(at, entry, "condition is a %s, want a bool", checked.OutputType())
-		return nil
+		return nil, nil
 	}
 	prg, err := c.env.Program(checked,
 		cel.CostLimit(c.opts.CostLimit),
@@ -250,9 +258,9 @@ func (c *compiler) program(expr string, at pos, entry string) cel.Program {
 		cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		c.fail(at, entry, "condition: %v", err)
-		return nil
+		return nil, nil
 	}
-	return prg
+	return prg, checked
 }
 
 // checkMacroCycles refuses macros that use themselves, directly or not.
@@ -421,7 +429,7 @@ func (c *compiler) compileRule(spec *ruleSpec, excList *int) {
 		if len(excepts) > 0 {
 			cond += " && !(" + strings.Join(excepts, " || ") + ")"
 		}
-		r.prg = c.program(cond, pos{at.file, spec.condLine}, entry)
+		r.prg, c.ruleASTs[r] = c.program(cond, pos{at.file, spec.condLine}, entry)
 	}
 	if t := spec.Threshold; t != nil {
 		if t.Count < 2 || t.Window <= 0 {
@@ -477,7 +485,7 @@ func (c *compiler) compileSequence(r *Rule, spec *ruleSpec, excepts []string, en
 		if len(excepts) > 0 {
 			cond += " && !(" + strings.Join(excepts, " || ") + ")"
 		}
-		prg := c.program(cond, at, fmt.Sprintf("%s step %d (%s)", entry, i+1, st.Name))
+		prg, _ := c.program(cond, at, fmt.Sprintf("%s step %d (%s)", entry, i+1, st.Name))
 		seq.Steps = append(seq.Steps, Step{Name: st.Name, Events: st.Events, prg: prg})
 		for _, ev := range st.Events {
 			if !seen[ev] {

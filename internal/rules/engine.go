@@ -94,14 +94,18 @@ func (e *Engine) RuleMatches(r *Rule) int64 { return e.matches[r.index].Load() }
 // Evaluate runs every rule that applies to the event and returns the alerts to
 // emit, appended to dst. Only rules listing the event's name are evaluated.
 func (e *Engine) Evaluate(ev *Event, dst []Match) []Match {
-	rules, steps := e.set.byEvent[ev.Name], e.set.seqSteps[ev.Name]
-	if len(rules) == 0 && len(steps) == 0 {
+	ix, steps := e.set.index[ev.Name], e.set.seqSteps[ev.Name]
+	if ix == nil && len(steps) == 0 {
 		return dst
 	}
 	e.stats.Evaluated.Add(1)
 	act := e.activations.Get().(*activation)
 	act.reset(e.set, ev)
 	defer e.activations.Put(act)
+	var rules []*Rule
+	if ix != nil {
+		rules = ix.candidates(ev, act)
+	}
 
 	for _, r := range rules {
 		if !e.eval(r.prg, act) {

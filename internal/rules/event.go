@@ -53,8 +53,9 @@ var (
 type activation struct {
 	set    *Set
 	ev     *Event
-	macros []ref.Val // nil: not evaluated yet
-	cache  map[string]ref.Val
+	macros     []ref.Val // nil: not evaluated yet
+	cache      map[string]ref.Val
+	candidates []*Rule // scratch for the index
 }
 
 var _ interpreter.Activation = (*activation)(nil)

@@ -435,3 +435,60 @@ func TestRunTests(t *testing.T) {
 	assert.False(t, res[2].Passed())
 	assert.True(t, strings.HasPrefix(res[2].String(), `FAIL file1.yaml:`), res[2].String())
 }
+
+func TestIndexNarrowsRulesWithoutChangingResults(t *testing.T) {
+	pack := `
+- list: write_verbs
+  items: [create, update, patch]
+- macro: pod_write
+  condition: k8s.audit.object.resource == "pods" && k8s.audit.verb in write_verbs
+- rule: Pod write
+  events: [k8s.audit]
+  condition: pod_write
+  severity: low
+  output: o
+- rule: Secret get
+  events: [k8s.audit]
+  condition: '"secrets" == k8s.audit.object.resource && k8s.audit.verb == "get"'
+  severity: low
+  output: o
+- rule: Anonymous
+  events: [k8s.audit]
+  condition: user.name == "system:anonymous" || k8s.audit.verb == "impersonate"
+  severity: low
+  output: o
+- rule: Any resource of two
+  events: [k8s.audit]
+  condition: k8s.audit.object.resource in ["pods", "secrets"] && k8s.audit.object.resource == "pods"
+  severity: low
+  output: o
+`
+	set := load(t, pack)
+	ix := set.index["k8s.audit"]
+	require.NotNil(t, ix)
+	assert.Equal(t, "k8s.audit.object.resource", ix.attr, "the attribute most rules constrain")
+	ruleNames := func(rs []*Rule) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.Name)
+		}
+		return out
+	}
+	assert.Equal(t, []string{"Pod write", "Any resource of two"}, ruleNames(ix.byValue["pods"]), "macros are looked into; in and == intersect")
+	assert.Equal(t, []string{"Secret get"}, ruleNames(ix.byValue["secrets"]))
+	assert.Equal(t, []string{"Anonymous"}, ruleNames(ix.always), "a disjunction constrains nothing")
+
+	e := NewEngine(set, StateConfig{})
+	ev := func(user, verb, resource string) *Event {
+		return event("k8s.audit", 0, map[string]any{"user.name": user, "k8s.audit.verb": verb, "k8s.audit.object.resource": resource})
+	}
+	assert.Equal(t, []string{"Pod write", "Anonymous", "Any resource of two"}, names(e.Evaluate(ev("system:anonymous", "create", "pods"), nil)), "merged in rule order")
+	assert.Equal(t, []string{"Secret get"}, names(e.Evaluate(ev("bob", "get", "secrets"), nil)))
+	assert.Equal(t, []string{"Anonymous"}, names(e.Evaluate(ev("system:anonymous", "get", "configmaps"), nil)))
+	assert.Equal(t, []string{"Anonymous"}, names(e.Evaluate(ev("bob", "impersonate", ""), nil)))
+	assert.Equal(t, []string{"Any resource of two"}, names(e.Evaluate(ev("bob", "list", "pods"), nil)))
+	assert.Empty(t, e.Evaluate(ev("bob", "list", "nodes"), nil))
+	// The merge must not have written into the index's own slices.
+	assert.Equal(t, []string{"Pod write", "Any resource of two"}, ruleNames(ix.byValue["pods"]))
+	assert.Equal(t, []string{"Anonymous"}, ruleNames(ix.always))
+}

@@ -51,8 +51,8 @@ var (
 // activation resolves a condition's names for one event: attributes (read
 // lazily, converted once), lists, and macros (evaluated at most once per event).
 type activation struct {
-	set    *Set
-	ev     *Event
+	set        *Set
+	ev         *Event
 	macros     []ref.Val // nil: not evaluated yet
 	cache      map[string]ref.Val
 	candidates []*Rule // scratch for the index

@@ -25,9 +25,14 @@ BUILD_INPUTS := $(shell find . \
 # Go files gofmt checks: everything but ocb's generated module.
 GO_FILES = $(shell find . \( -path ./.git -o -path ./$(BUILD_DIR) -o -path ./.cache \) -prune -o -type f -name '*.go' -print)
 
-.PHONY: build run test generate bench lint clean ocb k8s-binaries
+.PHONY: build run test generate bench lint clean ocb k8s-binaries secrules
 
-build: $(BINARY)
+build: $(BINARY) $(BUILD_DIR)/secrules
+
+# secrules: validate and test rule files (see rules/README.md).
+secrules: $(BUILD_DIR)/secrules
+$(BUILD_DIR)/secrules: $(BUILD_INPUTS)
+	$(GO) build -o $@ ./cmd/secrules
 
 # Installs the pinned ocb into $(GOBIN_DIR) when it is missing or another version.
 ocb:

@@ -32,6 +32,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -365,7 +366,8 @@ func TestUnknownEmbeddedConfigListsKnown(t *testing.T) {
 
 // TestStandaloneFromRealApiserver points a real kube-apiserver's webhook audit
 // backend at the built binary: what an administrator does to the cluster must
-// land in the output file, one record per audit event.
+// land in the output file, one record per audit event, and the default rules
+// must raise their alerts on it, each carrying its evidence's audit ID.
 func TestStandaloneFromRealApiserver(t *testing.T) {
 	k8stest.BinDir(t)
 	_, auditPort, out := startStandalone(t)
@@ -376,13 +378,18 @@ func TestStandaloneFromRealApiserver(t *testing.T) {
 	cs, err := kubernetes.NewForConfig(audit.Wrap(cluster.Config))
 	require.NoError(t, err)
 	ctx := t.Context()
-	nsID, err := audit.Of(func() error {
+	do := func(what string, f func() error) string {
+		id, err := audit.Of(f)
+		require.NoError(t, err, what)
+		require.NotEmpty(t, id, what)
+		return id
+	}
+	nsID := do("namespace", func() error {
 		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "e2e"}}, metav1.CreateOptions{})
 		return err
 	})
-	require.NoError(t, err)
 	privileged := true
-	podID, err := audit.Of(func() error {
+	podID := do("privileged pod", func() error {
 		_, err := cs.CoreV1().Pods("e2e").Create(ctx, &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "priv"},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox:1.36",
@@ -390,17 +397,43 @@ func TestStandaloneFromRealApiserver(t *testing.T) {
 		}, metav1.CreateOptions{})
 		return err
 	})
-	require.NoError(t, err)
+	bindingID := do("cluster-admin binding", func() error {
+		_, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "mallory-admin"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "cluster-admin"},
+			Subjects:   []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: "mallory"}},
+		}, metav1.CreateOptions{})
+		return err
+	})
+	do("secret create", func() error {
+		_, err := cs.CoreV1().Secrets("e2e").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db"},
+			StringData: map[string]string{"password": "hunter2"}}, metav1.CreateOptions{})
+		return err
+	})
+	secretReadID := do("secret read", func() error {
+		_, err := cs.CoreV1().Secrets("e2e").Get(ctx, "db", metav1.GetOptions{})
+		return err
+	})
 
 	var records map[string]plog.LogRecord
+	var alerts map[string][]plog.LogRecord
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		var err error
 		records, err = readAuditRecords(out)
-		if assert.NoError(ct, err) {
-			assert.Contains(ct, records, nsID)
-			assert.Contains(ct, records, podID)
+		if !assert.NoError(ct, err) {
+			return
 		}
-	}, 30*time.Second, 100*time.Millisecond, "%s never held the namespace and pod creates", out)
+		for _, id := range []string{nsID, podID, bindingID, secretReadID} {
+			assert.Contains(ct, records, id)
+		}
+		alerts, err = readAlerts(out)
+		if assert.NoError(ct, err) {
+			for _, rule := range []string{"Privileged pod created", "Binding to a privileged ClusterRole", "Secret read by a non-system identity"} {
+				assert.Contains(ct, alerts, rule)
+			}
+		}
+	}, 30*time.Second, 100*time.Millisecond, "%s never held the events and their alerts", out)
+
 	assert.Equal(t, "namespaces", attr(records[nsID], "k8s.audit.object.resource"))
 	assert.Equal(t, "admin", attr(records[podID], "user.name"))
 	assert.Equal(t, "priv", attr(records[podID], "k8s.pod.name"))
@@ -408,4 +441,45 @@ func TestStandaloneFromRealApiserver(t *testing.T) {
 	reqObj, ok := records[podID].Attributes().Get("k8s.audit.request_object")
 	require.True(t, ok)
 	assert.Contains(t, reqObj.AsString(), `"privileged":true`)
+	assert.Contains(t, attr(records[podID], "security_rule.matched"), "Privileged pod created", "the event is annotated")
+
+	for rule, id := range map[string]string{
+		"Privileged pod created":               podID,
+		"Binding to a privileged ClusterRole":  bindingID,
+		"Secret read by a non-system identity": secretReadID,
+	} {
+		a := alerts[rule][0]
+		assert.Equal(t, id, attr(a, "k8s.audit.id"), "%s: the alert names its evidence", rule)
+		assert.Equal(t, "k8s_audit", attr(a, "security_rule.ruleset.name"), rule)
+		assert.NotEmpty(t, attr(a, "security_rule.mitre.techniques"), rule)
+		assert.NotEmpty(t, a.Body().AsString(), rule)
+	}
+	assert.Equal(t, plog.SeverityNumberError, alerts["Privileged pod created"][0].SeverityNumber())
+}
+
+// readAlerts returns the security.alert records of the output file by rule name.
+func readAlerts(path string) (map[string][]plog.LogRecord, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	alerts := map[string][]plog.LogRecord{}
+	var unmarshaler plog.JSONUnmarshaler
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		logs, err := unmarshaler.UnmarshalLogs(line)
+		if err != nil {
+			continue // blank, or the last line still being written
+		}
+		for _, rl := range logs.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if lr.EventName() == "security.alert" {
+						name := attr(lr, "security_rule.name")
+						alerts[name] = append(alerts[name], lr)
+					}
+				}
+			}
+		}
+	}
+	return alerts, nil
 }

@@ -1,0 +1,135 @@
+package securityrulesprocessor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	rulepacks "github.com/otelcol-k8ssec/otelcol-k8ssec/rules"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/rules"
+)
+
+// Modes: what leaves the processor.
+const (
+	ModeAlerts   = "alerts"   // alerts only; events are dropped
+	ModeAnnotate = "annotate" // events only, matched ones carry security_rule.matched
+	ModeBoth     = "both"     // annotated events and alerts
+)
+
+// Config is the security_rules processor's configuration.
+type Config struct {
+	// Rules are default pack names (k8s_audit) or rule file paths and globs,
+	// loaded in this order; later files override earlier ones.
+	Rules []string `mapstructure:"rules"`
+	// Mode is alerts, annotate or both.
+	Mode string `mapstructure:"mode"`
+	// State bounds thresholds, throttles and sequences.
+	State StateConfig `mapstructure:"state"`
+	// CostLimit caps one condition's evaluation (CEL cost units).
+	CostLimit uint64 `mapstructure:"cost_limit"`
+	// ReloadInterval is how often rule files are checked for changes; 0 turns
+	// reloading off. A reload that fails keeps the running rules.
+	ReloadInterval time.Duration `mapstructure:"reload_interval"`
+	// FlushInterval is how often the summaries of ended throttling periods are
+	// sent, so that suppressed matches are always reported.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+}
+
+// StateConfig bounds rule state.
+type StateConfig struct {
+	// MaxKeys is the most keys one stateful rule remembers (LRU).
+	MaxKeys int `mapstructure:"max_keys"`
+}
+
+func createDefaultConfig() *Config {
+	return &Config{
+		Mode:           ModeBoth,
+		State:          StateConfig{MaxKeys: rules.DefaultMaxKeys},
+		CostLimit:      rules.DefaultCostLimit,
+		ReloadInterval: 10 * time.Second,
+		FlushInterval:  10 * time.Second,
+	}
+}
+
+// Validate loads and compiles the rules, so that `otelcol validate` and the
+// collector's start both stop on a bad rule with its file, line and reason.
+func (cfg *Config) Validate() error {
+	var errs []error
+	switch cfg.Mode {
+	case ModeAlerts, ModeAnnotate, ModeBoth:
+	default:
+		errs = append(errs, fmt.Errorf("mode %q is not one of %s, %s, %s", cfg.Mode, ModeAlerts, ModeAnnotate, ModeBoth))
+	}
+	if cfg.State.MaxKeys <= 0 {
+		errs = append(errs, fmt.Errorf("state.max_keys must be positive, got %d", cfg.State.MaxKeys))
+	}
+	if cfg.ReloadInterval < 0 || cfg.FlushInterval <= 0 {
+		errs = append(errs, errors.New("reload_interval must not be negative and flush_interval must be positive"))
+	}
+	if len(cfg.Rules) == 0 {
+		errs = append(errs, fmt.Errorf("rules: name at least one default pack (%s) or rule file", strings.Join(rulepacks.PackNames(), ", ")))
+	} else if _, err := cfg.load(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// load reads and compiles the configured rules.
+func (cfg *Config) load() (*rules.Set, error) {
+	srcs, err := cfg.sources()
+	if err != nil {
+		return nil, err
+	}
+	return rules.Load(srcs, rules.Options{CostLimit: cfg.CostLimit})
+}
+
+// sources resolves rules entries to files: a default pack's name, else a path
+// or glob that must match at least one file.
+func (cfg *Config) sources() ([]rules.Source, error) {
+	var srcs []rules.Source
+	for _, entry := range cfg.Rules {
+		if data, ok := rulepacks.Pack(entry); ok {
+			srcs = append(srcs, rules.Source{Name: entry, Data: data})
+			continue
+		}
+		paths, err := filepath.Glob(entry)
+		if err != nil {
+			return nil, fmt.Errorf("rules: %q: %w", entry, err)
+		}
+		if len(paths) == 0 {
+			return nil, fmt.Errorf("rules: %q is neither a default pack (%s) nor an existing file", entry, strings.Join(rulepacks.PackNames(), ", "))
+		}
+		sort.Strings(paths)
+		for _, p := range paths {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return nil, fmt.Errorf("rules: %w", err)
+			}
+			srcs = append(srcs, rules.Source{Name: p, Data: data})
+		}
+	}
+	return srcs, nil
+}
+
+// fileStamps is what reloading compares: each rule file's size and mtime.
+func (cfg *Config) fileStamps() string {
+	var b strings.Builder
+	for _, entry := range cfg.Rules {
+		if _, ok := rulepacks.Pack(entry); ok {
+			continue
+		}
+		paths, _ := filepath.Glob(entry)
+		sort.Strings(paths)
+		for _, p := range paths {
+			if st, err := os.Stat(p); err == nil {
+				fmt.Fprintf(&b, "%s:%d:%d;", p, st.Size(), st.ModTime().UnixNano())
+			}
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,247 @@
+package securityrulesprocessor
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/rules"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/processor/securityrulesprocessor/internal/metadata"
+)
+
+// rulesProcessor evaluates every log record against the rules and emits alerts
+// beside (or instead of) the events.
+type rulesProcessor struct {
+	cfg       *Config
+	set       processor.Settings
+	next      consumer.Logs
+	telemetry *metadata.TelemetryBuilder
+
+	running atomic.Pointer[running] // swapped whole on reload
+	stamps  string                  // rule files' size and mtime at the last load
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// running is one loaded rule set with its engine and what of its counters the
+// self-metrics have reported so far.
+type running struct {
+	engine            *rules.Engine
+	reportedMatches   []atomic.Int64 // per rule index
+	reportedErrors    atomic.Int64
+	reportedEvaluated atomic.Int64
+	reportedDropped   atomic.Int64
+	ruleAttrs         []metric.MeasurementOption // per rule index
+}
+
+func newRunning(set *rules.Set, cfg *Config) *running {
+	r := &running{
+		engine:          rules.NewEngine(set, rules.StateConfig{MaxKeys: cfg.State.MaxKeys}),
+		reportedMatches: make([]atomic.Int64, len(set.Rules)),
+		ruleAttrs:       make([]metric.MeasurementOption, len(set.Rules)),
+	}
+	for i, rule := range set.Rules {
+		r.ruleAttrs[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("security_rule.name", rule.Name)))
+	}
+	return r
+}
+
+func newRulesProcessor(set processor.Settings, cfg *Config, next consumer.Logs) (*rulesProcessor, error) {
+	ruleSet, err := cfg.load()
+	if err != nil {
+		return nil, err
+	}
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	p := &rulesProcessor{cfg: cfg, set: set, next: next, telemetry: tb, stamps: cfg.fileStamps(), stop: make(chan struct{})}
+	p.running.Store(newRunning(ruleSet, cfg))
+	set.Logger.Info("Security rules loaded", zap.Int("rules", len(ruleSet.Rules)), zap.Strings("from", cfg.Rules), zap.String("mode", cfg.Mode))
+	return p, nil
+}
+
+func (p *rulesProcessor) start(context.Context, component.Host) error {
+	if p.cfg.Mode != ModeAnnotate {
+		p.every(p.cfg.FlushInterval, p.flush)
+	}
+	if p.cfg.ReloadInterval > 0 {
+		p.every(p.cfg.ReloadInterval, p.reloadIfChanged)
+	}
+	return nil
+}
+
+func (p *rulesProcessor) shutdown(context.Context) error {
+	close(p.stop)
+	p.wg.Wait()
+	p.telemetry.Shutdown()
+	return nil
+}
+
+func (p *rulesProcessor) every(d time.Duration, f func()) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+				f()
+			}
+		}
+	}()
+}
+
+// matchesPool holds the per-batch match buffers.
+var matchesPool = sync.Pool{New: func() any { s := make([]rules.Match, 0, 8); return &s }}
+
+func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
+	run := p.running.Load()
+	now := time.Now()
+	annotate := p.cfg.Mode != ModeAlerts
+	emit := p.cfg.Mode != ModeAnnotate
+	alerts := plog.NewLogs()
+	buf := matchesPool.Get().(*[]rules.Match)
+	defer matchesPool.Put(buf)
+
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		resource := rl.Resource().Attributes()
+		var out plog.LogRecordSlice // this resource's alerts, made on the first
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				lr := lrs.At(k)
+				ev := rules.EventFromRecord(lr, resource)
+				*buf = run.engine.Evaluate(&ev, (*buf)[:0])
+				if len(*buf) == 0 {
+					continue
+				}
+				if annotate {
+					annotateEvent(lr, *buf)
+				}
+				if !emit {
+					continue
+				}
+				if out == (plog.LogRecordSlice{}) {
+					out = p.newAlertResource(alerts, rl.Resource())
+				}
+				for m := range *buf {
+					match := &(*buf)[m]
+					match.WriteAlert(&ev, out.AppendEmpty(), now)
+					p.telemetry.ProcessorSecurityRulesAlerts.Add(ctx, 1, run.ruleAttrs[match.Rule.Index()])
+				}
+			}
+		}
+	}
+	p.reportStats(ctx, run)
+	if !emit {
+		return ld, nil
+	}
+	if !annotate {
+		return alerts, nil // alerts only: the events stop here
+	}
+	alerts.ResourceLogs().MoveAndAppendTo(ld.ResourceLogs())
+	return ld, nil
+}
+
+// newAlertResource starts the alerts of one resource: its attributes are the
+// event's, so an alert says which pod, node or cluster it is about.
+func (p *rulesProcessor) newAlertResource(alerts plog.Logs, resource pcommon.Resource) plog.LogRecordSlice {
+	rl := alerts.ResourceLogs().AppendEmpty()
+	resource.CopyTo(rl.Resource())
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(metadata.ScopeName)
+	sl.Scope().SetVersion(p.set.BuildInfo.Version)
+	return sl.LogRecords()
+}
+
+// annotateEvent lists the rules that alerted on an event in security_rule.matched.
+func annotateEvent(lr plog.LogRecord, ms []rules.Match) {
+	matched := lr.Attributes().PutEmptySlice(rules.AttrMatched)
+	seen := make(map[*rules.Rule]bool, len(ms))
+	for _, m := range ms {
+		if !seen[m.Rule] {
+			seen[m.Rule] = true
+			matched.AppendEmpty().SetStr(m.Rule.Name)
+		}
+	}
+}
+
+// reportStats adds to the self-metrics what the engine counted since the last
+// report. The engine's counters are cumulative; Swap makes each delta reported
+// once even with batches processed concurrently.
+func (p *rulesProcessor) reportStats(ctx context.Context, run *running) {
+	st := run.engine.Stats()
+	if d := st.Errors.Load() - run.reportedErrors.Swap(st.Errors.Load()); d > 0 {
+		p.telemetry.ProcessorSecurityRulesEvaluationErrors.Add(ctx, d)
+	}
+	if d := st.DroppedState.Load() - run.reportedDropped.Swap(st.DroppedState.Load()); d > 0 {
+		p.telemetry.ProcessorSecurityRulesDroppedState.Add(ctx, d)
+	}
+	if n := st.Evaluated.Load() - run.reportedEvaluated.Swap(st.Evaluated.Load()); n > 0 {
+		p.telemetry.ProcessorSecurityRulesEventsEvaluated.Add(ctx, n)
+	}
+	for i, r := range run.engine.Set().Rules {
+		cur := run.engine.RuleMatches(r)
+		if d := cur - run.reportedMatches[i].Swap(cur); d > 0 {
+			p.telemetry.ProcessorSecurityRulesMatches.Add(ctx, d, run.ruleAttrs[i])
+		}
+	}
+}
+
+// flush sends the summaries of throttling periods that have ended.
+func (p *rulesProcessor) flush() {
+	run := p.running.Load()
+	now := time.Now()
+	ms := run.engine.Flush(now)
+	if len(ms) == 0 {
+		return
+	}
+	alerts := plog.NewLogs()
+	out := p.newAlertResource(alerts, pcommon.NewResource())
+	ctx := context.Background()
+	for i := range ms {
+		ms[i].WriteAlert(nil, out.AppendEmpty(), now)
+		p.telemetry.ProcessorSecurityRulesAlerts.Add(ctx, 1, run.ruleAttrs[ms[i].Rule.Index()])
+	}
+	if err := p.next.ConsumeLogs(ctx, alerts); err != nil {
+		p.set.Logger.Error("Could not send throttling summaries", zap.Int("alerts", len(ms)), zap.Error(err))
+	}
+}
+
+// reloadIfChanged reloads the rules when a rule file changed. A reload that
+// fails validation keeps the running rules and says why; state starts afresh
+// with new rules.
+func (p *rulesProcessor) reloadIfChanged() {
+	stamps := p.cfg.fileStamps()
+	if stamps == p.stamps {
+		return
+	}
+	p.stamps = stamps
+	ctx := context.Background()
+	set, err := p.cfg.load()
+	if err != nil {
+		p.set.Logger.Error("Rule files changed but do not load; the running rules stay", zap.Error(err))
+		p.telemetry.ProcessorSecurityRulesReloads.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "failure"))))
+		return
+	}
+	p.running.Store(newRunning(set, p.cfg))
+	p.set.Logger.Info("Security rules reloaded", zap.Int("rules", len(set.Rules)))
+	p.telemetry.ProcessorSecurityRulesReloads.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "success"))))
+}

@@ -112,6 +112,7 @@ type Set struct {
 	index    map[string]*eventIndex
 	seqSteps map[string][]stepRef
 	names    map[string]nameRef
+	attrs    int // attribute slots an activation caches
 	lists    []ref.Val
 	macros   []cel.Program
 }
@@ -132,7 +133,7 @@ const (
 
 type nameRef struct {
 	kind  nameKind
-	index int      // into Set.lists or Set.macros
+	index int      // into Set.lists or Set.macros, or an attribute's cache slot
 	typ   attrType // for attributes
 }
 
@@ -167,7 +168,8 @@ func (c *compiler) fail(at pos, entry, format string, args ...any) {
 
 func (c *compiler) compile() (*Set, error) {
 	for name, t := range attributeTypes {
-		c.set.names[name] = nameRef{kind: nameAttr, typ: t}
+		c.set.names[name] = nameRef{kind: nameAttr, typ: t, index: c.set.attrs}
+		c.set.attrs++
 	}
 	for _, name := range c.p.listOrder {
 		c.addList(name, c.p.lists[name].Items)
@@ -218,7 +220,12 @@ func (c *compiler) compile() (*Set, error) {
 
 func (c *compiler) addList(name string, items []string) {
 	c.set.names[name] = nameRef{kind: nameList, index: len(c.set.lists)}
-	c.set.lists = append(c.set.lists, types.DefaultTypeAdapter.NativeToValue(items))
+	// Elements held as CEL values: reading them (in, has_any) converts nothing.
+	vals := make([]ref.Val, len(items))
+	for i, it := range items {
+		vals[i] = types.String(it)
+	}
+	c.set.lists = append(c.set.lists, types.NewRefValList(types.DefaultTypeAdapter, vals))
 }
 
 func (c *compiler) newEnv() (*cel.Env, error) {
@@ -252,10 +259,11 @@ func (c *compiler) program(expr string, at pos, entry string) (cel.Program, *cel
 		c.fail(at, entry, "condition is a %s, want a bool", checked.OutputType())
 		return nil, nil
 	}
-	prg, err := c.env.Program(checked,
-		cel.CostLimit(c.opts.CostLimit),
-		cel.InterruptCheckFrequency(100),
-		cel.EvalOptions(cel.OptOptimize))
+	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if needsCostTracking(c.env, checked, c.opts.CostLimit) {
+		popts = append(popts, cel.CostLimit(c.opts.CostLimit), cel.InterruptCheckFrequency(100))
+	}
+	prg, err := c.env.Program(checked, popts...)
 	if err != nil {
 		c.fail(at, entry, "condition: %v", err)
 		return nil, nil

@@ -53,21 +53,30 @@ var (
 type activation struct {
 	set        *Set
 	ev         *Event
-	macros     []ref.Val // nil: not evaluated yet
-	cache      map[string]ref.Val
+	// Values read for the current event, by macro index and attribute slot.
+	// A slot belongs to the current event only when its gen matches: bumping
+	// gen forgets them all without rewriting (and write-barriering) the slices.
+	gen        uint32
+	macros     []slot
+	attrs      []slot
 	candidates []*Rule // scratch for the index
+}
+
+type slot struct {
+	gen uint32
+	val ref.Val
 }
 
 var _ interpreter.Activation = (*activation)(nil)
 
 func (a *activation) reset(set *Set, ev *Event) {
-	a.set, a.ev = set, ev
-	if cap(a.macros) < len(set.macros) {
-		a.macros = make([]ref.Val, len(set.macros))
+	if a.set != set || a.gen == ^uint32(0) {
+		a.macros = make([]slot, len(set.macros))
+		a.attrs = make([]slot, set.attrs)
+		a.gen = 0
 	}
-	a.macros = a.macros[:len(set.macros)]
-	clear(a.macros)
-	clear(a.cache)
+	a.set, a.ev = set, ev
+	a.gen++
 }
 
 func (a *activation) Parent() interpreter.Activation { return nil }
@@ -81,17 +90,22 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	case nameList:
 		return a.set.lists[r.index], true
 	case nameMacro:
-		if v := a.macros[r.index]; v != nil {
-			return v, true
+		if s := &a.macros[r.index]; s.gen == a.gen {
+			return s.val, true
 		}
 		v, _, err := a.set.macros[r.index].Eval(a)
 		if err != nil {
 			v = types.WrapErr(err)
 		}
-		a.macros[r.index] = v
+		a.macros[r.index] = slot{a.gen, v}
 		return v, true
 	default:
-		return a.attr(name, r.typ), true
+		if s := &a.attrs[r.index]; s.gen == a.gen {
+			return s.val, true
+		}
+		v := a.attr(name, r.typ)
+		a.attrs[r.index] = slot{a.gen, v}
+		return v, true
 	}
 }
 
@@ -144,38 +158,39 @@ func (a *activation) attr(name string, t attrType) ref.Val {
 	case typeBool:
 		return types.Bool(ok && v.Type() == pcommon.ValueTypeBool && v.Bool())
 	}
-	// Lists and maps: converted once per event.
-	if c, hit := a.cache[name]; hit {
-		return c
-	}
-	var out ref.Val
+	// Lists and maps are read in place (pvalue.go).
 	switch {
-	case ok && t == typeMap && v.Type() == pcommon.ValueTypeMap:
-		out = types.DefaultTypeAdapter.NativeToValue(v.Map().AsRaw())
-	case ok && t == typeMap && v.Type() == pcommon.ValueTypeSlice:
+	case !ok:
+	case t == typeMap && v.Type() == pcommon.ValueTypeMap:
+		return pmap{v.Map()}
+	case t == typeMap && v.Type() == pcommon.ValueTypeSlice:
 		// A JSON patch request object is a list: offer it under "items".
-		out = types.DefaultTypeAdapter.NativeToValue(map[string]any{"items": v.Slice().AsRaw()})
-	case ok && (t == typeStringList || t == typeList) && v.Type() == pcommon.ValueTypeSlice:
-		if t == typeStringList {
-			s := v.Slice()
-			strs := make([]string, s.Len())
-			for i := range strs {
-				strs[i] = s.At(i).AsString()
-			}
-			out = types.DefaultTypeAdapter.NativeToValue(strs)
-		} else {
-			out = types.DefaultTypeAdapter.NativeToValue(v.Slice().AsRaw())
+		return types.DefaultTypeAdapter.NativeToValue(map[string]any{"items": pslice{v.Slice()}})
+	case t == typeList && v.Type() == pcommon.ValueTypeSlice:
+		return pslice{v.Slice()}
+	case t == typeStringList && v.Type() == pcommon.ValueTypeSlice:
+		if allStrings(v.Slice()) {
+			return pslice{v.Slice()}
 		}
-	case ok && t == typeStringList && v.Type() == pcommon.ValueTypeStr:
-		out = types.DefaultTypeAdapter.NativeToValue([]string{v.Str()})
-	case t == typeMap:
-		out = emptyMap
-	default:
-		out = emptyList
+		strs := make([]string, v.Slice().Len())
+		for i := range strs {
+			strs[i] = v.Slice().At(i).AsString()
+		}
+		return types.DefaultTypeAdapter.NativeToValue(strs)
+	case t == typeStringList && v.Type() == pcommon.ValueTypeStr:
+		return types.DefaultTypeAdapter.NativeToValue([]string{v.Str()})
 	}
-	if a.cache == nil {
-		a.cache = map[string]ref.Val{}
+	if t == typeMap {
+		return emptyMap
 	}
-	a.cache[name] = out
-	return out
+	return emptyList
+}
+
+func allStrings(s pcommon.Slice) bool {
+	for i := 0; i < s.Len(); i++ {
+		if s.At(i).Type() != pcommon.ValueTypeStr {
+			return false
+		}
+	}
+	return true
 }

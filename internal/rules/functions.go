@@ -15,7 +15,9 @@ import (
 // helperFunctions are what a rule author needs beyond CEL's own string and
 // list functions (rules/README.md lists them).
 func helperFunctions() []cel.EnvOption {
-	str, list := cel.StringType, cel.ListType(cel.StringType)
+	// List parameters are list(dyn): CEL then checks no element types at run
+	// time, and the helpers skip what is not a string.
+	str, list := cel.StringType, cel.ListType(cel.DynType)
 	binary := func(name string, a, b, result *cel.Type, f func(ref.Val, ref.Val) ref.Val) cel.EnvOption {
 		return cel.Function(name, cel.Overload(name+"_"+a.String()+"_"+b.String(), []*cel.Type{a, b}, result, cel.BinaryBinding(f)))
 	}
@@ -27,6 +29,7 @@ func helperFunctions() []cel.EnvOption {
 		binary("icontains", str, str, cel.BoolType, stringPair(icontains)),
 		binary("icontains_any", str, list, cel.BoolType, stringAny(icontains)),
 		binary("in_cidr", str, list, cel.BoolType, stringAny(inCIDR)),
+		binary("has_any", list, list, cel.BoolType, hasAny),
 		cel.Function("url_decode", cel.Overload("url_decode_string", []*cel.Type{str}, str,
 			cel.UnaryBinding(func(v ref.Val) ref.Val {
 				s, ok := v.(types.String)
@@ -65,6 +68,34 @@ func stringAny(f func(s, item string) bool) func(ref.Val, ref.Val) ref.Val {
 		}
 		return types.False
 	}
+}
+
+// hasAny reports whether any element of a is in b: "any of the user's groups
+// is a cluster-admin group", without a comprehension.
+func hasAny(a, b ref.Val) ref.Val {
+	lb, ok := b.(traits.Lister)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(b)
+	}
+	if ps, ok := a.(pslice); ok { // an attribute: no iterator to allocate
+		for i := 0; i < ps.s.Len(); i++ {
+			if lb.Contains(valueOf(ps.s.At(i))) == types.True {
+				return types.True
+			}
+		}
+		return types.False
+	}
+	la, ok := a.(traits.Lister)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(a)
+	}
+	it := la.Iterator()
+	for it.HasNext() == types.True {
+		if lb.Contains(it.Next()) == types.True {
+			return types.True
+		}
+	}
+	return types.False
 }
 
 // glob is a shell glob in which * does not cross '/'; a malformed pattern

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"sort"
+	"strconv"
 
 	"github.com/google/cel-go/cel"
 	celast "github.com/google/cel-go/common/ast"
@@ -11,49 +12,124 @@ import (
 )
 
 // An eventIndex narrows the rules of one EventName to those that can match an
-// event, the way Falco indexes rules by syscall: most rules require one
-// attribute (often k8s.audit.object.resource) to hold one of a few values, and
-// an event that holds another value cannot match them. The index keys rules on
-// the attribute that the most rules constrain; the others are always evaluated.
+// event, the way Falco indexes rules by syscall, but on any attribute. Most
+// rules require some attributes to hold one of a few values
+// (k8s.audit.object.resource == "pods" && k8s.audit.object.subresource ==
+// "exec"); an event holding other values cannot match them. The index is a
+// small decision tree: each node keys its rules on the attribute most of them
+// constrain, and sends the rules that do not constrain it to a sibling node
+// keyed on the next attribute. A leaf holds the rules to evaluate.
 type eventIndex struct {
-	attr    string             // the discriminating attribute; "" for none
-	byValue map[string][]*Rule // rules that need attr to equal the key
-	always  []*Rule            // rules that do not constrain attr
+	root *indexNode
 }
+
+type indexNode struct {
+	attr    string                // "" for a leaf
+	absent  string                // the key of an event without attr: its zero value as text
+	byValue map[string]*indexNode // rules that need attr to equal the key
+	rest    *indexNode            // rules that do not constrain attr
+	rules   []*Rule               // a leaf's rules, evaluated as they are
+}
+
+// maxIndexDepth bounds the attribute lookups an event costs before any rule.
+const maxIndexDepth = 4
 
 // candidates returns the rules an event must be evaluated against, in rule
 // order. The result may be the index's own slice: read it, never append to it.
 func (ix *eventIndex) candidates(ev *Event, act *activation) []*Rule {
-	if ix.attr == "" {
-		return ix.always
+	var found [1 << maxIndexDepth][]*Rule
+	n := ix.root.collect(ev, found[:0])
+	switch len(n) {
+	case 0:
+		return nil
+	case 1:
+		return n[0]
 	}
-	var keyed []*Rule
-	if v, ok := ev.lookup(ix.attr); ok {
-		keyed = ix.byValue[v.AsString()]
-	} else {
-		keyed = ix.byValue[""]
+	merged := act.candidates[:0]
+	for _, rs := range n {
+		merged = append(merged, rs...)
 	}
-	if len(keyed) == 0 {
-		return ix.always
+	// Few rules: an insertion sort restores rule order.
+	for i := 1; i < len(merged); i++ {
+		for j := i; j > 0 && merged[j].index < merged[j-1].index; j-- {
+			merged[j], merged[j-1] = merged[j-1], merged[j]
+		}
 	}
-	if len(ix.always) == 0 {
-		return keyed
-	}
-	merged := mergeByIndex(act.candidates[:0], ix.always, keyed)
 	act.candidates = merged // scratch the activation keeps for the next event
 	return merged
 }
 
-// mergeByIndex merges two lists sorted by rule index.
-func mergeByIndex(dst, a, b []*Rule) []*Rule {
-	for len(a) > 0 && len(b) > 0 {
-		if a[0].index < b[0].index {
-			dst, a = append(dst, a[0]), a[1:]
-		} else {
-			dst, b = append(dst, b[0]), b[1:]
+func (n *indexNode) collect(ev *Event, found [][]*Rule) [][]*Rule {
+	if n == nil {
+		return found
+	}
+	if n.attr == "" {
+		if len(n.rules) > 0 {
+			found = append(found, n.rules)
+		}
+		return found
+	}
+	val := n.absent
+	if v, ok := ev.lookup(n.attr); ok {
+		val = v.AsString()
+	}
+	if child := n.byValue[val]; child != nil {
+		found = child.collect(ev, found)
+	}
+	return n.rest.collect(ev, found)
+}
+
+// buildNode indexes rules on the attributes their constraints name, not
+// reusing the ones already keyed on the way down.
+func buildNode(rules []*Rule, cons map[*Rule]constraints, used map[string]bool, depth int) *indexNode {
+	if len(rules) == 0 {
+		return nil
+	}
+	best, bestN := "", 0
+	if depth < maxIndexDepth {
+		count := map[string]int{}
+		for _, r := range rules {
+			for attr := range cons[r] {
+				if !used[attr] {
+					count[attr]++
+				}
+			}
+		}
+		for attr, n := range count {
+			if n > bestN || n == bestN && attr < best {
+				best, bestN = attr, n
+			}
 		}
 	}
-	return append(append(dst, a...), b...)
+	if bestN == 0 {
+		return &indexNode{rules: rules}
+	}
+	node := &indexNode{attr: best, byValue: map[string]*indexNode{}}
+	if t, _ := lookupAttr(best); t == typeInt {
+		node.absent = "0" // conditions read an absent int as 0
+	}
+	keyed := map[string][]*Rule{}
+	var rest []*Rule
+	for _, r := range rules {
+		vals, ok := cons[r][best]
+		if !ok {
+			rest = append(rest, r)
+			continue
+		}
+		for _, v := range dedupe(vals) {
+			keyed[v] = append(keyed[v], r)
+		}
+	}
+	below := make(map[string]bool, len(used)+1)
+	for a := range used {
+		below[a] = true
+	}
+	below[best] = true
+	for v, rs := range keyed {
+		node.byValue[v] = buildNode(rs, cons, below, depth+1)
+	}
+	node.rest = buildNode(rest, cons, below, depth+1)
+	return node
 }
 
 // constraints are the attribute values a condition requires: attr -> allowed
@@ -65,32 +141,11 @@ type constraints map[string][]string
 func (c *compiler) buildIndexes(asts map[*Rule]*cel.Ast, macroASTs map[string]*cel.Ast) {
 	c.set.index = map[string]*eventIndex{}
 	for ev, rules := range c.set.byEvent {
-		cons := make([]constraints, len(rules))
-		count := map[string]int{}
-		for i, r := range rules {
-			cons[i] = c.constraintsOf(asts[r], macroASTs, 0)
-			for attr := range cons[i] {
-				count[attr]++
-			}
+		cons := map[*Rule]constraints{}
+		for _, r := range rules {
+			cons[r] = c.constraintsOf(asts[r], macroASTs, 0)
 		}
-		best, bestN := "", 0
-		for attr, n := range count {
-			if n > bestN || n == bestN && attr < best {
-				best, bestN = attr, n
-			}
-		}
-		ix := &eventIndex{attr: best, byValue: map[string][]*Rule{}}
-		for i, r := range rules {
-			vals, ok := cons[i][best]
-			if !ok {
-				ix.always = append(ix.always, r)
-				continue
-			}
-			for _, v := range dedupe(vals) {
-				ix.byValue[v] = append(ix.byValue[v], r)
-			}
-		}
-		c.set.index[ev] = ix
+		c.set.index[ev] = &eventIndex{root: buildNode(rules, cons, map[string]bool{}, 0)}
 	}
 }
 
@@ -108,12 +163,19 @@ func dedupe(vals []string) []string {
 // constraintsOf walks the top-level conjunction of a checked condition (and
 // of the macros it names) for attr == "x", "x" == attr and attr in [...].
 func (c *compiler) constraintsOf(a *cel.Ast, macros map[string]*cel.Ast, depth int) constraints {
-	out := constraints{}
-	if a == nil || depth > 8 {
-		return out
+	if a == nil {
+		return constraints{}
 	}
 	native := a.NativeRep()
-	refs := native.ReferenceMap()
+	return c.constraintsOfExpr(native.Expr(), native.ReferenceMap(), macros, depth)
+}
+
+// constraintsOfExpr is constraintsOf for one expression of a checked AST.
+func (c *compiler) constraintsOfExpr(root celast.Expr, refs map[int64]*celast.ReferenceInfo, macros map[string]*cel.Ast, depth int) constraints {
+	out := constraints{}
+	if depth > 16 {
+		return out
+	}
 	var walk func(e celast.Expr)
 	walk = func(e celast.Expr) {
 		switch e.Kind() {
@@ -124,6 +186,16 @@ func (c *compiler) constraintsOf(a *cel.Ast, macros map[string]*cel.Ast, depth i
 			case operators.LogicalAnd:
 				for _, arg := range args {
 					walk(arg)
+				}
+			case operators.LogicalOr:
+				// A constraint holds for a disjunction when every branch
+				// constrains the same attribute: the values join.
+				left := c.constraintsOfExpr(args[0], refs, macros, depth+1)
+				right := c.constraintsOfExpr(args[1], refs, macros, depth+1)
+				for attr, lv := range left {
+					if rv, ok := right[attr]; ok {
+						out.add(attr, append(append([]string(nil), lv...), rv...))
+					}
 				}
 			case operators.Equals:
 				if attr, ok := c.stringAttr(refs, args[0]); ok {
@@ -152,7 +224,7 @@ func (c *compiler) constraintsOf(a *cel.Ast, macros map[string]*cel.Ast, depth i
 			}
 		}
 	}
-	walk(native.Expr())
+	walk(root)
 	return out
 }
 
@@ -181,7 +253,7 @@ func (c *compiler) stringAttr(refs map[int64]*celast.ReferenceInfo, e celast.Exp
 		return "", false
 	}
 	nr, ok := c.set.names[ref.Name]
-	if !ok || nr.kind != nameAttr || nr.typ != typeString || isRecordField(ref.Name) {
+	if !ok || nr.kind != nameAttr || (nr.typ != typeString && nr.typ != typeInt) || isRecordField(ref.Name) {
 		return "", false
 	}
 	return ref.Name, true
@@ -192,12 +264,19 @@ func isRecordField(name string) bool {
 	return name == "event.name" || name == "event.severity" || name == "event.body"
 }
 
+// stringLit reads a string or integer literal as the text an attribute's
+// AsString gives for it ("403" for the int 403).
 func stringLit(e celast.Expr) (string, bool) {
 	if e.Kind() != celast.LiteralKind {
 		return "", false
 	}
-	s, ok := e.AsLiteral().(types.String)
-	return string(s), ok
+	switch v := e.AsLiteral().(type) {
+	case types.String:
+		return string(v), true
+	case types.Int:
+		return strconv.FormatInt(int64(v), 10), true
+	}
+	return "", false
 }
 
 // stringValues reads a list literal of strings or a named list.

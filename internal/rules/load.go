@@ -313,7 +313,7 @@ func keyLine(n *yaml.Node, key string, def int) int {
 	return def
 }
 
-func valueOf(n *yaml.Node, key string) *yaml.Node {
+func yamlValue(n *yaml.Node, key string) *yaml.Node {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == key {
 			return n.Content[i+1]
@@ -323,7 +323,7 @@ func valueOf(n *yaml.Node, key string) *yaml.Node {
 }
 
 func setExceptionLines(n *yaml.Node, ex []exceptionSpec) {
-	if seq := valueOf(n, "exceptions"); seq != nil {
+	if seq := yamlValue(n, "exceptions"); seq != nil {
 		for i := range ex {
 			if i < len(seq.Content) {
 				ex[i].line = seq.Content[i].Line
@@ -333,7 +333,7 @@ func setExceptionLines(n *yaml.Node, ex []exceptionSpec) {
 }
 
 func setTestLines(n *yaml.Node, tests []TestCase) {
-	if seq := valueOf(n, "tests"); seq != nil {
+	if seq := yamlValue(n, "tests"); seq != nil {
 		for i := range tests {
 			if i < len(seq.Content) {
 				tests[i].Line = seq.Content[i].Line

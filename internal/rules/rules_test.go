@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -457,6 +458,16 @@ func TestIndexNarrowsRulesWithoutChangingResults(t *testing.T) {
   condition: user.name == "system:anonymous" || k8s.audit.verb == "impersonate"
   severity: low
   output: o
+- rule: Anonymous or unauthenticated
+  events: [k8s.audit]
+  condition: user.name == "system:anonymous" || (user.name == "" && k8s.audit.verb == "get")
+  severity: low
+  output: o
+- rule: Unauthorized or no status
+  events: [k8s.audit]
+  condition: http.response.status_code in [401, 0]
+  severity: low
+  output: o
 - rule: Any resource of two
   events: [k8s.audit]
   condition: k8s.audit.object.resource in ["pods", "secrets"] && k8s.audit.object.resource == "pods"
@@ -466,29 +477,71 @@ func TestIndexNarrowsRulesWithoutChangingResults(t *testing.T) {
 	set := load(t, pack)
 	ix := set.index["k8s.audit"]
 	require.NotNil(t, ix)
-	assert.Equal(t, "k8s.audit.object.resource", ix.attr, "the attribute most rules constrain")
-	ruleNames := func(rs []*Rule) []string {
-		var out []string
-		for _, r := range rs {
-			out = append(out, r.Name)
+	var reachable func(n *indexNode) []string
+	reachable = func(n *indexNode) []string {
+		if n == nil {
+			return nil
 		}
-		return out
+		out := map[string]bool{}
+		for _, r := range n.rules {
+			out[r.Name] = true
+		}
+		for _, c := range n.byValue {
+			for _, name := range reachable(c) {
+				out[name] = true
+			}
+		}
+		for _, name := range reachable(n.rest) {
+			out[name] = true
+		}
+		var names []string
+		for name := range out {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		return names
 	}
-	assert.Equal(t, []string{"Pod write", "Any resource of two"}, ruleNames(ix.byValue["pods"]), "macros are looked into; in and == intersect")
-	assert.Equal(t, []string{"Secret get"}, ruleNames(ix.byValue["secrets"]))
-	assert.Equal(t, []string{"Anonymous"}, ruleNames(ix.always), "a disjunction constrains nothing")
+	root := ix.root
+	assert.Equal(t, "k8s.audit.object.resource", root.attr, "the attribute most rules constrain")
+	assert.Equal(t, []string{"Any resource of two", "Pod write"}, reachable(root.byValue["pods"]), "macros are looked into; in and == intersect")
+	assert.Equal(t, []string{"Secret get"}, reachable(root.byValue["secrets"]))
+	// The rules that do not constrain the resource are keyed, one node after
+	// the other, on the next attributes.
+	byAttr := map[string]*indexNode{}
+	for n := root.rest; n != nil && n.attr != ""; n = n.rest {
+		byAttr[n.attr] = n
+	}
+	require.Contains(t, byAttr, "user.name")
+	require.Contains(t, byAttr, "http.response.status_code")
+	assert.Equal(t, []string{"Anonymous or unauthenticated"}, reachable(byAttr["user.name"].byValue[""]), "a disjunction on one attribute joins its values")
+	assert.Equal(t, []string{"Anonymous or unauthenticated"}, reachable(byAttr["user.name"].byValue["system:anonymous"]))
+	assert.Equal(t, []string{"Unauthorized or no status"}, reachable(byAttr["http.response.status_code"].byValue["401"]))
+	assert.Equal(t, []string{"Anonymous"}, reachable(byAttr["user.name"].rest), "a disjunction over two attributes constrains nothing")
+	assert.Equal(t, "k8s.audit.verb", root.byValue["secrets"].attr, "a bucket is keyed again on another attribute")
 
 	e := NewEngine(set, StateConfig{})
 	ev := func(user, verb, resource string) *Event {
-		return event("k8s.audit", 0, map[string]any{"user.name": user, "k8s.audit.verb": verb, "k8s.audit.object.resource": resource})
+		return event("k8s.audit", 0, map[string]any{"user.name": user, "k8s.audit.verb": verb, "k8s.audit.object.resource": resource,
+			"http.response.status_code": 200})
 	}
-	assert.Equal(t, []string{"Pod write", "Anonymous", "Any resource of two"}, names(e.Evaluate(ev("system:anonymous", "create", "pods"), nil)), "merged in rule order")
+	assert.Equal(t, []string{"Pod write", "Anonymous", "Anonymous or unauthenticated", "Any resource of two"}, names(e.Evaluate(ev("system:anonymous", "create", "pods"), nil)), "merged in rule order")
 	assert.Equal(t, []string{"Secret get"}, names(e.Evaluate(ev("bob", "get", "secrets"), nil)))
-	assert.Equal(t, []string{"Anonymous"}, names(e.Evaluate(ev("system:anonymous", "get", "configmaps"), nil)))
+	assert.Equal(t, []string{"Anonymous", "Anonymous or unauthenticated"}, names(e.Evaluate(ev("system:anonymous", "get", "configmaps"), nil)))
+	assert.Equal(t, []string{"Anonymous or unauthenticated"}, names(e.Evaluate(ev("", "get", "configmaps"), nil)))
 	assert.Equal(t, []string{"Anonymous"}, names(e.Evaluate(ev("bob", "impersonate", ""), nil)))
 	assert.Equal(t, []string{"Any resource of two"}, names(e.Evaluate(ev("bob", "list", "pods"), nil)))
 	assert.Empty(t, e.Evaluate(ev("bob", "list", "nodes"), nil))
+	noStatus := ev("bob", "list", "nodes")
+	noStatus.Attrs.Remove("http.response.status_code")
+	assert.Equal(t, []string{"Unauthorized or no status"}, names(e.Evaluate(noStatus, nil)), "an absent int reads as 0, in the index too")
+	withStatus := func(code int) *Event {
+		e := ev("bob", "list", "nodes")
+		e.Attrs.PutInt("http.response.status_code", int64(code))
+		return e
+	}
+	assert.Empty(t, e.Evaluate(withStatus(200), nil))
+	assert.Equal(t, []string{"Unauthorized or no status"}, names(e.Evaluate(withStatus(401), nil)), "ints are indexed by their text")
 	// The merge must not have written into the index's own slices.
-	assert.Equal(t, []string{"Pod write", "Any resource of two"}, ruleNames(ix.byValue["pods"]))
-	assert.Equal(t, []string{"Anonymous"}, ruleNames(ix.always))
+	assert.Equal(t, []string{"Any resource of two", "Pod write"}, reachable(root.byValue["pods"]))
+	assert.Equal(t, []string{"Anonymous"}, reachable(byAttr["user.name"].rest))
 }

@@ -1,0 +1,141 @@
+package securityrulesprocessor
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processortest"
+)
+
+// ottlConditions are bench_rules.yaml's ten conditions in OTTL, as a user of
+// contrib's filter processor would write them.
+var ottlConditions = []string{
+	`attributes["k8s.audit.object.resource"] == "secrets" and attributes["k8s.audit.verb"] == "get" and not IsMatch(attributes["user.name"], "^system:")`,
+	`attributes["k8s.audit.object.resource"] == "pods" and attributes["k8s.audit.object.subresource"] == "exec"`,
+	`attributes["k8s.audit.object.resource"] == "pods" and attributes["k8s.audit.object.subresource"] == "attach"`,
+	`attributes["k8s.audit.object.resource"] == "pods" and attributes["k8s.audit.object.subresource"] == "portforward"`,
+	`attributes["k8s.audit.object.resource"] == "clusterrolebindings" and attributes["k8s.audit.verb"] == "create" and attributes["k8s.audit.request_object"]["roleRef"]["name"] == "cluster-admin"`,
+	`attributes["k8s.audit.object.resource"] == "namespaces" and attributes["k8s.audit.verb"] == "delete"`,
+	`attributes["user.name"] == "system:anonymous"`,
+	`attributes["k8s.audit.object.resource"] == "services" and attributes["k8s.audit.verb"] == "create" and attributes["k8s.audit.request_object"]["spec"]["type"] == "NodePort"`,
+	`attributes["k8s.audit.object.resource"] == "pods" and attributes["k8s.audit.verb"] == "create" and attributes["k8s.audit.request_object"]["spec"]["hostNetwork"] == true`,
+	`attributes["k8s.audit.object.resource"] == "mutatingwebhookconfigurations" and (attributes["k8s.audit.verb"] == "create" or attributes["k8s.audit.verb"] == "update" or attributes["k8s.audit.verb"] == "patch")`,
+}
+
+// auditStream is a batch of audit events as a busy cluster sends them: reads
+// and lease renewals by controllers and nodes, pod creates by the ReplicaSet
+// controller, and (unless nonMatching) one event in twenty that a rule flags.
+func auditStream(n int, nonMatching bool) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("k8s.cluster.name", "prod")
+	lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	for i := 0; i < n; i++ {
+		lr := lrs.AppendEmpty()
+		lr.SetEventName("k8s.audit")
+		lr.SetTimestamp(1e18)
+		a := lr.Attributes()
+		a.PutStr("k8s.audit.id", fmt.Sprintf("7f3c1a52-%012x", i))
+		a.PutStr("k8s.audit.stage", "ResponseComplete")
+		a.PutStr("k8s.audit.level", "Metadata")
+		a.PutStr("client.address", "10.0.0.12")
+		a.PutStr("user_agent.original", "kube-controller-manager/v1.36.3 (linux/amd64)")
+		a.PutInt("http.response.status_code", 200)
+		a.PutStr("k8s.audit.authorization.decision", "allow")
+		switch r := i % 20; {
+		case r < 11:
+			a.PutStr("user.name", "system:serviceaccount:kube-system:endpointslice-controller")
+			a.PutStr("k8s.audit.verb", []string{"get", "list", "watch"}[r%3])
+			a.PutStr("k8s.audit.object.resource", []string{"endpointslices", "services", "configmaps", "pods"}[r%4])
+			a.PutStr("k8s.namespace.name", "default")
+		case r < 16:
+			a.PutStr("user.name", "system:node:worker-3")
+			a.PutStr("k8s.audit.verb", "update")
+			a.PutStr("k8s.audit.object.resource", "leases")
+			a.PutStr("k8s.audit.object.name", "worker-3")
+			a.PutStr("k8s.namespace.name", "kube-node-lease")
+		case r < 19 || nonMatching:
+			a.PutStr("user.name", "system:serviceaccount:kube-system:replicaset-controller")
+			a.PutStr("k8s.audit.verb", "create")
+			a.PutStr("k8s.audit.object.resource", "pods")
+			a.PutStr("k8s.audit.object.name", fmt.Sprintf("web-%d", i))
+			a.PutStr("k8s.namespace.name", "shop")
+			a.PutInt("http.response.status_code", 201)
+			spec := a.PutEmptyMap("k8s.audit.request_object").PutEmptyMap("spec")
+			c := spec.PutEmptySlice("containers").AppendEmpty().SetEmptyMap()
+			c.PutStr("name", "web")
+			c.PutStr("image", "registry.example.com/web:2.4.1")
+			c.PutEmptyMap("securityContext").PutBool("runAsNonRoot", true)
+		default:
+			a.PutStr("user.name", "alice@example.com")
+			a.PutStr("k8s.audit.verb", "get")
+			a.PutStr("k8s.audit.object.resource", "secrets")
+			a.PutStr("k8s.audit.object.name", "db-password")
+			a.PutStr("k8s.namespace.name", "shop")
+		}
+	}
+	return ld
+}
+
+func benchConsume(b *testing.B, p processor.Logs, nonMatching bool) {
+	const batch = 1000
+	in := auditStream(batch, nonMatching)
+	require.NoError(b, p.Start(context.Background(), nil))
+	defer func() { require.NoError(b, p.Shutdown(context.Background())) }()
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		ld := plog.NewLogs()
+		in.CopyTo(ld) // both processors change what they are given
+		b.StartTimer()
+		if err := p.ConsumeLogs(context.Background(), ld); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(batch)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func rulesProcessorFor(b *testing.B, rules ...string) processor.Logs {
+	cfg := createDefaultConfig()
+	cfg.Rules = rules
+	cfg.ReloadInterval = 0
+	require.NoError(b, cfg.Validate())
+	p, err := NewFactory().CreateLogs(context.Background(), processortest.NewNopSettings(NewFactory().Type()), cfg, consumertest.NewNop())
+	require.NoError(b, err)
+	return p
+}
+
+func filterProcessor(b *testing.B) processor.Logs {
+	f := filterprocessor.NewFactory()
+	cfg := f.CreateDefaultConfig().(*filterprocessor.Config)
+	cfg.Logs.LogConditions = ottlConditions
+	p, err := f.CreateLogs(context.Background(), processortest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+	require.NoError(b, err)
+	return p
+}
+
+// BenchmarkRules compares, on one stream, the ten conditions of
+// testdata/bench_rules.yaml in this processor with the same ten in contrib's
+// filter processor (OTTL), then the whole default k8s_audit pack.
+func BenchmarkRules(b *testing.B) {
+	for _, stream := range []struct {
+		name        string
+		nonMatching bool
+	}{{"mixed", false}, {"non-matching", true}} {
+		b.Run("ten-conditions/security_rules/"+stream.name, func(b *testing.B) {
+			benchConsume(b, rulesProcessorFor(b, "testdata/bench_rules.yaml"), stream.nonMatching)
+		})
+		b.Run("ten-conditions/filter-ottl/"+stream.name, func(b *testing.B) {
+			benchConsume(b, filterProcessor(b), stream.nonMatching)
+		})
+		b.Run("k8s_audit-pack/security_rules/"+stream.name, func(b *testing.B) {
+			benchConsume(b, rulesProcessorFor(b, "k8s_audit"), stream.nonMatching)
+		})
+	}
+}

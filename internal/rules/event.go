@@ -51,8 +51,8 @@ var (
 // activation resolves a condition's names for one event: attributes (read
 // lazily, converted once), lists, and macros (evaluated at most once per event).
 type activation struct {
-	set        *Set
-	ev         *Event
+	set *Set
+	ev  *Event
 	// Values read for the current event, by macro index and attribute slot.
 	// A slot belongs to the current event only when its gen matches: bumping
 	// gen forgets them all without rewriting (and write-barriering) the slices.

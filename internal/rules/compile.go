@@ -114,7 +114,6 @@ type Set struct {
 	names    map[string]nameRef
 	attrs    int // attribute slots an activation caches
 	lists    []ref.Val
-	macros   []cel.Program
 }
 
 type stepRef struct {
@@ -128,12 +127,11 @@ type nameKind uint8
 const (
 	nameAttr nameKind = iota
 	nameList
-	nameMacro
 )
 
 type nameRef struct {
 	kind  nameKind
-	index int      // into Set.lists or Set.macros, or an attribute's cache slot
+	index int      // into Set.lists, or an attribute's cache slot
 	typ   attrType // for attributes
 }
 
@@ -159,7 +157,7 @@ type compiler struct {
 	env       *cel.Env
 	errs      []error
 	ruleASTs  map[*Rule]*cel.Ast // checked conditions, for the index
-	macroASTs map[string]*cel.Ast
+	expanded  map[string]string  // macro name -> condition with its macros expanded
 }
 
 func (c *compiler) fail(at pos, entry, format string, args ...any) {
@@ -179,9 +177,6 @@ func (c *compiler) compile() (*Set, error) {
 		macroNames = append(macroNames, name)
 	}
 	sort.Strings(macroNames)
-	for i, name := range macroNames {
-		c.set.names[name] = nameRef{kind: nameMacro, index: i}
-	}
 	// Exceptions of the field/values kind become hidden lists; declare them
 	// before the environment is built.
 	c.applyOverrides()
@@ -199,14 +194,19 @@ func (c *compiler) compile() (*Set, error) {
 	}
 	c.env = env
 
-	c.set.macros = make([]cel.Program, len(macroNames))
-	c.ruleASTs, c.macroASTs = map[*Rule]*cel.Ast{}, map[string]*cel.Ast{}
-	for i, name := range macroNames {
-		m := c.p.macros[name]
-		c.set.macros[i], c.macroASTs[name] = c.program(m.Condition, m.pos, "macro "+quote(name))
+	// Macros are expanded into the conditions that name them, so that a rule is
+	// one CEL program (a macro evaluated as a program of its own cost more than
+	// the rule around it) and the index sees the whole condition. Each macro is
+	// also compiled alone, to report its errors at its own line.
+	c.ruleASTs = map[*Rule]*cel.Ast{}
+	if !c.checkMacroCycles(macroNames) {
+		return nil, joinErrors(c.errs)
 	}
-	c.checkMacroCycles(macroNames)
-
+	c.expanded = map[string]string{}
+	for _, name := range macroNames {
+		m := c.p.macros[name]
+		c.program(c.expand(m.Condition), m.pos, "macro "+quote(name))
+	}
 	excList := 0
 	for _, r := range c.p.rules {
 		c.compileRule(r, &excList)
@@ -214,7 +214,7 @@ func (c *compiler) compile() (*Set, error) {
 	if len(c.errs) > 0 {
 		return nil, joinErrors(c.errs)
 	}
-	c.buildIndexes(c.ruleASTs, c.macroASTs)
+	c.buildIndexes(c.ruleASTs)
 	return c.set, nil
 }
 
@@ -236,9 +236,7 @@ func (c *compiler) newEnv() (*cel.Env, error) {
 		case nameAttr:
 			opts = append(opts, cel.Variable(name, ref.typ.cel()))
 		case nameList:
-			opts = append(opts, cel.Variable(name, cel.ListType(cel.StringType)))
-		case nameMacro:
-			opts = append(opts, cel.Variable(name, cel.BoolType))
+			opts = append(opts, cel.Variable(name, cel.ListType(cel.DynType))) // see attrType.cel
 		}
 	}
 	env, err := cel.NewEnv(opts...)
@@ -272,7 +270,7 @@ func (c *compiler) program(expr string, at pos, entry string) (cel.Program, *cel
 }
 
 // checkMacroCycles refuses macros that use themselves, directly or not.
-func (c *compiler) checkMacroCycles(names []string) {
+func (c *compiler) checkMacroCycles(names []string) bool {
 	uses := map[string][]string{}
 	for _, name := range names {
 		m := c.p.macros[name]
@@ -307,9 +305,58 @@ func (c *compiler) checkMacroCycles(names []string) {
 		state[n] = done
 		return true
 	}
+	ok := true
 	for _, n := range names {
-		visit(n, nil)
+		ok = visit(n, nil) && ok
 	}
+	return ok
+}
+
+// expand replaces every macro a condition names with its (expanded)
+// condition in parentheses. Cycles are refused before.
+func (c *compiler) expand(expr string) string {
+	var b strings.Builder
+	inString := byte(0)
+	for i := 0; i < len(expr); i++ {
+		ch := expr[i]
+		if inString != 0 {
+			b.WriteByte(ch)
+			if ch == '\\' && i+1 < len(expr) {
+				i++
+				b.WriteByte(expr[i])
+			} else if ch == inString {
+				inString = 0
+			}
+			continue
+		}
+		if ch == '"' || ch == '\'' {
+			inString = ch
+			b.WriteByte(ch)
+			continue
+		}
+		if !isIdentByte(ch) || ch >= '0' && ch <= '9' || i > 0 && (isIdentByte(expr[i-1]) || expr[i-1] == '.') {
+			b.WriteByte(ch)
+			continue
+		}
+		end := i
+		for end < len(expr) && isIdentByte(expr[end]) {
+			end++
+		}
+		word := expr[i:end]
+		m, isMacro := c.p.macros[word]
+		if !isMacro || end < len(expr) && expr[end] == '.' {
+			b.WriteString(word)
+		} else {
+			body, done := c.expanded[word]
+			if !done {
+				body = c.expand(m.Condition)
+				c.expanded[word] = body
+			}
+			b.WriteString("(" + body + ")")
+		}
+		i = end - 1
+	}
+	return b.String()
 }
 
 // referencesIdent reports whether expr uses ident as a whole identifier (not a
@@ -437,7 +484,7 @@ func (c *compiler) compileRule(spec *ruleSpec, excList *int) {
 		if len(excepts) > 0 {
 			cond += " && !(" + strings.Join(excepts, " || ") + ")"
 		}
-		r.prg, c.ruleASTs[r] = c.program(cond, pos{at.file, spec.condLine}, entry)
+		r.prg, c.ruleASTs[r] = c.program(c.expand(cond), pos{at.file, spec.condLine}, entry)
 	}
 	if t := spec.Threshold; t != nil {
 		if t.Count < 2 || t.Window <= 0 {
@@ -493,7 +540,7 @@ func (c *compiler) compileSequence(r *Rule, spec *ruleSpec, excepts []string, en
 		if len(excepts) > 0 {
 			cond += " && !(" + strings.Join(excepts, " || ") + ")"
 		}
-		prg, _ := c.program(cond, at, fmt.Sprintf("%s step %d (%s)", entry, i+1, st.Name))
+		prg, _ := c.program(c.expand(cond), at, fmt.Sprintf("%s step %d (%s)", entry, i+1, st.Name))
 		seq.Steps = append(seq.Steps, Step{Name: st.Name, Events: st.Events, prg: prg})
 		for _, ev := range st.Events {
 			if !seen[ev] {

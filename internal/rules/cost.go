@@ -20,7 +20,8 @@ func (sizeEstimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
 	switch n.Type().Kind() {
 	case types.StringKind, types.BytesKind:
 		return &checker.SizeEstimate{Min: 0, Max: maxStringSize}
-	case types.ListKind, types.MapKind:
+	case types.ListKind, types.MapKind, types.DynKind:
+		// Dyn: a value inside a request object, a list or map as often as not.
 		return &checker.SizeEstimate{Min: 0, Max: maxListSize}
 	}
 	return nil

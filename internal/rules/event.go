@@ -53,11 +53,10 @@ var (
 type activation struct {
 	set *Set
 	ev  *Event
-	// Values read for the current event, by macro index and attribute slot.
+	// Values read for the current event, by attribute slot.
 	// A slot belongs to the current event only when its gen matches: bumping
 	// gen forgets them all without rewriting (and write-barriering) the slices.
 	gen        uint32
-	macros     []slot
 	attrs      []slot
 	candidates []*Rule // scratch for the index
 }
@@ -71,7 +70,6 @@ var _ interpreter.Activation = (*activation)(nil)
 
 func (a *activation) reset(set *Set, ev *Event) {
 	if a.set != set || a.gen == ^uint32(0) {
-		a.macros = make([]slot, len(set.macros))
 		a.attrs = make([]slot, set.attrs)
 		a.gen = 0
 	}
@@ -89,16 +87,6 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	switch r.kind {
 	case nameList:
 		return a.set.lists[r.index], true
-	case nameMacro:
-		if s := &a.macros[r.index]; s.gen == a.gen {
-			return s.val, true
-		}
-		v, _, err := a.set.macros[r.index].Eval(a)
-		if err != nil {
-			v = types.WrapErr(err)
-		}
-		a.macros[r.index] = slot{a.gen, v}
-		return v, true
 	default:
 		if s := &a.attrs[r.index]; s.gen == a.gen {
 			return s.val, true

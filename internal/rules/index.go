@@ -138,12 +138,12 @@ func buildNode(rules []*Rule, cons map[*Rule]constraints, used map[string]bool, 
 type constraints map[string][]string
 
 // buildIndexes makes one index per EventName from the rules' conditions.
-func (c *compiler) buildIndexes(asts map[*Rule]*cel.Ast, macroASTs map[string]*cel.Ast) {
+func (c *compiler) buildIndexes(asts map[*Rule]*cel.Ast) {
 	c.set.index = map[string]*eventIndex{}
 	for ev, rules := range c.set.byEvent {
 		cons := map[*Rule]constraints{}
 		for _, r := range rules {
-			cons[r] = c.constraintsOf(asts[r], macroASTs, 0)
+			cons[r] = c.constraintsOf(asts[r])
 		}
 		c.set.index[ev] = &eventIndex{root: buildNode(rules, cons, map[string]bool{}, 0)}
 	}
@@ -160,18 +160,18 @@ func dedupe(vals []string) []string {
 	return out
 }
 
-// constraintsOf walks the top-level conjunction of a checked condition (and
-// of the macros it names) for attr == "x", "x" == attr and attr in [...].
-func (c *compiler) constraintsOf(a *cel.Ast, macros map[string]*cel.Ast, depth int) constraints {
+// constraintsOf walks the top-level conjunction of a checked condition (its
+// macros expanded) for attr == "x", "x" == attr and attr in [...].
+func (c *compiler) constraintsOf(a *cel.Ast) constraints {
 	if a == nil {
 		return constraints{}
 	}
 	native := a.NativeRep()
-	return c.constraintsOfExpr(native.Expr(), native.ReferenceMap(), macros, depth)
+	return c.constraintsOfExpr(native.Expr(), native.ReferenceMap(), 0)
 }
 
 // constraintsOfExpr is constraintsOf for one expression of a checked AST.
-func (c *compiler) constraintsOfExpr(root celast.Expr, refs map[int64]*celast.ReferenceInfo, macros map[string]*cel.Ast, depth int) constraints {
+func (c *compiler) constraintsOfExpr(root celast.Expr, refs map[int64]*celast.ReferenceInfo, depth int) constraints {
 	out := constraints{}
 	if depth > 16 {
 		return out
@@ -190,8 +190,8 @@ func (c *compiler) constraintsOfExpr(root celast.Expr, refs map[int64]*celast.Re
 			case operators.LogicalOr:
 				// A constraint holds for a disjunction when every branch
 				// constrains the same attribute: the values join.
-				left := c.constraintsOfExpr(args[0], refs, macros, depth+1)
-				right := c.constraintsOfExpr(args[1], refs, macros, depth+1)
+				left := c.constraintsOfExpr(args[0], refs, depth+1)
+				right := c.constraintsOfExpr(args[1], refs, depth+1)
 				for attr, lv := range left {
 					if rv, ok := right[attr]; ok {
 						out.add(attr, append(append([]string(nil), lv...), rv...))
@@ -210,14 +210,6 @@ func (c *compiler) constraintsOfExpr(root celast.Expr, refs map[int64]*celast.Re
 			case operators.In:
 				if attr, ok := c.stringAttr(refs, args[0]); ok {
 					if vals, ok := c.stringValues(refs, args[1]); ok {
-						out.add(attr, vals)
-					}
-				}
-			}
-		case celast.IdentKind, celast.SelectKind:
-			if ref, ok := refs[e.ID()]; ok {
-				if m, isMacro := macros[ref.Name]; isMacro {
-					for attr, vals := range c.constraintsOf(m, macros, depth+1) {
 						out.add(attr, vals)
 					}
 				}

@@ -28,7 +28,9 @@ func (t attrType) cel() *cel.Type {
 	case typeBool:
 		return cel.BoolType
 	case typeStringList:
-		return cel.ListType(cel.StringType)
+		// list(dyn), not list(string): CEL checks a declared element type on
+		// every element at every read, which costs more than most conditions.
+		return cel.ListType(cel.DynType)
 	case typeMap:
 		return cel.MapType(cel.StringType, cel.DynType)
 	case typeList:

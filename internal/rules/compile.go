@@ -151,13 +151,13 @@ func Load(sources []Source, opts Options) (*Set, error) {
 }
 
 type compiler struct {
-	p         *parsed
-	opts      Options
-	set       *Set
-	env       *cel.Env
-	errs      []error
-	ruleASTs  map[*Rule]*cel.Ast // checked conditions, for the index
-	expanded  map[string]string  // macro name -> condition with its macros expanded
+	p        *parsed
+	opts     Options
+	set      *Set
+	env      *cel.Env
+	errs     []error
+	ruleASTs map[*Rule]*cel.Ast // checked conditions, for the index
+	expanded map[string]string  // macro name -> condition with its macros expanded
 }
 
 func (c *compiler) fail(at pos, entry, format string, args ...any) {

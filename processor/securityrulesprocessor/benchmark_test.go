@@ -3,6 +3,7 @@ package securityrulesprocessor
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor"
@@ -138,4 +139,45 @@ func BenchmarkRules(b *testing.B) {
 			benchConsume(b, rulesProcessorFor(b, "k8s_audit"), stream.nonMatching)
 		})
 	}
+}
+
+// BenchmarkKeyFlood sends failed logins from a new address every event (an
+// attacker rotating addresses, or a scan) to the pack's threshold rule keyed on
+// client.address: the state stays within state.max_keys, so the heap after the
+// flood stays flat however many addresses come.
+func BenchmarkKeyFlood(b *testing.B) {
+	p := rulesProcessorFor(b, "k8s_audit")
+	require.NoError(b, p.Start(context.Background(), nil))
+	defer func() { require.NoError(b, p.Shutdown(context.Background())) }()
+	ld := plog.NewLogs()
+	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for i := 0; i < 1000; i++ {
+		lr := lrs.AppendEmpty()
+		lr.SetEventName("k8s.audit")
+		lr.SetTimestamp(1e18)
+		lr.Attributes().PutInt("http.response.status_code", 401)
+		lr.Attributes().PutStr("k8s.audit.verb", "get")
+	}
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		batch := plog.NewLogs()
+		ld.CopyTo(batch)
+		recs := batch.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+		for i := 0; i < recs.Len(); i++ {
+			n++
+			recs.At(i).Attributes().PutStr("client.address", fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255))
+		}
+		if err := p.ConsumeLogs(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(n), "keys")
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(1<<20), "heap-MiB")
 }

@@ -58,7 +58,8 @@ type activation struct {
 	// gen forgets them all without rewriting (and write-barriering) the slices.
 	gen        uint32
 	attrs      []slot
-	candidates []*Rule // scratch for the index
+	candidates []*Rule   // scratch for the index
+	found      [][]*Rule // scratch for the index
 }
 
 type slot struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/traits"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // An eventIndex narrows the rules of one EventName to those that can match an
@@ -18,45 +19,92 @@ import (
 // "exec"); an event holding other values cannot match them. The index is a
 // small decision tree: each node keys its rules on the attribute most of them
 // constrain, and sends the rules that do not constrain it to a sibling node
-// keyed on the next attribute. A leaf holds the rules to evaluate.
+// keyed on the next attribute. A leaf holds the rules to evaluate, and fans out
+// the rules that need one of several attributes (user.name ==
+// "system:anonymous" || "system:unauthenticated" in groups).
 type eventIndex struct {
 	root *indexNode
 }
 
 type indexNode struct {
 	attr    string                // "" for a leaf
+	list    bool                  // attr is a list: key on each of its elements
 	absent  string                // the key of an event without attr: its zero value as text
 	byValue map[string]*indexNode // rules that need attr to equal the key
 	rest    *indexNode            // rules that do not constrain attr
 	rules   []*Rule               // a leaf's rules, evaluated as they are
+	fanout  []fanout              // a leaf's rules that need any one of several atoms
 }
 
-// maxIndexDepth bounds the attribute lookups an event costs before any rule.
+// fanout keys rules on one attribute of their any-of requirement.
+type fanout struct {
+	attr    string
+	list    bool
+	absent  string
+	byValue map[string][]*Rule
+}
+
+// anyValue is the key of rules that need an attribute to be non-empty.
+const anyValue = "\x00any"
+
+// maxIndexDepth bounds how deep keyed nodes nest (the attribute lookups an
+// event costs grow with it; siblings add one lookup each).
 const maxIndexDepth = 4
 
 // candidates returns the rules an event must be evaluated against, in rule
-// order. The result may be the index's own slice: read it, never append to it.
+// order, each once. The result may be the index's own slice: read it, never
+// append to it.
 func (ix *eventIndex) candidates(ev *Event, act *activation) []*Rule {
-	var found [1 << maxIndexDepth][]*Rule
-	n := ix.root.collect(ev, found[:0])
-	switch len(n) {
+	found := act.found[:0]
+	found = ix.root.collect(ev, found)
+	act.found = found
+	switch len(found) {
 	case 0:
 		return nil
 	case 1:
-		return n[0]
+		return found[0]
 	}
 	merged := act.candidates[:0]
-	for _, rs := range n {
+	for _, rs := range found {
 		merged = append(merged, rs...)
 	}
-	// Few rules: an insertion sort restores rule order.
+	// Few rules: an insertion sort restores rule order, then repeats go.
 	for i := 1; i < len(merged); i++ {
 		for j := i; j > 0 && merged[j].index < merged[j-1].index; j-- {
 			merged[j], merged[j-1] = merged[j-1], merged[j]
 		}
 	}
+	out := merged[:1]
+	for _, r := range merged[1:] {
+		if r != out[len(out)-1] {
+			out = append(out, r)
+		}
+	}
 	act.candidates = merged // scratch the activation keeps for the next event
-	return merged
+	return out
+}
+
+// keys calls f with each key an event holds for attr: its value (or the
+// attribute's zero value when absent), every element for a list, and anyValue
+// besides for a non-empty value.
+func keys(ev *Event, attr string, list bool, absent string, f func(string)) {
+	v, ok := ev.lookup(attr)
+	if !ok {
+		f(absent)
+		return
+	}
+	if list && v.Type() == pcommon.ValueTypeSlice {
+		s := v.Slice()
+		for i := 0; i < s.Len(); i++ {
+			f(s.At(i).AsString())
+		}
+		return
+	}
+	val := v.AsString()
+	f(val)
+	if val != "" && val != absent {
+		f(anyValue)
+	}
 }
 
 func (n *indexNode) collect(ev *Event, found [][]*Rule) [][]*Rule {
@@ -67,16 +115,83 @@ func (n *indexNode) collect(ev *Event, found [][]*Rule) [][]*Rule {
 		if len(n.rules) > 0 {
 			found = append(found, n.rules)
 		}
+		for i := range n.fanout {
+			fo := &n.fanout[i]
+			keys(ev, fo.attr, fo.list, fo.absent, func(k string) {
+				if rs := fo.byValue[k]; len(rs) > 0 {
+					found = append(found, rs)
+				}
+			})
+		}
 		return found
 	}
-	val := n.absent
-	if v, ok := ev.lookup(n.attr); ok {
-		val = v.AsString()
-	}
-	if child := n.byValue[val]; child != nil {
-		found = child.collect(ev, found)
-	}
+	keys(ev, n.attr, n.list, n.absent, func(k string) {
+		if child := n.byValue[k]; child != nil {
+			found = child.collect(ev, found)
+		}
+	})
 	return n.rest.collect(ev, found)
+}
+
+// atom is one indexable requirement: attr holds one of vals (for a list
+// attribute: one of its elements does; anyValue: any non-empty value).
+type atom struct {
+	attr string
+	vals []string
+	list bool
+}
+
+// constraints are what a condition requires of an event, as far as the index
+// understands it: every atom of all, and at least one atom of each anyOf.
+// Anything else constrains nothing, which is always safe.
+type constraints struct {
+	all   map[string]atom
+	anyOf [][]atom
+}
+
+// add intersects: two requirements on one attribute must both hold.
+func (cs *constraints) add(a atom) {
+	if cs.all == nil {
+		cs.all = map[string]atom{}
+	}
+	prev, ok := cs.all[a.attr]
+	if !ok {
+		a.vals = append([]string(nil), a.vals...)
+		cs.all[a.attr] = a
+		return
+	}
+	if prev.list != a.list {
+		return // cannot happen for one attribute; keep the first
+	}
+	switch {
+	case len(prev.vals) == 1 && prev.vals[0] == anyValue:
+		prev.vals = withoutEmpty(a.vals)
+	case len(a.vals) == 1 && a.vals[0] == anyValue:
+		prev.vals = withoutEmpty(prev.vals)
+	case prev.list:
+		return // a list may hold both: keep the first requirement
+	default:
+		var both []string
+		for _, p := range prev.vals {
+			for _, v := range a.vals {
+				if p == v {
+					both = append(both, v)
+				}
+			}
+		}
+		prev.vals = both
+	}
+	cs.all[a.attr] = prev
+}
+
+func withoutEmpty(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // buildNode indexes rules on the attributes their constraints name, not
@@ -89,7 +204,7 @@ func buildNode(rules []*Rule, cons map[*Rule]constraints, used map[string]bool, 
 	if depth < maxIndexDepth {
 		count := map[string]int{}
 		for _, r := range rules {
-			for attr := range cons[r] {
+			for attr := range cons[r].all {
 				if !used[attr] {
 					count[attr]++
 				}
@@ -102,21 +217,19 @@ func buildNode(rules []*Rule, cons map[*Rule]constraints, used map[string]bool, 
 		}
 	}
 	if bestN == 0 {
-		return &indexNode{rules: rules}
+		return leaf(rules, cons)
 	}
-	node := &indexNode{attr: best, byValue: map[string]*indexNode{}}
-	if t, _ := lookupAttr(best); t == typeInt {
-		node.absent = "0" // conditions read an absent int as 0
-	}
+	t, _ := lookupAttr(best)
+	node := &indexNode{attr: best, byValue: map[string]*indexNode{}, absent: zeroKey(t), list: isList(t)}
 	keyed := map[string][]*Rule{}
 	var rest []*Rule
 	for _, r := range rules {
-		vals, ok := cons[r][best]
+		a, ok := cons[r].all[best]
 		if !ok {
 			rest = append(rest, r)
 			continue
 		}
-		for _, v := range dedupe(vals) {
+		for _, v := range dedupe(a.vals) {
 			keyed[v] = append(keyed[v], r)
 		}
 	}
@@ -128,14 +241,48 @@ func buildNode(rules []*Rule, cons map[*Rule]constraints, used map[string]bool, 
 	for v, rs := range keyed {
 		node.byValue[v] = buildNode(rs, cons, below, depth+1)
 	}
-	node.rest = buildNode(rest, cons, below, depth+1)
+	// Siblings are looked up one after the other, not nested: only keyed
+	// children go deeper.
+	node.rest = buildNode(rest, cons, below, depth)
 	return node
 }
 
-// constraints are the attribute values a condition requires: attr -> allowed
-// values. Only string attributes compared with == or in are understood;
-// anything else constrains nothing, which is always safe.
-type constraints map[string][]string
+// leaf holds rules left unkeyed; those with an any-of requirement are fanned
+// out on its atoms instead of being evaluated for every event.
+func leaf(rules []*Rule, cons map[*Rule]constraints) *indexNode {
+	n := &indexNode{}
+	byAttr := map[string]int{}
+	for _, r := range rules {
+		groups := cons[r].anyOf
+		if len(groups) == 0 {
+			n.rules = append(n.rules, r)
+			continue
+		}
+		for _, a := range groups[0] {
+			i, ok := byAttr[a.attr]
+			if !ok {
+				t, _ := lookupAttr(a.attr)
+				i = len(n.fanout)
+				byAttr[a.attr] = i
+				n.fanout = append(n.fanout, fanout{attr: a.attr, list: a.list, absent: zeroKey(t), byValue: map[string][]*Rule{}})
+			}
+			for _, v := range dedupe(append([]string(nil), a.vals...)) {
+				n.fanout[i].byValue[v] = append(n.fanout[i].byValue[v], r)
+			}
+		}
+	}
+	return n
+}
+
+// zeroKey is the key an absent attribute of type t reads as.
+func zeroKey(t attrType) string {
+	if t == typeInt {
+		return "0" // conditions read an absent int as 0
+	}
+	return ""
+}
+
+func isList(t attrType) bool { return t == typeStringList }
 
 // buildIndexes makes one index per EventName from the rules' conditions.
 func (c *compiler) buildIndexes(asts map[*Rule]*cel.Ast) {
@@ -160,8 +307,7 @@ func dedupe(vals []string) []string {
 	return out
 }
 
-// constraintsOf walks the top-level conjunction of a checked condition (its
-// macros expanded) for attr == "x", "x" == attr and attr in [...].
+// constraintsOf reads a checked condition (its macros expanded).
 func (c *compiler) constraintsOf(a *cel.Ast) constraints {
 	if a == nil {
 		return constraints{}
@@ -170,85 +316,191 @@ func (c *compiler) constraintsOf(a *cel.Ast) constraints {
 	return c.constraintsOfExpr(native.Expr(), native.ReferenceMap(), 0)
 }
 
-// constraintsOfExpr is constraintsOf for one expression of a checked AST.
+// constraintsOfExpr walks the top-level conjunction of an expression for
+// attr == "x", "x" == attr, attr in [...], attr != "", "x" in listAttr and
+// has_any(listAttr, [...]), and for disjunctions of those.
 func (c *compiler) constraintsOfExpr(root celast.Expr, refs map[int64]*celast.ReferenceInfo, depth int) constraints {
-	out := constraints{}
+	var out constraints
 	if depth > 16 {
 		return out
 	}
 	var walk func(e celast.Expr)
 	walk = func(e celast.Expr) {
-		switch e.Kind() {
-		case celast.CallKind:
-			call := e.AsCall()
-			args := call.Args()
-			switch call.FunctionName() {
-			case operators.LogicalAnd:
-				for _, arg := range args {
-					walk(arg)
-				}
-			case operators.LogicalOr:
-				// A constraint holds for a disjunction when every branch
-				// constrains the same attribute: the values join.
-				left := c.constraintsOfExpr(args[0], refs, depth+1)
-				right := c.constraintsOfExpr(args[1], refs, depth+1)
-				for attr, lv := range left {
-					if rv, ok := right[attr]; ok {
-						out.add(attr, append(append([]string(nil), lv...), rv...))
-					}
-				}
-			case operators.Equals:
-				if attr, ok := c.stringAttr(refs, args[0]); ok {
-					if s, ok := stringLit(args[1]); ok {
-						out.add(attr, []string{s})
-					}
-				} else if attr, ok := c.stringAttr(refs, args[1]); ok {
-					if s, ok := stringLit(args[0]); ok {
-						out.add(attr, []string{s})
-					}
-				}
-			case operators.In:
-				if attr, ok := c.stringAttr(refs, args[0]); ok {
-					if vals, ok := c.stringValues(refs, args[1]); ok {
-						out.add(attr, vals)
-					}
-				}
+		if e.Kind() != celast.CallKind {
+			return
+		}
+		call := e.AsCall()
+		if call.FunctionName() == operators.LogicalAnd {
+			for _, arg := range call.Args() {
+				walk(arg)
 			}
+			return
+		}
+		if call.FunctionName() == operators.LogicalOr {
+			c.disjunction(e, refs, depth, &out)
+			return
+		}
+		if a, ok := c.atomOf(e, refs); ok {
+			out.add(a)
 		}
 	}
 	walk(root)
 	return out
 }
 
-// add intersects: two constraints on one attribute must both hold.
-func (cs constraints) add(attr string, vals []string) {
-	prev, ok := cs[attr]
-	if !ok {
-		cs[attr] = append([]string(nil), vals...)
+// disjunction reads A || B || ...: when every branch is one atom on the same
+// attribute their values join into one atom; when they are atoms on several
+// attributes they make an any-of requirement.
+func (c *compiler) disjunction(e celast.Expr, refs map[int64]*celast.ReferenceInfo, depth int, out *constraints) {
+	var branches []celast.Expr
+	var flatten func(e celast.Expr)
+	flatten = func(e celast.Expr) {
+		if e.Kind() == celast.CallKind && e.AsCall().FunctionName() == operators.LogicalOr {
+			for _, arg := range e.AsCall().Args() {
+				flatten(arg)
+			}
+			return
+		}
+		branches = append(branches, e)
+	}
+	flatten(e)
+	// Every atom of a branch is necessary for it; one per branch will do.
+	var branchAtoms []map[string]atom
+	for _, b := range branches {
+		cs := c.constraintsOfExpr(b, refs, depth+1)
+		if len(cs.all) == 0 {
+			return // a branch the index cannot read: the disjunction says nothing
+		}
+		branchAtoms = append(branchAtoms, cs.all)
+	}
+	// An attribute every branch constrains: the values join into one atom.
+	var shared []string
+	for attr := range branchAtoms[0] {
+		inAll := true
+		for _, ba := range branchAtoms[1:] {
+			if _, ok := ba[attr]; !ok {
+				inAll = false
+				break
+			}
+		}
+		if inAll {
+			shared = append(shared, attr)
+		}
+	}
+	if len(shared) > 0 {
+		sort.Strings(shared)
+		joined := atom{attr: shared[0], list: branchAtoms[0][shared[0]].list}
+		for _, ba := range branchAtoms {
+			joined.vals = append(joined.vals, ba[shared[0]].vals...)
+		}
+		if !hasAnyValue(joined.vals) {
+			out.add(joined)
+		}
 		return
 	}
-	var both []string
-	for _, p := range prev {
-		for _, v := range vals {
-			if p == v {
-				both = append(both, v)
+	// Otherwise an any-of: one atom per branch, merged per attribute.
+	byAttr := map[string]atom{}
+	for _, ba := range branchAtoms {
+		names := make([]string, 0, len(ba))
+		for attr := range ba {
+			names = append(names, attr)
+		}
+		sort.Strings(names)
+		a := ba[names[0]]
+		if prev, ok := byAttr[a.attr]; ok {
+			prev.vals = append(prev.vals, a.vals...)
+			byAttr[a.attr] = prev
+		} else {
+			a.vals = append([]string(nil), a.vals...)
+			byAttr[a.attr] = a
+		}
+	}
+	var group []atom
+	for _, a := range byAttr {
+		group = append(group, a)
+	}
+	sort.Slice(group, func(i, j int) bool { return group[i].attr < group[j].attr })
+	out.anyOf = append(out.anyOf, group)
+}
+
+// hasAnyValue: a join with "any non-empty value" and "" in it would let every
+// event through; such a disjunction is better left unindexed.
+func hasAnyValue(vals []string) bool {
+	for _, v := range vals {
+		if v == anyValue {
+			return true
+		}
+	}
+	return false
+}
+
+// atomOf reads one comparison as an atom.
+func (c *compiler) atomOf(e celast.Expr, refs map[int64]*celast.ReferenceInfo) (atom, bool) {
+	call := e.AsCall()
+	args := call.Args()
+	switch call.FunctionName() {
+	case operators.Equals:
+		for _, pair := range [][2]celast.Expr{{args[0], args[1]}, {args[1], args[0]}} {
+			if attr, ok := c.scalarAttr(refs, pair[0]); ok {
+				if s, ok := stringLit(pair[1]); ok {
+					return atom{attr: attr, vals: []string{s}}, true
+				}
+			}
+		}
+	case operators.NotEquals:
+		for _, pair := range [][2]celast.Expr{{args[0], args[1]}, {args[1], args[0]}} {
+			if attr, ok := c.scalarAttr(refs, pair[0]); ok {
+				if s, ok := stringLit(pair[1]); ok && s == "" {
+					return atom{attr: attr, vals: []string{anyValue}}, true
+				}
+			}
+		}
+	case operators.In:
+		if attr, ok := c.scalarAttr(refs, args[0]); ok {
+			if vals, ok := c.stringValues(refs, args[1]); ok {
+				return atom{attr: attr, vals: vals}, true
+			}
+		}
+		if attr, ok := c.listAttr(refs, args[1]); ok {
+			if s, ok := stringLit(args[0]); ok {
+				return atom{attr: attr, vals: []string{s}, list: true}, true
+			}
+		}
+	case "has_any":
+		if attr, ok := c.listAttr(refs, args[0]); ok {
+			if vals, ok := c.stringValues(refs, args[1]); ok {
+				return atom{attr: attr, vals: vals, list: true}, true
 			}
 		}
 	}
-	cs[attr] = both
+	return atom{}, false
 }
 
-// stringAttr reports whether e names a string attribute (not a list or macro).
-func (c *compiler) stringAttr(refs map[int64]*celast.ReferenceInfo, e celast.Expr) (string, bool) {
+// scalarAttr reports whether e names a string or int attribute.
+func (c *compiler) scalarAttr(refs map[int64]*celast.ReferenceInfo, e celast.Expr) (string, bool) {
+	return c.attrOfType(refs, e, typeString, typeInt)
+}
+
+// listAttr reports whether e names a list-of-strings attribute.
+func (c *compiler) listAttr(refs map[int64]*celast.ReferenceInfo, e celast.Expr) (string, bool) {
+	return c.attrOfType(refs, e, typeStringList)
+}
+
+func (c *compiler) attrOfType(refs map[int64]*celast.ReferenceInfo, e celast.Expr, want ...attrType) (string, bool) {
 	ref, ok := refs[e.ID()]
 	if !ok {
 		return "", false
 	}
 	nr, ok := c.set.names[ref.Name]
-	if !ok || nr.kind != nameAttr || (nr.typ != typeString && nr.typ != typeInt) || isRecordField(ref.Name) {
+	if !ok || nr.kind != nameAttr || isRecordField(ref.Name) {
 		return "", false
 	}
-	return ref.Name, true
+	for _, t := range want {
+		if nr.typ == t {
+			return ref.Name, true
+		}
+	}
+	return "", false
 }
 
 // The record's own fields are not attributes that the index can look up.

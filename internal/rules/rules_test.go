@@ -486,6 +486,13 @@ func TestIndexNarrowsRulesWithoutChangingResults(t *testing.T) {
 		for _, r := range n.rules {
 			out[r.Name] = true
 		}
+		for _, fo := range n.fanout {
+			for _, rs := range fo.byValue {
+				for _, r := range rs {
+					out[r.Name] = true
+				}
+			}
+		}
 		for _, c := range n.byValue {
 			for _, name := range reachable(c) {
 				out[name] = true
@@ -516,7 +523,13 @@ func TestIndexNarrowsRulesWithoutChangingResults(t *testing.T) {
 	assert.Equal(t, []string{"Anonymous or unauthenticated"}, reachable(byAttr["user.name"].byValue[""]), "a disjunction on one attribute joins its values")
 	assert.Equal(t, []string{"Anonymous or unauthenticated"}, reachable(byAttr["user.name"].byValue["system:anonymous"]))
 	assert.Equal(t, []string{"Unauthorized or no status"}, reachable(byAttr["http.response.status_code"].byValue["401"]))
-	assert.Equal(t, []string{"Anonymous"}, reachable(byAttr["user.name"].rest), "a disjunction over two attributes constrains nothing")
+	anon := byAttr["user.name"].rest
+	require.NotNil(t, anon)
+	assert.Equal(t, []string{"Anonymous"}, reachable(anon))
+	assert.Empty(t, anon.rules, "a disjunction over two attributes is not evaluated for every event...")
+	require.Len(t, anon.fanout, 2, "...but fanned out on both")
+	assert.Equal(t, "Anonymous", anon.fanout[0].byValue["impersonate"][0].Name)
+	assert.Equal(t, "Anonymous", anon.fanout[1].byValue["system:anonymous"][0].Name)
 	assert.Equal(t, "k8s.audit.verb", root.byValue["secrets"].attr, "a bucket is keyed again on another attribute")
 
 	e := NewEngine(set, StateConfig{})
@@ -544,4 +557,57 @@ func TestIndexNarrowsRulesWithoutChangingResults(t *testing.T) {
 	// The merge must not have written into the index's own slices.
 	assert.Equal(t, []string{"Any resource of two", "Pod write"}, reachable(root.byValue["pods"]))
 	assert.Equal(t, []string{"Anonymous"}, reachable(byAttr["user.name"].rest))
+}
+
+func TestIndexListsNonEmptyAndAnyOf(t *testing.T) {
+	pack := `
+- list: admin_groups
+  items: [system:masters, admins]
+- rule: Masters
+  events: [k8s.audit]
+  condition: '"system:masters" in k8s.audit.user.groups'
+  severity: low
+  output: o
+- rule: Admin group
+  events: [k8s.audit]
+  condition: has_any(k8s.audit.user.groups, admin_groups) && k8s.audit.verb == "create"
+  severity: low
+  output: o
+- rule: Impersonating
+  events: [k8s.audit]
+  condition: k8s.audit.impersonated_user.name != "" && user.name != "system:admin"
+  severity: low
+  output: o
+- rule: Denied
+  events: [k8s.audit]
+  condition: http.response.status_code == 403 || k8s.audit.authorization.decision == "forbid"
+  severity: low
+  output: o
+`
+	set := load(t, pack)
+	e := NewEngine(set, StateConfig{})
+	ev := func(attrs map[string]any) *Event { return event("k8s.audit", 0, attrs) }
+	candidates := func(ev *Event) []string {
+		var out []string
+		for _, r := range set.index["k8s.audit"].candidates(ev, &activation{}) {
+			out = append(out, r.Name)
+		}
+		return out
+	}
+	plain := ev(map[string]any{"user.name": "bob", "k8s.audit.verb": "create", "k8s.audit.user.groups": []any{"dev"},
+		"http.response.status_code": 200, "k8s.audit.authorization.decision": "allow"})
+	assert.Empty(t, candidates(plain), "an ordinary event meets none of these rules")
+	assert.Empty(t, e.Evaluate(plain, nil))
+
+	masters := ev(map[string]any{"k8s.audit.verb": "create", "k8s.audit.user.groups": []any{"dev", "system:masters"}})
+	assert.Equal(t, []string{"Masters", "Admin group"}, candidates(masters), "keyed on each element of a list")
+	assert.Equal(t, []string{"Masters", "Admin group"}, names(e.Evaluate(masters, nil)))
+
+	imp := ev(map[string]any{"k8s.audit.impersonated_user.name": "mallory", "user.name": "bob"})
+	assert.Equal(t, []string{"Impersonating"}, names(e.Evaluate(imp, nil)), "keyed on any non-empty value")
+
+	assert.Equal(t, []string{"Denied"}, names(e.Evaluate(ev(map[string]any{"http.response.status_code": 403}), nil)))
+	assert.Equal(t, []string{"Denied"}, names(e.Evaluate(ev(map[string]any{"k8s.audit.authorization.decision": "forbid"}), nil)))
+	both := ev(map[string]any{"http.response.status_code": 403, "k8s.audit.authorization.decision": "forbid"})
+	assert.Equal(t, []string{"Denied"}, candidates(both), "a rule reached through two atoms is evaluated once")
 }

@@ -77,14 +77,24 @@ type sequenceSpec struct {
 	Steps  []stepSpec    `yaml:"steps"`
 }
 
-// TestCase is an event a rule must match (Match) or must not.
+// TestCase is an event a rule must match (Match) or must not; or, for
+// sequences and thresholds, a series of events that must raise an alert or not.
 type TestCase struct {
 	Name      string         `yaml:"name"`
 	Match     bool           `yaml:"match"`
 	EventName string         `yaml:"event_name"`
 	Event     map[string]any `yaml:"event"`
 	Resource  map[string]any `yaml:"resource"`
+	Series    []TestEvent    `yaml:"series"`
 	Line      int            `yaml:"-"`
+}
+
+// TestEvent is one event of a test series, At after the first.
+type TestEvent struct {
+	EventName string         `yaml:"event_name"`
+	At        time.Duration  `yaml:"at"`
+	Event     map[string]any `yaml:"event"`
+	Resource  map[string]any `yaml:"resource"`
 }
 
 type ruleSpec struct {

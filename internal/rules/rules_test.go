@@ -411,6 +411,52 @@ func TestStateIsBounded(t *testing.T) {
 	}
 }
 
+func TestRunTestsWithSeries(t *testing.T) {
+	set := load(t, statefulPack)
+	for _, r := range set.Rules {
+		switch r.Name {
+		case "Burst":
+			r.Tests = []TestCase{
+				{Name: "three reads in a minute", Match: true, Series: []TestEvent{
+					{At: 0, Event: map[string]any{"k8s.audit.object.resource": "secrets", "user.name": "a"}},
+					{At: time.Second, Event: map[string]any{"k8s.audit.object.resource": "secrets", "user.name": "a"}},
+					{At: 2 * time.Second, Event: map[string]any{"k8s.audit.object.resource": "secrets", "user.name": "a"}},
+				}},
+				{Name: "three reads by three users", Match: false, Series: []TestEvent{
+					{Event: map[string]any{"k8s.audit.object.resource": "secrets", "user.name": "a"}},
+					{Event: map[string]any{"k8s.audit.object.resource": "secrets", "user.name": "b"}},
+					{Event: map[string]any{"k8s.audit.object.resource": "secrets", "user.name": "c"}},
+				}},
+			}
+		case "Exec then shell then connect":
+			pod := map[string]any{"k8s.namespace.name": "prod", "k8s.pod.name": "web"}
+			r.Tests = []TestCase{
+				{Name: "the chain", Match: true, Series: []TestEvent{
+					{EventName: "k8s.audit", Event: map[string]any{"k8s.audit.object.subresource": "exec", "k8s.namespace.name": "prod", "k8s.pod.name": "web"}},
+					{EventName: "process.exec", At: time.Second, Event: map[string]any{"process.executable.name": "sh"}, Resource: pod},
+					{EventName: "network.connect", At: 2 * time.Second, Event: map[string]any{"server.port": 4444}, Resource: pod},
+				}},
+				{Name: "no exec first", Match: false, Series: []TestEvent{
+					{EventName: "process.exec", Event: map[string]any{"process.executable.name": "sh"}, Resource: pod},
+					{EventName: "network.connect", At: time.Second, Event: map[string]any{"server.port": 4444}, Resource: pod},
+				}},
+				{Name: "a single event", Match: false, Event: map[string]any{"server.port": 4444}},
+			}
+		}
+	}
+	var got []string
+	for _, res := range set.RunTests() {
+		got = append(got, fmt.Sprintf("%s/%s passed=%v", res.Rule.Name, res.Case.Name, res.Passed()))
+	}
+	assert.ElementsMatch(t, []string{
+		"Burst/three reads in a minute passed=true",
+		"Burst/three reads by three users passed=true",
+		"Exec then shell then connect/the chain passed=true",
+		"Exec then shell then connect/no exec first passed=true",
+		"Exec then shell then connect/a single event passed=false",
+	}, got)
+}
+
 func TestRunTests(t *testing.T) {
 	pack := basePack + `
 - rule: With tests

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -29,17 +30,20 @@ func (t TestResult) String() string {
 	return s
 }
 
-// RunTests evaluates every rule's test cases against that rule alone. Sequence
-// rules' cases are not supported yet and are skipped.
+// RunTests evaluates every rule's test cases against that rule alone: a single
+// event against its condition, a series through an engine (thresholds,
+// sequences, throttling), where "match" means the rule raised an alert.
 func (s *Set) RunTests() []TestResult {
 	var out []TestResult
 	act := &activation{}
 	for _, r := range s.Rules {
-		if r.Sequence != nil {
-			continue
-		}
 		for _, tc := range r.Tests {
 			res := TestResult{Rule: r, Case: tc}
+			if len(tc.Series) > 0 || r.Sequence != nil {
+				res.Got, res.Err = s.runSeries(r, tc)
+				out = append(out, res)
+				continue
+			}
 			ev, err := tc.event(r)
 			if err != nil {
 				res.Err = err
@@ -57,6 +61,30 @@ func (s *Set) RunTests() []TestResult {
 		}
 	}
 	return out
+}
+
+// runSeries feeds a test series to a fresh engine and reports whether rule r
+// raised an alert.
+func (s *Set) runSeries(r *Rule, tc TestCase) (bool, error) {
+	if len(tc.Series) == 0 {
+		return false, fmt.Errorf("a %s rule is tested with a series: of events", map[bool]string{true: "sequence", false: "stateful"}[r.Sequence != nil])
+	}
+	e := NewEngine(s, StateConfig{})
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var ms []Match
+	for i, te := range tc.Series {
+		ev, err := TestCase{EventName: te.EventName, Event: te.Event, Resource: te.Resource}.event(r)
+		if err != nil {
+			return false, fmt.Errorf("series[%d]: %w", i, err)
+		}
+		ev.Time = start.Add(te.At)
+		for _, m := range e.Evaluate(&ev, ms[:0]) {
+			if m.Rule == r {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // event builds the test case's event; its name defaults to the rule's first.

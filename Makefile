@@ -60,7 +60,10 @@ test: k8s-binaries $(BINARY)
 	assets="$$(hack/build-k8s-binaries.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
+# mdatagen for every component, bpf2go for the eBPF objects (committed, so that
+# building and testing need neither). bpf2go needs clang and libbpf's headers.
 generate:
+	@command -v clang >/dev/null || { echo "make generate needs clang: apt-get install -y clang llvm libbpf-dev"; exit 1; }
 	$(GO) generate ./...
 
 # Per core: GOMAXPROCS=1, five runs to see the spread on a shared machine.

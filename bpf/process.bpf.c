@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Process lifecycle: exec and exit, from BTF-typed tracepoints
+ * (tp_btf/sched_process_exec, tp_btf/sched_process_exit). Neither needs
+ * kprobes, fentry or tracefs. Records go to one BPF ring buffer; a failed
+ * reservation is counted per event kind in a per-CPU array, so nothing is
+ * lost silently.
+ */
+#include "headers/vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "events.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Keep these types in the object's BTF so that bpf2go emits Go types for them. */
+const struct exit_event *unused_exit_event __attribute__((unused));
+const enum event_kind *unused_event_kind __attribute__((unused));
+
+/* Set by the loader before load (spec.Variables). */
+const volatile __u32 cfg_max_args = 16;     /* argv entries kept per exec; <= EXEC_MAX_ARGS_CAP */
+const volatile __u8 cfg_cgroup_filter = 0;  /* 1: only tasks under the cgroup in cgroup_filter[0] */
+
+/* The loader overrides max_entries with ring_buffer_size. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+/* Ring-buffer output failures, indexed by enum event_kind. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EVENT_KIND_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost_events SEC(".maps");
+
+/* comm (NUL-padded to 16 bytes) -> 1: events of these tasks are dropped in the kernel. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, char[TASK_COMM_LEN]);
+	__type(value, __u8);
+} ignore_comms SEC(".maps");
+
+/* One cgroup v2 directory; with cfg_cgroup_filter only tasks at or below it report. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} cgroup_filter SEC(".maps");
+
+/* Scratch space for building an exec record (too large for the 512-byte stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_event);
+} exec_scratch SEC(".maps");
+
+static __always_inline void count_lost(__u32 kind)
+{
+	__u64 *n = bpf_map_lookup_elem(&lost_events, &kind);
+	if (n)
+		*n += 1; /* per-CPU slot: no atomics needed */
+}
+
+/* Fills the header; returns false when the task is filtered out. */
+static __always_inline bool fill_header(struct event_header *h, __u32 kind, struct task_struct *task)
+{
+	__builtin_memset(h, 0, sizeof(*h));
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	if (bpf_map_lookup_elem(&ignore_comms, h->comm))
+		return false;
+	if (cfg_cgroup_filter && bpf_current_task_under_cgroup(&cgroup_filter, 0) != 1)
+		return false;
+
+	__u64 id = bpf_get_current_pid_tgid();
+	h->kind = kind;
+	h->pid = (__u32)id;
+	h->tgid = id >> 32;
+	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->uid = BPF_CORE_READ(task, cred, uid.val);
+	h->euid = BPF_CORE_READ(task, cred, euid.val);
+	h->gid = BPF_CORE_READ(task, cred, gid.val);
+	h->egid = BPF_CORE_READ(task, cred, egid.val);
+	h->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+
+	struct pid *tp = BPF_CORE_READ(task, thread_pid);
+	if (tp) {
+		unsigned int level = BPF_CORE_READ(tp, level);
+		struct upid up = {};
+		bpf_core_read(&up, sizeof(up), &tp->numbers[level & 31]);
+		if (up.ns)
+			h->pid_ns = BPF_CORE_READ(up.ns, ns.inum);
+	}
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->ktime = bpf_ktime_get_boot_ns();
+	return true;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 zero = 0;
+	struct exec_event *e = bpf_map_lookup_elem(&exec_scratch, &zero);
+	if (!e)
+		return 0;
+	if (!fill_header(&e->hdr, EVENT_KIND_EXEC, task))
+		return 0;
+	e->flags = 0;
+	e->argc = 0;
+
+	/* The path as execve received it, after the caller's PATH search. */
+	const char *fn = BPF_CORE_READ(bprm, filename);
+	long n = bpf_probe_read_kernel_str(e->data, EXEC_FILENAME_MAX, fn);
+	if (n <= 0) {
+		e->data[0] = 0;
+		n = 1;
+	}
+	if (n == EXEC_FILENAME_MAX)
+		e->flags |= EXEC_FLAG_FILENAME_TRUNCATED;
+	e->filename_len = n;
+
+	/* argv: NUL-separated strings between mm->arg_start and mm->arg_end, read one at a time. */
+	unsigned long arg = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long arg_end = BPF_CORE_READ(task, mm, arg_end);
+	__u32 off = e->filename_len;
+	__u32 args_len = 0;
+	__u32 max_args = cfg_max_args;
+	__u32 i;
+
+	for (i = 0; i < EXEC_MAX_ARGS_CAP; i++) {
+		if (i >= max_args || arg >= arg_end) {
+			break;
+		}
+		if (args_len >= EXEC_ARGS_MAX) {
+			e->flags |= EXEC_FLAG_ARGS_TRUNCATED;
+			break;
+		}
+		__u32 pos = off + args_len;
+		if (pos > EXEC_FILENAME_MAX + EXEC_ARGS_MAX)
+			break;
+		long r = bpf_probe_read_user_str(&e->data[pos], EXEC_ARG_MAX, (const void *)arg);
+		if (r <= 0) {
+			e->flags |= EXEC_FLAG_ARGS_FAULT;
+			break;
+		}
+		args_len += r;
+		if (r == EXEC_ARG_MAX) {
+			/* A longer argument: keep its prefix (NUL-terminated) and stop there. */
+			e->argc++;
+			e->flags |= EXEC_FLAG_ARGS_TRUNCATED;
+			break;
+		}
+		arg += r;
+		e->argc++;
+	}
+	if (i == max_args && arg < arg_end)
+		e->flags |= EXEC_FLAG_ARGS_TRUNCATED;
+	if (args_len > EXEC_ARGS_MAX + EXEC_ARG_MAX)
+		args_len = EXEC_ARGS_MAX + EXEC_ARG_MAX;
+	e->args_len = args_len;
+
+	__u64 size = offsetof(struct exec_event, data) + e->filename_len + args_len;
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	if (bpf_ringbuf_output(&events, e, size, 0))
+		count_lost(EVENT_KIND_EXEC);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task)
+{
+	/* do_exit decrements signal->live before this tracepoint: 0 means the whole process is gone. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+
+	struct exit_event e;
+	if (!fill_header(&e.hdr, EVENT_KIND_EXIT, task))
+		return 0;
+	__u32 code = BPF_CORE_READ(task, exit_code);
+	e.exit_code = (code >> 8) & 0xff;
+	e.signal = code & 0x7f;
+	e.core_dumped = (code & 0x80) ? 1 : 0;
+	e._pad = 0;
+	if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))
+		count_lost(EVENT_KIND_EXIT);
+	return 0;
+}

@@ -1,0 +1,86 @@
+package ebpfreceiver
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/metadata"
+)
+
+func TestDefaultConfig(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	require.NoError(t, cfg.Validate())
+	assert.Equal(t, 8<<20, cfg.RingBufferSize)
+	assert.Equal(t, 16, cfg.MaxArgs)
+	assert.Empty(t, cfg.IgnoreComms)
+	assert.Equal(t, []string{"process.exec", "process.exit"}, cfg.Events)
+	assert.Equal(t, 32768, cfg.ProcessCacheSize)
+	assert.Empty(t, cfg.CgroupPath)
+}
+
+func TestConfigUnmarshalAndValidate(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	require.NoError(t, confmap.NewFromStringMap(map[string]any{
+		"ring_buffer_size": 1 << 16,
+		"max_args":         4,
+		"ignore_comms":     []any{"kubelet", "containerd"},
+		"events":           []any{"process.exec"},
+	}).Unmarshal(cfg))
+	require.NoError(t, cfg.Validate())
+	assert.Equal(t, []string{"kubelet", "containerd"}, cfg.IgnoreComms)
+	assert.True(t, cfg.wants("process.exec"))
+	assert.False(t, cfg.wants("process.exit"))
+
+	for name, edit := range map[string]func(*Config){
+		"ring not a power of two": func(c *Config) { c.RingBufferSize = 5000 },
+		"ring below a page":       func(c *Config) { c.RingBufferSize = 2048 },
+		"ring above 1 GiB":        func(c *Config) { c.RingBufferSize = 2 << 30 },
+		"max_args zero":           func(c *Config) { c.MaxArgs = 0 },
+		"max_args above cap":      func(c *Config) { c.MaxArgs = 129 },
+		"no events":               func(c *Config) { c.Events = nil },
+		"unknown event":           func(c *Config) { c.Events = []string{"file.open"} },
+		"empty comm":              func(c *Config) { c.IgnoreComms = []string{""} },
+		"cache size":              func(c *Config) { c.ProcessCacheSize = 0 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := NewFactory().CreateDefaultConfig().(*Config)
+			edit(c)
+			assert.Error(t, c.Validate())
+		})
+	}
+}
+
+func TestFactoryCreatesWithoutLoading(t *testing.T) {
+	f := NewFactory()
+	assert.Equal(t, metadata.Type, f.Type())
+	rcv, err := f.CreateLogs(context.Background(), receivertest.NewNopSettings(metadata.Type), f.CreateDefaultConfig(), consumertest.NewNop())
+	require.NoError(t, err)
+	require.NoError(t, rcv.Shutdown(context.Background()), "shutdown before start")
+}
+
+func TestJoinArgs(t *testing.T) {
+	assert.Equal(t, "sleep 10", joinArgs([]byte("sleep\x0010\x00")))
+	assert.Empty(t, joinArgs(nil))
+}
+
+func TestProcCacheSeedAndBound(t *testing.T) {
+	c := newProcCache(2)
+	c.put(1, procInfo{exe: "/a"})
+	c.put(2, procInfo{exe: "/b"})
+	c.put(3, procInfo{exe: "/c"})
+	_, ok := c.get(1)
+	assert.False(t, ok, "least recently used entry evicted")
+	assert.Equal(t, 2, c.len())
+
+	big := newProcCache(1 << 16)
+	big.seed("/proc")
+	self, ok := big.get(uint32(selfPid()))
+	require.True(t, ok)
+	assert.Equal(t, selfExe(t), self.exe)
+}

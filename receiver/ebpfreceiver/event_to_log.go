@@ -1,0 +1,109 @@
+package ebpfreceiver
+
+import (
+	"path"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/probe"
+)
+
+// Attribute names. process.* are OpenTelemetry semantic conventions; the
+// project prefix is used only where no convention exists.
+const (
+	attrPid                  = "process.pid"
+	attrParentPid            = "process.parent_pid"
+	attrThreadID             = "thread.id"
+	attrExecutablePath       = "process.executable.path"
+	attrExecutableName       = "process.executable.name"
+	attrCommandLine          = "process.command_line"
+	attrCommandArgs          = "process.command_args"
+	attrUserID               = "process.user.id"      // effective
+	attrRealUserID           = "process.real_user.id" // real
+	attrGroupID              = "process.group.id"     // effective
+	attrRealGroupID          = "process.real_group.id"
+	attrExitCode             = "process.exit.code"
+	attrParentExecutablePath = "process.parent.executable.path"
+	attrParentExecutableName = "process.parent.executable.name"
+	attrParentCommandLine    = "process.parent.command_line"
+	attrComm                 = "k8ssec.process.comm"
+	attrExitSignal           = "k8ssec.process.exit.signal"
+	attrCoreDumped           = "k8ssec.process.exit.core_dumped"
+	attrArgsTruncated        = "k8ssec.process.command_args.truncated"
+	attrCgroupID             = "k8ssec.linux.cgroup.id"
+	attrMntNs                = "k8ssec.linux.mnt_ns"
+	attrPidNs                = "k8ssec.linux.pid_ns"
+)
+
+// appendEvent adds ev to sl as one log record and updates the process cache.
+func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
+	lr := sl.LogRecords().AppendEmpty()
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(r.clock.Wall(ev.Ktime)))
+	lr.SetObservedTimestamp(r.now)
+	lr.SetSeverityNumber(plog.SeverityNumberInfo)
+	attrs := lr.Attributes()
+	attrs.EnsureCapacity(20)
+	attrs.PutInt(attrPid, int64(ev.Tgid))
+	attrs.PutInt(attrParentPid, int64(ev.Ppid))
+	if ev.Pid != ev.Tgid {
+		attrs.PutInt(attrThreadID, int64(ev.Pid))
+	}
+	attrs.PutInt(attrUserID, int64(ev.Euid))
+	attrs.PutInt(attrRealUserID, int64(ev.Uid))
+	attrs.PutInt(attrGroupID, int64(ev.Egid))
+	attrs.PutInt(attrRealGroupID, int64(ev.Gid))
+	attrs.PutStr(attrComm, string(ev.CommBytes()))
+	attrs.PutInt(attrCgroupID, int64(ev.CgroupID))
+	attrs.PutInt(attrMntNs, int64(ev.MntNs))
+	attrs.PutInt(attrPidNs, int64(ev.PidNs))
+
+	switch ev.Kind {
+	case probe.KindExec:
+		lr.SetEventName(eventProcessExec)
+		exe := string(ev.Filename)
+		attrs.PutStr(attrExecutablePath, exe)
+		attrs.PutStr(attrExecutableName, path.Base(exe))
+		args := attrs.PutEmptySlice(attrCommandArgs)
+		args.EnsureCapacity(min(int(ev.Argc), probe.MaxArgsCap)) // Argc is the kernel's word; never trust it for sizing
+		r.cmdline = r.cmdline[:0]
+		ev.EachArg(func(a []byte) {
+			args.AppendEmpty().SetStr(string(a))
+			if len(r.cmdline) > 0 {
+				r.cmdline = append(r.cmdline, ' ')
+			}
+			r.cmdline = append(r.cmdline, a...)
+		})
+		cmdline := string(r.cmdline)
+		attrs.PutStr(attrCommandLine, cmdline)
+		if ev.Flags&(probe.FlagArgsTruncated|probe.FlagFilenameTruncated) != 0 {
+			attrs.PutBool(attrArgsTruncated, true)
+		}
+		if parent, ok := r.procs.get(ev.Ppid); ok {
+			attrs.PutStr(attrParentExecutablePath, parent.exe)
+			attrs.PutStr(attrParentExecutableName, path.Base(parent.exe))
+			attrs.PutStr(attrParentCommandLine, parent.commandLine)
+		}
+		r.procs.put(ev.Tgid, procInfo{exe: exe, commandLine: cmdline})
+		lr.Body().SetStr(cmdline)
+	case probe.KindExit:
+		lr.SetEventName(eventProcessExit)
+		attrs.PutInt(attrExitCode, int64(ev.ExitCode))
+		if ev.Signal != 0 {
+			attrs.PutInt(attrExitSignal, int64(ev.Signal))
+		}
+		if ev.CoreDumped {
+			attrs.PutBool(attrCoreDumped, true)
+		}
+		if self, ok := r.procs.get(ev.Tgid); ok {
+			attrs.PutStr(attrExecutablePath, self.exe)
+			attrs.PutStr(attrExecutableName, path.Base(self.exe))
+			attrs.PutStr(attrCommandLine, self.commandLine)
+			r.procs.remove(ev.Tgid)
+		}
+		if parent, ok := r.procs.get(ev.Ppid); ok {
+			attrs.PutStr(attrParentExecutablePath, parent.exe)
+			attrs.PutStr(attrParentExecutableName, path.Base(parent.exe))
+		}
+	}
+}

@@ -1,0 +1,281 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// Limits of the compiled programs (bpf/events.h).
+const (
+	// MaxArgsCap is the largest MaxArgs the exec program honours.
+	MaxArgsCap = 128
+	// MaxExecArgBytes is how many bytes of argv an exec record carries at most.
+	MaxExecArgBytes = 4096
+	// CommLen is the kernel's comm size, NUL included.
+	CommLen = 16
+)
+
+const kernelBTF = "/sys/kernel/btf/vmlinux"
+
+// Config is what the programs are loaded with.
+type Config struct {
+	// RingBufferSize is the ring buffer's size in bytes: a power of two and a
+	// multiple of the page size.
+	RingBufferSize int
+	// MaxArgs is how many argv entries an exec record keeps (1..MaxArgsCap).
+	MaxArgs int
+	// IgnoreComms are task names whose events the kernel drops. Names are
+	// matched on their first 15 bytes, as the kernel keeps them.
+	IgnoreComms []string
+	// CgroupPath, when set, is a cgroup v2 directory: only tasks in it or
+	// below it are reported.
+	CgroupPath string
+	// SkipExec and SkipExit leave a program loaded but not attached.
+	SkipExec, SkipExit bool
+}
+
+// Probe is the loaded and attached process programs.
+type Probe struct {
+	objs  processObjects
+	links []link.Link
+}
+
+// Load checks the prerequisites, loads the programs with cfg, fills the
+// filter maps and attaches the programs. The errors say what to change.
+func Load(cfg Config) (*Probe, error) {
+	if err := checkConfig(cfg); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(kernelBTF); err != nil {
+		return nil, fmt.Errorf("kernel BTF not found at %s (%w): the ebpf receiver needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.8 or later; most distributions ship it)", kernelBTF, err)
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w (run as root, grant CAP_SYS_RESOURCE, or set `ulimit -l unlimited`; kernels 5.11+ account BPF memory to the cgroup instead)", err)
+	}
+
+	spec, err := loadProcess()
+	if err != nil {
+		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
+	}
+	spec.Maps[processMapEvents].MaxEntries = uint32(cfg.RingBufferSize)
+	if err := spec.Variables[processVarCfgMaxArgs].Set(uint32(cfg.MaxArgs)); err != nil {
+		return nil, fmt.Errorf("setting max_args: %w", err)
+	}
+	var cgroupDir *os.File
+	if cfg.CgroupPath != "" {
+		if cgroupDir, err = openCgroup2(cfg.CgroupPath); err != nil {
+			return nil, err
+		}
+		defer cgroupDir.Close()
+		if err := spec.Variables[processVarCfgCgroupFilter].Set(uint8(1)); err != nil {
+			return nil, fmt.Errorf("setting the cgroup filter: %w", err)
+		}
+	}
+
+	p := &Probe{}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+		return nil, explainLoadError(err)
+	}
+	if err := p.fillMaps(cfg, cgroupDir); err != nil {
+		p.Close()
+		return nil, err
+	}
+	for _, prog := range []struct {
+		name string
+		p    *ebpf.Program
+		skip bool
+	}{{"tp_btf/sched_process_exec", p.objs.HandleExec, cfg.SkipExec}, {"tp_btf/sched_process_exit", p.objs.HandleExit, cfg.SkipExit}} {
+		if prog.skip {
+			continue
+		}
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog.p, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("attaching %s: %w", prog.name, explainErrno(err))
+		}
+		p.links = append(p.links, l)
+	}
+	return p, nil
+}
+
+func checkConfig(cfg Config) error {
+	n := cfg.RingBufferSize
+	if n < os.Getpagesize() || n&(n-1) != 0 {
+		return fmt.Errorf("ring buffer size %d: must be a power of two of at least the page size (%d)", n, os.Getpagesize())
+	}
+	if cfg.MaxArgs < 1 || cfg.MaxArgs > MaxArgsCap {
+		return fmt.Errorf("max args %d: must be between 1 and %d", cfg.MaxArgs, MaxArgsCap)
+	}
+	return nil
+}
+
+func (p *Probe) fillMaps(cfg Config, cgroupDir *os.File) error {
+	for _, c := range cfg.IgnoreComms {
+		key := CommKey(c)
+		if err := p.objs.IgnoreComms.Put(key, uint8(1)); err != nil {
+			return fmt.Errorf("adding %q to the ignored comms: %w", c, err)
+		}
+	}
+	if cgroupDir != nil {
+		if err := p.objs.CgroupFilter.Put(uint32(0), uint32(cgroupDir.Fd())); err != nil {
+			return fmt.Errorf("setting the cgroup filter to %s: %w", cfg.CgroupPath, err)
+		}
+	}
+	return nil
+}
+
+// CommKey returns comm as the kernel stores it: at most 15 bytes, NUL padded.
+func CommKey(comm string) [CommLen]byte {
+	var k [CommLen]byte
+	copy(k[:CommLen-1], comm)
+	return k
+}
+
+func openCgroup2(path string) (*os.File, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return nil, fmt.Errorf("cgroup_path %s: %w", path, err)
+	}
+	if st.Type != unix.CGROUP2_SUPER_MAGIC {
+		return nil, fmt.Errorf("cgroup_path %s is not on a cgroup v2 file system (mount one with `mount -t cgroup2 none /sys/fs/cgroup`, or point at the unified hierarchy, e.g. /sys/fs/cgroup/unified)", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup_path: %w", err)
+	}
+	return f, nil
+}
+
+func explainLoadError(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("the kernel's verifier refused the process programs (kernel too old or too new for this object? please report it): %+v", ve)
+	}
+	return fmt.Errorf("loading the process programs: %w", explainErrno(err))
+}
+
+func explainErrno(err error) error {
+	switch {
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("%w: the ebpf receiver needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE (running as uid %d); with kernel.unprivileged_bpf_disabled and lockdown=confidentiality, BPF tracing is refused even to root", err, os.Geteuid())
+	case errors.Is(err, unix.ENOMEM):
+		return fmt.Errorf("%w: the kernel refused memory for the maps: lower ring_buffer_size, raise RLIMIT_MEMLOCK (`ulimit -l unlimited`) or the cgroup's memory limit", err)
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ESRCH):
+		return fmt.Errorf("%w: the tracepoint is missing from this kernel's BTF; tp_btf programs need Linux 5.5+ with CONFIG_DEBUG_INFO_BTF", err)
+	}
+	return err
+}
+
+// MountHint says how to mount the file systems the receiver may need when
+// they are missing: tracefs (classic tracepoints) and bpffs (pinning). The
+// process programs need neither; later program kinds will.
+func MountHint() error {
+	var errs []error
+	for _, m := range []struct {
+		path  string
+		magic int64
+		cmd   string
+	}{
+		{"/sys/kernel/tracing", unix.TRACEFS_MAGIC, "mount -t tracefs nodev /sys/kernel/tracing"},
+		{"/sys/fs/bpf", unix.BPF_FS_MAGIC, "mount -t bpf bpffs /sys/fs/bpf"},
+	} {
+		var st unix.Statfs_t
+		if err := unix.Statfs(m.path, &st); err != nil || st.Type != m.magic {
+			errs = append(errs, fmt.Errorf("%s is not mounted: run `%s` (in Kubernetes, mount the host's path into the pod)", m.path, m.cmd))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LostCounts returns, per event kind, how many records the kernel could not
+// put in the ring buffer since load.
+func (p *Probe) LostCounts() ([NumKinds]uint64, error) {
+	var out [NumKinds]uint64
+	var perCPU []uint64
+	for k := range NumKinds {
+		if err := p.objs.LostEvents.Lookup(uint32(k), &perCPU); err != nil {
+			return out, fmt.Errorf("reading lost counts: %w", err)
+		}
+		for _, v := range perCPU {
+			out[k] += v
+		}
+	}
+	return out, nil
+}
+
+// NewReader opens a reader on the ring buffer. One reader per Probe.
+func (p *Probe) NewReader() (*Reader, error) {
+	rd, err := ringbuf.NewReader(p.objs.Events)
+	if err != nil {
+		return nil, fmt.Errorf("opening the ring buffer: %w", err)
+	}
+	return &Reader{rd: rd}, nil
+}
+
+// Close detaches and unloads everything.
+func (p *Probe) Close() error {
+	var errs []error
+	for _, l := range p.links {
+		errs = append(errs, l.Close())
+	}
+	p.links = nil
+	errs = append(errs, p.objs.Close())
+	return errors.Join(errs...)
+}
+
+// ErrClosed is returned by Read after Close.
+var ErrClosed = os.ErrClosed
+
+// Reader decodes ring-buffer records. Not safe for concurrent Reads.
+type Reader struct {
+	rd  *ringbuf.Reader
+	rec ringbuf.Record
+}
+
+// Read blocks until a record is available (or the deadline passes:
+// os.ErrDeadlineExceeded; or the reader is closed: ErrClosed) and decodes it
+// into ev. ev's byte slices are valid until the next Read.
+func (r *Reader) Read(ev *Event) error {
+	if err := r.rd.ReadInto(&r.rec); err != nil {
+		return err
+	}
+	return Decode(r.rec.RawSample, ev)
+}
+
+// ReadRaw is Read without decoding; raw is valid until the next read.
+func (r *Reader) ReadRaw() (raw []byte, err error) {
+	if err := r.rd.ReadInto(&r.rec); err != nil {
+		return nil, err
+	}
+	return r.rec.RawSample, nil
+}
+
+// SetDeadline makes reads return os.ErrDeadlineExceeded after t; zero means none.
+func (r *Reader) SetDeadline(t time.Time) { r.rd.SetDeadline(t) }
+
+// Close unblocks pending reads.
+func (r *Reader) Close() error { return r.rd.Close() }
+
+// Clock converts the records' CLOCK_BOOTTIME timestamps to wall time.
+type Clock struct{ offset int64 }
+
+// NewClock samples the offset between CLOCK_REALTIME and CLOCK_BOOTTIME.
+func NewClock() Clock {
+	var bt unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &bt)
+	return Clock{offset: time.Now().UnixNano() - bt.Nano()}
+}
+
+// Wall returns the wall time of a CLOCK_BOOTTIME timestamp.
+func (c Clock) Wall(ktime uint64) time.Time { return time.Unix(0, int64(ktime)+c.offset) }
+
+// BootNano returns a wall time as CLOCK_BOOTTIME nanoseconds.
+func (c Clock) BootNano(t time.Time) uint64 { return uint64(t.UnixNano() - c.offset) }

@@ -1,0 +1,234 @@
+package ebpfreceiver
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/metadata"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/probe"
+)
+
+const (
+	maxBatch          = 512                    // records per ConsumeLogs
+	flushInterval     = 100 * time.Millisecond // longest a read record waits for its batch
+	lossPollInterval  = time.Second
+	lossWarnInterval  = 10 * time.Second
+	procRoot          = "/proc"
+	receiverTransport = "ebpf"
+)
+
+type ebpfReceiver struct {
+	set    receiver.Settings
+	cfg    *Config
+	next   consumer.Logs
+	tel    *metadata.TelemetryBuilder
+	obsrep *receiverhelper.ObsReport
+
+	probe  *probe.Probe
+	reader *probe.Reader
+	clock  probe.Clock
+	procs  *procCache
+
+	// reader goroutine state
+	now     pcommon.Timestamp
+	cmdline []byte
+	read    [probe.NumKinds]int64
+
+	// loss accounting
+	lossMu       sync.Mutex
+	lastLost     [probe.NumKinds]uint64
+	unwarnedLost uint64
+	lastWarn     time.Time
+
+	kindAttrs [probe.NumKinds]metric.AddOption
+	lossPoll  time.Duration
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+func newEBPFReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*ebpfReceiver, error) {
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	obsrep, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID:             set.ID,
+		Transport:              receiverTransport,
+		ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := &ebpfReceiver{set: set, cfg: cfg, next: next, tel: tel, obsrep: obsrep, lossPoll: lossPollInterval}
+	for k := range probe.NumKinds {
+		r.kindAttrs[k] = metric.WithAttributeSet(attribute.NewSet(attribute.String("event.name", probe.Kind(k).String())))
+	}
+	return r, nil
+}
+
+func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
+	p, err := probe.Load(probe.Config{
+		RingBufferSize: r.cfg.RingBufferSize,
+		MaxArgs:        r.cfg.MaxArgs,
+		IgnoreComms:    r.cfg.IgnoreComms,
+		CgroupPath:     r.cfg.CgroupPath,
+		SkipExec:       !r.cfg.wants(eventProcessExec),
+		SkipExit:       !r.cfg.wants(eventProcessExit),
+	})
+	if err != nil {
+		return err
+	}
+	rd, err := p.NewReader()
+	if err != nil {
+		p.Close()
+		return err
+	}
+	r.probe, r.reader = p, rd
+	r.clock = probe.NewClock()
+	// Seed after attaching: a process that starts meanwhile is in both, and the
+	// exec event (newer) overwrites the seed when it is read.
+	r.procs = newProcCache(r.cfg.ProcessCacheSize)
+	r.procs.seed(procRoot)
+	r.set.Logger.Info("ebpf receiver started",
+		zap.Strings("events", r.cfg.Events), zap.Int("ring_buffer_size", r.cfg.RingBufferSize),
+		zap.Int("processes_seeded", r.procs.len()))
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel = cancel
+	r.wg.Add(2)
+	go func() { defer r.wg.Done(); r.readLoop(runCtx) }()
+	go func() { defer r.wg.Done(); r.lossLoop(runCtx) }()
+	return nil
+}
+
+func (r *ebpfReceiver) Shutdown(context.Context) error {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	var errs []error
+	if r.reader != nil {
+		errs = append(errs, r.reader.Close())
+	}
+	r.wg.Wait()
+	if r.probe != nil {
+		r.pollLoss() // the final count, so that the metric is exact
+		errs = append(errs, r.probe.Close())
+	}
+	r.tel.Shutdown()
+	return errors.Join(errs...)
+}
+
+func (r *ebpfReceiver) readLoop(ctx context.Context) {
+	var ev probe.Event
+	logs, sl := newBatch()
+	n := 0
+	flush := func() {
+		if n == 0 {
+			return
+		}
+		obsCtx := r.obsrep.StartLogsOp(ctx)
+		err := r.next.ConsumeLogs(ctx, logs)
+		r.obsrep.EndLogsOp(obsCtx, "ebpf", n, err)
+		for k, c := range r.read {
+			if c > 0 {
+				r.tel.ReceiverEbpfEventsRead.Add(ctx, c, r.kindAttrs[k])
+				r.read[k] = 0
+			}
+		}
+		if err != nil {
+			r.set.Logger.Warn("the next consumer refused kernel events", zap.Int("records", n), zap.Error(err))
+		}
+		logs, sl = newBatch()
+		n = 0
+	}
+	for {
+		if n > 0 {
+			r.reader.SetDeadline(time.Now().Add(flushInterval))
+		} else {
+			r.reader.SetDeadline(time.Time{})
+		}
+		err := r.reader.Read(&ev)
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			flush()
+			continue
+		case errors.Is(err, probe.ErrClosed):
+			flush()
+			return
+		default:
+			r.set.Logger.Debug("undecodable ring-buffer record", zap.Error(err))
+			continue
+		}
+		if n == 0 {
+			r.now = pcommon.NewTimestampFromTime(time.Now())
+		}
+		r.appendEvent(sl, &ev)
+		r.read[ev.Kind]++
+		n++
+		if n >= maxBatch {
+			flush()
+		}
+	}
+}
+
+func newBatch() (plog.Logs, plog.ScopeLogs) {
+	logs := plog.NewLogs()
+	sl := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(metadata.ScopeName)
+	return logs, sl
+}
+
+func (r *ebpfReceiver) lossLoop(ctx context.Context) {
+	t := time.NewTicker(r.lossPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.pollLoss()
+		}
+	}
+}
+
+// pollLoss adds the kernel's new losses to the metric and warns, at most once
+// per lossWarnInterval, with what was lost since the last warning.
+func (r *ebpfReceiver) pollLoss() {
+	lost, err := r.probe.LostCounts()
+	if err != nil {
+		r.set.Logger.Warn("cannot read the kernel's loss counters", zap.Error(err))
+		return
+	}
+	r.lossMu.Lock()
+	defer r.lossMu.Unlock()
+	var fresh uint64
+	for k, v := range lost {
+		if d := v - r.lastLost[k]; d > 0 {
+			r.tel.ReceiverEbpfEventsLost.Add(context.Background(), int64(d), r.kindAttrs[k])
+			fresh += d
+		}
+	}
+	r.lastLost = lost
+	r.unwarnedLost += fresh
+	if r.unwarnedLost > 0 && time.Since(r.lastWarn) >= lossWarnInterval {
+		r.set.Logger.Warn("kernel events lost: the ring buffer was full; raise ring_buffer_size or add noisy binaries to ignore_comms",
+			zap.Uint64("lost", r.unwarnedLost), zap.Uint64("lost_exec_total", lost[probe.KindExec]),
+			zap.Uint64("lost_exit_total", lost[probe.KindExit]), zap.Int("ring_buffer_size", r.cfg.RingBufferSize))
+		r.unwarnedLost = 0
+		r.lastWarn = time.Now()
+	}
+}

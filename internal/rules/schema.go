@@ -64,6 +64,7 @@ var attributeTypes = map[string]attrType{
 	"container.name":       typeString,
 	"container.image.name": typeString,
 	"container.image.tags": typeStringList,
+	"container.runtime":    typeString,
 
 	// Network and HTTP.
 	"client.address":            typeString,

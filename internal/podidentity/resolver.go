@@ -1,0 +1,287 @@
+// Package podidentity maps the cgroup v2 id that eBPF events carry to the
+// container and Kubernetes pod of the task: cgroup id -> cgroup path (a walk
+// of the cgroup2 hierarchy, cached) -> container id and runtime (the naming of
+// containerd, CRI-O, Docker and Podman under the systemd and cgroupfs drivers)
+// -> pod (an informer on this node's pods, indexed by the containerIDs of
+// their container statuses). Without a Kubernetes client it still reports the
+// container id, runtime, pod UID and whether the task is a host process.
+//
+//	r := podidentity.New(podidentity.Options{Client: cs, NodeName: node})
+//	if err := r.Start(ctx); err != nil { ... }
+//	defer r.Stop()
+//	id := r.Lookup(cgroupID)
+//	id.Attributes(attrs)
+package podidentity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Defaults for Options' zero values.
+const (
+	DefaultCacheSize   = 16384
+	DefaultMaxLabels   = 32
+	DefaultSyncTimeout = 30 * time.Second
+	// MinWalkInterval bounds how often a miss re-walks the cgroup hierarchy.
+	MinWalkInterval = time.Second
+)
+
+// ErrNoCgroup2 is returned (wrapped) by Start when no cgroup v2 hierarchy is
+// mounted; Lookup then resolves nothing but LookupPID still works.
+var ErrNoCgroup2 = errors.New("no cgroup2 hierarchy")
+
+// Options configures a Resolver.
+type Options struct {
+	// Client watches pods; nil means no cluster (no Pod in identities).
+	Client kubernetes.Interface
+	// NodeName restricts the watch to pods with spec.nodeName=NodeName; ""
+	// watches all pods of the cluster (tests, single-node setups).
+	NodeName string
+	// CgroupRoot is the cgroup2 mount point; "" finds it in /proc/self/mountinfo.
+	CgroupRoot string
+	// CacheSize bounds the cgroup id -> path cache (entries); 0 means DefaultCacheSize.
+	CacheSize int
+	// MaxLabels bounds the labels copied per pod; 0 means DefaultMaxLabels.
+	MaxLabels int
+	// SyncTimeout bounds Start's wait for the pod informer; 0 means DefaultSyncTimeout.
+	SyncTimeout time.Duration
+	// ProcRoot is where LookupPID reads PID/cgroup; "" means /proc.
+	ProcRoot string
+}
+
+// Resolver answers Lookup and LookupPID. Safe for concurrent use.
+type Resolver struct {
+	opts       Options
+	root       string // cgroup2 mount point, "" if none
+	rootPrefix string // the mount's root in the hierarchy ("/" normally)
+
+	cache    *lru.Cache[uint64, cgEntry]
+	walkMu   sync.Mutex
+	lastWalk time.Time
+	walks    atomic.Int64
+
+	index    *podIndex // nil without a client
+	factory  informers.SharedInformerFactory
+	stopCh   chan struct{}
+	stopOnce sync.Once
+}
+
+type cgEntry struct {
+	found bool
+	path  string
+	info  PathInfo
+}
+
+// New returns a Resolver; nothing runs until Start.
+func New(opts Options) *Resolver {
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = DefaultCacheSize
+	}
+	if opts.MaxLabels <= 0 {
+		opts.MaxLabels = DefaultMaxLabels
+	}
+	if opts.SyncTimeout <= 0 {
+		opts.SyncTimeout = DefaultSyncTimeout
+	}
+	if opts.ProcRoot == "" {
+		opts.ProcRoot = "/proc"
+	}
+	c, _ := lru.New[uint64, cgEntry](opts.CacheSize) // only fails for size <= 0
+	r := &Resolver{opts: opts, cache: c, stopCh: make(chan struct{})}
+	if opts.Client != nil {
+		r.index = newPodIndex(opts.MaxLabels)
+	}
+	return r
+}
+
+// Start finds the cgroup2 hierarchy, walks it once, and when a client is set
+// starts the pod informer and waits (at most SyncTimeout, or until ctx ends)
+// for its first list. Errors say which part failed; a missing cgroup2 mount
+// wraps ErrNoCgroup2 and leaves the resolver usable through LookupPID.
+func (r *Resolver) Start(ctx context.Context) error {
+	var errs []error
+	r.root, r.rootPrefix = r.opts.CgroupRoot, "/"
+	if r.root == "" {
+		mp, prefix, err := FindCgroup2Mount(r.opts.ProcRoot + "/self/mountinfo")
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrNoCgroup2, err))
+		} else {
+			r.root, r.rootPrefix = mp, prefix
+		}
+	}
+	if r.root != "" {
+		if _, err := os.Stat(r.root + "/cgroup.procs"); err != nil {
+			errs = append(errs, fmt.Errorf("podidentity: %w: %s is not a cgroup2 mount: %w", ErrNoCgroup2, r.root, err))
+			r.root = ""
+		} else {
+			r.walkMu.Lock()
+			_, _ = r.walk(0)
+			r.walkMu.Unlock()
+		}
+	}
+	if r.index != nil {
+		if err := r.startInformer(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Resolver) startInformer(ctx context.Context) error {
+	var tweak []informers.SharedInformerOption
+	if r.opts.NodeName != "" {
+		sel := fields.OneTermEqualSelector("spec.nodeName", r.opts.NodeName).String()
+		tweak = append(tweak, informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = sel }))
+	}
+	r.factory = informers.NewSharedInformerFactoryWithOptions(r.opts.Client, 0, tweak...)
+	inf := r.factory.Core().V1().Pods().Informer()
+	var lastErr atomic.Value
+	_ = inf.SetTransform(trimPod)
+	_ = inf.SetWatchErrorHandler(func(rf *cache.Reflector, err error) {
+		lastErr.Store(err)
+		cache.DefaultWatchErrorHandler(ctx, rf, err)
+	})
+	if _, err := inf.AddEventHandler(r.index.handlers()); err != nil {
+		return fmt.Errorf("podidentity: %w", err)
+	}
+	r.factory.Start(r.stopCh)
+	waitCtx, cancel := context.WithTimeout(ctx, r.opts.SyncTimeout)
+	defer cancel()
+	if !cache.WaitForCacheSync(waitCtx.Done(), inf.HasSynced) {
+		scope := "all pods"
+		if r.opts.NodeName != "" {
+			scope = "pods of node " + r.opts.NodeName
+		}
+		msg := fmt.Sprintf("podidentity: the informer on %s did not sync within %v", scope, r.opts.SyncTimeout)
+		if ctx.Err() != nil {
+			msg = fmt.Sprintf("podidentity: start cancelled before the informer on %s synced", scope)
+		}
+		if err, _ := lastErr.Load().(error); err != nil {
+			return fmt.Errorf("%s (needs list and watch on pods): last error: %w", msg, err)
+		}
+		return errors.New(msg + " (needs list and watch on pods)")
+	}
+	return nil
+}
+
+// Stop stops the informer. Lookups keep answering from what is cached.
+func (r *Resolver) Stop() {
+	r.stopOnce.Do(func() {
+		close(r.stopCh)
+		if r.factory != nil {
+			r.factory.Shutdown()
+		}
+	})
+}
+
+// CgroupRoot returns the cgroup2 mount in use ("" before Start or when none).
+func (r *Resolver) CgroupRoot() string { return r.root }
+
+// Lookup returns the identity of the tasks in cgroup v2 id cgroupID. A cached
+// id costs a map lookup; an unknown id re-walks the hierarchy, at most once per
+// MinWalkInterval (the walk runs in the caller; tens of ms on a busy node).
+// Ids not found by a walk that began after the call are remembered as unknown.
+func (r *Resolver) Lookup(cgroupID uint64) Identity {
+	e, ok := r.cache.Get(cgroupID)
+	if !ok {
+		e = r.resolve(cgroupID)
+	}
+	if !e.found {
+		return Identity{}
+	}
+	return r.identify(e.info, e.path)
+}
+
+// LookupPID resolves a process from ProcRoot/PID/cgroup (v2 line, then v1
+// lines): the fallback for v1-only hosts or unresolvable cgroup ids.
+func (r *Resolver) LookupPID(pid int) (Identity, error) {
+	info, path, err := InfoFromPID(r.opts.ProcRoot, pid)
+	if err != nil {
+		return Identity{}, err
+	}
+	return r.identify(info, path), nil
+}
+
+func (r *Resolver) identify(info PathInfo, path string) Identity {
+	id := Identity{
+		Resolved:    true,
+		Host:        info.Host,
+		ContainerID: info.ContainerID,
+		Runtime:     info.Runtime,
+		PodUID:      info.PodUID,
+		CgroupPath:  path,
+	}
+	if r.index == nil || info.Host {
+		return id
+	}
+	var p *Pod
+	if id.ContainerID != "" {
+		p = r.index.byContainerID(id.ContainerID)
+	}
+	if p == nil && id.PodUID != "" {
+		p = r.index.byPodUID(id.PodUID)
+	}
+	if p != nil {
+		id.Pod = p
+		if id.PodUID == "" {
+			id.PodUID = p.UID
+		}
+		if id.Runtime == "" {
+			id.Runtime = p.runtime
+		}
+	}
+	return id
+}
+
+func (r *Resolver) resolve(id uint64) cgEntry {
+	called := time.Now()
+	r.walkMu.Lock()
+	defer r.walkMu.Unlock()
+	if e, ok := r.cache.Get(id); ok { // another caller walked meanwhile
+		return e
+	}
+	if r.root == "" || id == 0 {
+		return cgEntry{}
+	}
+	if !r.lastWalk.IsZero() && called.Sub(r.lastWalk) < MinWalkInterval {
+		return cgEntry{} // rate limited; not remembered
+	}
+	e, err := r.walk(id)
+	if err == nil && !e.found {
+		r.cache.Add(id, e) // the walk began after the call: the cgroup is gone
+	}
+	return e
+}
+
+// walk maps the whole hierarchy into the cache and returns the entry of want.
+// walkMu must be held.
+func (r *Resolver) walk(want uint64) (cgEntry, error) {
+	r.lastWalk = time.Now()
+	r.walks.Add(1)
+	var wanted cgEntry
+	err := walkCgroups(r.root, r.rootPrefix, func(id uint64, path string) {
+		e := cgEntry{found: true, path: path, info: ParsePath(path)}
+		if id == want {
+			wanted = e
+			return
+		}
+		r.cache.Add(id, e)
+	})
+	if wanted.found {
+		r.cache.Add(want, wanted) // last, so a hierarchy larger than the cache keeps it
+	}
+	return wanted, err
+}

@@ -15,7 +15,27 @@ enum event_kind {
 	EVENT_KIND_NONE = 0,
 	EVENT_KIND_EXEC = 1,
 	EVENT_KIND_EXIT = 2,
-	EVENT_KIND_MAX = 8, /* size of the loss array; room for the kinds to come */
+	EVENT_KIND_FILE_OPEN = 3,
+	EVENT_KIND_FILE_UNLINK = 4,
+	EVENT_KIND_FILE_RENAME = 5,
+	EVENT_KIND_FILE_CHMOD = 6,
+	EVENT_KIND_FILE_CHOWN = 7,
+	EVENT_KIND_NET_CONNECT = 8,
+	EVENT_KIND_NET_ACCEPT = 9,
+	EVENT_KIND_NET_BIND = 10,
+	EVENT_KIND_NET_LISTEN = 11,
+	EVENT_KIND_NET_TCP_STATE = 12,
+	EVENT_KIND_PRIV_SETUID = 13,
+	EVENT_KIND_PRIV_SETGID = 14,
+	EVENT_KIND_PRIV_CAPSET = 15,
+	EVENT_KIND_NS_SETNS = 16,
+	EVENT_KIND_NS_UNSHARE = 17,
+	EVENT_KIND_NS_MOUNT = 18,
+	EVENT_KIND_MODULE_LOAD = 19,
+	EVENT_KIND_PTRACE = 20,
+	EVENT_KIND_BPF_LOAD = 21,
+	EVENT_KIND_MEMFD_CREATE = 22,
+	EVENT_KIND_MAX = 32, /* size of the loss array; room for the kinds to come */
 };
 
 /* Sizes of the exec record's variable part. Powers of two keep the verifier's bounds simple. */
@@ -28,6 +48,7 @@ enum event_kind {
 #define EXEC_FLAG_FILENAME_TRUNCATED (1 << 0)
 #define EXEC_FLAG_ARGS_TRUNCATED (1 << 1) /* max_args or EXEC_ARGS_MAX cut argv */
 #define EXEC_FLAG_ARGS_FAULT (1 << 2)     /* argv could not be read */
+#define EXEC_FLAG_MEMFD (1 << 3)          /* the executable is a memfd (its dentry is "memfd:…"): fileless */
 
 /* Common header of every record: 80 bytes. */
 struct event_header {
@@ -69,6 +90,102 @@ struct exit_event {
 	__u32 signal;    /* terminating signal, 0 when it exited */
 	__u32 core_dumped;
 	__u32 _pad;
+};
+
+/* Bytes of a path a file record keeps, NUL included; also the LPM key's data size (the kernel's maximum). */
+#define FILE_PATH_MAX 256
+
+/*
+ * file.open, file.unlink, file.rename, file.chmod, file.chown: built at
+ * sys_enter_* when the path (or, for rename, either path) is absolute and
+ * under a prefix of interest, completed with the return value at sys_exit_*.
+ * data holds the path (path_len bytes, NUL included) and, for rename, the
+ * target (target_len bytes); only the used prefix goes to the ring buffer.
+ */
+struct file_event {
+	struct event_header hdr;
+	__s64 result;    /* the syscall's return value: an fd or 0, or -errno */
+	__u32 flags;     /* open: the open flags; unlinkat: AT_REMOVEDIR; renameat2: RENAME_*; fchownat/fchmodat2: AT_* */
+	__u32 mode;      /* open: the create mode; chmod: the new mode */
+	__u32 owner;     /* chown: the new uid ((u32)-1: unchanged) */
+	__u32 group;     /* chown: the new gid ((u32)-1: unchanged) */
+	__u32 path_len;
+	__u32 target_len;
+	char data[2 * FILE_PATH_MAX];
+};
+
+/*
+ * network.connect, network.accept, network.bind, network.listen: built at
+ * sys_enter_* (connect and bind: from the sockaddr the caller passed),
+ * completed at sys_exit_* with the result and what the socket says (its
+ * protocol, and its addresses where the call set them: connect's local end,
+ * listen's, and accept's new socket). network.tcp_state: from
+ * sock:inet_sock_set_state. Ports are in host order; addresses in network
+ * order (4 bytes used for AF_INET).
+ *
+ *   kind      local (saddr, sport)        remote (daddr, dport)
+ *   connect   the client end (after it)   the server connected to
+ *   accept    the server end              the client accepted
+ *   bind      the address bound           -
+ *   listen    the listening address       -
+ *   tcp_state the socket's local end      its peer
+ */
+struct net_event {
+	struct event_header hdr;
+	__s64 result; /* the syscall's return value (accept: the new fd), or -errno; tcp_state: 0 */
+	__u16 family; /* AF_INET or AF_INET6 */
+	__u16 protocol; /* IPPROTO_TCP, IPPROTO_UDP, …; 0 when unknown */
+	__u16 sport;
+	__u16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__s32 fd; /* the socket's fd (accept: the listening one) */
+	__s32 oldstate; /* tcp_state: TCP_* */
+	__s32 newstate;
+	__u32 _pad;
+};
+
+/* Which syscall a priv_event comes from (priv_event.op). */
+enum priv_op {
+	PRIV_OP_SETUID = 1,
+	PRIV_OP_SETREUID = 2,
+	PRIV_OP_SETRESUID = 3,
+	PRIV_OP_SETGID = 4,
+	PRIV_OP_SETREGID = 5,
+	PRIV_OP_SETRESGID = 6,
+	PRIV_OP_CAPSET = 7,
+	PRIV_OP_SETNS = 8,
+	PRIV_OP_UNSHARE = 9,
+	PRIV_OP_CLONE = 10,
+	PRIV_OP_CLONE3 = 11,
+	PRIV_OP_MOUNT = 12,
+	PRIV_OP_INIT_MODULE = 13,
+	PRIV_OP_FINIT_MODULE = 14,
+	PRIV_OP_PTRACE = 15,
+	PRIV_OP_BPF = 16,
+	PRIV_OP_MEMFD_CREATE = 17,
+};
+
+#define PRIV_STR_MAX 256
+
+/*
+ * privilege.*, namespace.*, kernel.*, process.ptrace, process.memfd_create:
+ * built at sys_enter_*, sent at sys_exit_* with the result. The header holds
+ * the ids before the call. args are the syscall's, as the caller passed them,
+ * but for capset (args[0..2]: effective, permitted, inheritable as 64-bit
+ * sets; args[3]: the target pid), clone3 (args[0]: clone_args.flags) and bpf
+ * (args[1]: prog_type, args[2]: insn_cnt). name: mount's fstype, bpf's
+ * prog_name. str1: mount's target, memfd_create's name; str2: mount's source.
+ */
+struct priv_event {
+	struct event_header hdr;
+	__s64 result;
+	__u32 op; /* enum priv_op */
+	__u32 _pad;
+	__u64 args[6];
+	char name[32];
+	char str1[PRIV_STR_MAX];
+	char str2[PRIV_STR_MAX];
 };
 
 #endif /* K8SSEC_EVENTS_H */

@@ -19,39 +19,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const struct exit_event *unused_exit_event __attribute__((unused));
 const enum event_kind *unused_event_kind __attribute__((unused));
 
+#include "common.h"
+
 /* Set by the loader before load (spec.Variables). */
-const volatile __u32 cfg_max_args = 16;     /* argv entries kept per exec; <= EXEC_MAX_ARGS_CAP */
-const volatile __u8 cfg_cgroup_filter = 0;  /* 1: only tasks under the cgroup in cgroup_filter[0] */
-
-/* The loader overrides max_entries with ring_buffer_size. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
-} events SEC(".maps");
-
-/* Ring-buffer output failures, indexed by enum event_kind. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, EVENT_KIND_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} lost_events SEC(".maps");
-
-/* comm (NUL-padded to 16 bytes) -> 1: events of these tasks are dropped in the kernel. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, char[TASK_COMM_LEN]);
-	__type(value, __u8);
-} ignore_comms SEC(".maps");
-
-/* One cgroup v2 directory; with cfg_cgroup_filter only tasks at or below it report. */
-struct {
-	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} cgroup_filter SEC(".maps");
+const volatile __u32 cfg_max_args = 16; /* argv entries kept per exec; <= EXEC_MAX_ARGS_CAP */
 
 /* Scratch space for building an exec record (too large for the 512-byte stack). */
 struct {
@@ -60,47 +31,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct exec_event);
 } exec_scratch SEC(".maps");
-
-static __always_inline void count_lost(__u32 kind)
-{
-	__u64 *n = bpf_map_lookup_elem(&lost_events, &kind);
-	if (n)
-		*n += 1; /* per-CPU slot: no atomics needed */
-}
-
-/* Fills the header; returns false when the task is filtered out. */
-static __always_inline bool fill_header(struct event_header *h, __u32 kind, struct task_struct *task)
-{
-	__builtin_memset(h, 0, sizeof(*h));
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
-	if (bpf_map_lookup_elem(&ignore_comms, h->comm))
-		return false;
-	if (cfg_cgroup_filter && bpf_current_task_under_cgroup(&cgroup_filter, 0) != 1)
-		return false;
-
-	__u64 id = bpf_get_current_pid_tgid();
-	h->kind = kind;
-	h->pid = (__u32)id;
-	h->tgid = id >> 32;
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	h->uid = BPF_CORE_READ(task, cred, uid.val);
-	h->euid = BPF_CORE_READ(task, cred, euid.val);
-	h->gid = BPF_CORE_READ(task, cred, gid.val);
-	h->egid = BPF_CORE_READ(task, cred, egid.val);
-	h->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
-
-	struct pid *tp = BPF_CORE_READ(task, thread_pid);
-	if (tp) {
-		unsigned int level = BPF_CORE_READ(tp, level);
-		struct upid up = {};
-		bpf_core_read(&up, sizeof(up), &tp->numbers[level & 31]);
-		if (up.ns)
-			h->pid_ns = BPF_CORE_READ(up.ns, ns.inum);
-	}
-	h->cgroup_id = bpf_get_current_cgroup_id();
-	h->ktime = bpf_ktime_get_boot_ns();
-	return true;
-}
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
@@ -124,6 +54,13 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	if (n == EXEC_FILENAME_MAX)
 		e->flags |= EXEC_FLAG_FILENAME_TRUNCATED;
 	e->filename_len = n;
+
+	/* Fileless execution: the file executed is a memfd, whatever path named it. */
+	char dn[8] = {};
+	const unsigned char *dname = BPF_CORE_READ(bprm, file, f_path.dentry, d_name.name);
+	if (dname && bpf_probe_read_kernel_str(dn, sizeof(dn), dname) > 6 && dn[0] == 'm' && dn[1] == 'e' &&
+	    dn[2] == 'm' && dn[3] == 'f' && dn[4] == 'd' && dn[5] == ':')
+		e->flags |= EXEC_FLAG_MEMFD;
 
 	/* argv: NUL-separated strings between mm->arg_start and mm->arg_end, read one at a time. */
 	unsigned long arg = BPF_CORE_READ(task, mm, arg_start);

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.opentelemetry.io/collector/component"
 
@@ -14,9 +15,63 @@ import (
 const (
 	eventProcessExec = "process.exec"
 	eventProcessExit = "process.exit"
+	eventFileOpen    = "file.open"
+	eventFileUnlink  = "file.unlink"
+	eventFileRename  = "file.rename"
+	eventFileChmod   = "file.chmod"
+	eventFileChown   = "file.chown"
+	eventNetConnect  = "network.connect"
+	eventNetAccept   = "network.accept"
+	eventNetBind     = "network.bind"
+	eventNetListen   = "network.listen"
+	eventNetTCPState = "network.tcp_state"
+
+	eventPrivSetuid  = "privilege.setuid"
+	eventPrivSetgid  = "privilege.setgid"
+	eventPrivCapset  = "privilege.capset"
+	eventNsSetns     = "namespace.setns"
+	eventNsUnshare   = "namespace.unshare"
+	eventNsMount     = "namespace.mount"
+	eventModuleLoad  = "kernel.module_load"
+	eventPtrace      = "process.ptrace"
+	eventBPFLoad     = "kernel.bpf_load"
+	eventMemfdCreate = "process.memfd_create"
 )
 
-var knownEvents = []string{eventProcessExec, eventProcessExit}
+var knownEvents = []string{
+	eventProcessExec, eventProcessExit,
+	eventFileOpen, eventFileUnlink, eventFileRename, eventFileChmod, eventFileChown,
+	eventNetConnect, eventNetAccept, eventNetBind, eventNetListen, eventNetTCPState,
+	eventPrivSetuid, eventPrivSetgid, eventPrivCapset, eventNsSetns, eventNsUnshare, eventNsMount,
+	eventModuleLoad, eventPtrace, eventBPFLoad, eventMemfdCreate,
+}
+
+// privEvents maps the privilege and isolation event names to the probe's kinds.
+var privEvents = map[string]probe.Kind{
+	eventPrivSetuid: probe.KindPrivSetuid, eventPrivSetgid: probe.KindPrivSetgid, eventPrivCapset: probe.KindPrivCapset,
+	eventNsSetns: probe.KindNsSetns, eventNsUnshare: probe.KindNsUnshare, eventNsMount: probe.KindNsMount,
+	eventModuleLoad: probe.KindModuleLoad, eventPtrace: probe.KindPtrace, eventBPFLoad: probe.KindBPFLoad,
+	eventMemfdCreate: probe.KindMemfdCreate,
+}
+
+// netEvents maps the network event names to the probe's kinds.
+var netEvents = map[string]probe.Kind{
+	eventNetConnect: probe.KindNetConnect, eventNetAccept: probe.KindNetAccept, eventNetBind: probe.KindNetBind,
+	eventNetListen: probe.KindNetListen, eventNetTCPState: probe.KindNetTCPState,
+}
+
+// fileEvents maps the file event names to the probe's kinds.
+var fileEvents = map[string]probe.Kind{
+	eventFileOpen: probe.KindFileOpen, eventFileUnlink: probe.KindFileUnlink, eventFileRename: probe.KindFileRename,
+	eventFileChmod: probe.KindFileChmod, eventFileChown: probe.KindFileChown,
+}
+
+// defaultFilePrefixes are the paths whose file events matter by default:
+// configuration, binaries, credentials, boot and kernel modules.
+var defaultFilePrefixes = []string{
+	"/etc", "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin",
+	"/root/.ssh", "/var/run/secrets", "/run/secrets", "/boot", "/lib/modules",
+}
 
 const (
 	defaultRingBufferSize   = 8 << 20 // 8 MiB: ~40,000 exec records of a typical size
@@ -28,7 +83,13 @@ const (
 
 // Config is the ebpf receiver's configuration. `ebpf:` with no settings works.
 type Config struct {
-	// Events are the event kinds to emit. Default: all process events.
+	// Events are the event kinds to emit; they decide which BPF objects are
+	// loaded. Default: all of them (process.exec, process.exit, file.open,
+	// file.unlink, file.rename, file.chmod, file.chown, network.connect,
+	// network.accept, network.bind, network.listen, network.tcp_state,
+	// privilege.setuid, privilege.setgid, privilege.capset, namespace.setns,
+	// namespace.unshare, namespace.mount, kernel.module_load, process.ptrace,
+	// kernel.bpf_load, process.memfd_create).
 	Events []string `mapstructure:"events"`
 	// RingBufferSize is the kernel ring buffer's size in bytes: a power of two,
 	// 4096 (one page) to 1 GiB. Default 8 MiB.
@@ -38,15 +99,33 @@ type Config struct {
 	MaxArgs int `mapstructure:"max_args"`
 	// IgnoreComms are task names (comm, as in /proc/<pid>/comm) whose events
 	// the kernel drops before they reach the ring buffer. Names longer than 15
-	// bytes match on their first 15, as the kernel keeps them. Default: none.
+	// bytes match on their first 15, as the kernel keeps them. Applies to
+	// every event but network.tcp_state (often raised in softirq, on behalf
+	// of no task in particular). Default: none.
 	IgnoreComms []string `mapstructure:"ignore_comms"`
 	// CgroupPath, when set, is a cgroup v2 directory: only processes in it or
 	// below it are reported (e.g. /sys/fs/cgroup/kubepods.slice for container
-	// processes only). Default: every process.
+	// processes only). network.tcp_state is filtered by the socket's cgroup
+	// (that of the task that created it). Default: every process.
 	CgroupPath string `mapstructure:"cgroup_path"`
 	// ProcessCacheSize bounds the pid -> executable cache that gives exit
 	// events their executable and exec events their parent's. Default 32768.
 	ProcessCacheSize int `mapstructure:"process_cache_size"`
+	// FilePrefixes are the absolute paths whose file events are reported: the
+	// path itself and everything below it (/etc matches /etc and /etc/passwd,
+	// not /etcd). The kernel matches the path as the syscall received it: only
+	// absolute paths are matched; relative paths (to the cwd or to a directory
+	// fd) are not resolved in the kernel and are not reported, nor are paths
+	// reached through symlinks or bind mounts under another name. At most 255
+	// bytes each; "/" matches every absolute path. Default: /etc, /bin, /sbin,
+	// /usr/bin, /usr/sbin, /usr/local/bin, /root/.ssh, /var/run/secrets,
+	// /run/secrets, /boot, /lib/modules.
+	FilePrefixes []string `mapstructure:"file_prefixes"`
+	// PortsOfInterest, when set, keeps only the network events on these ports
+	// (the remote port for connect; the local one for bind, listen and
+	// accept; either end for tcp_state), in the kernel. Default: empty, every
+	// port. Only IPv4 and IPv6 sockets are reported.
+	PortsOfInterest []uint16 `mapstructure:"ports_of_interest"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -59,6 +138,8 @@ func createDefaultConfig() component.Config {
 		MaxArgs:          defaultMaxArgs,
 		IgnoreComms:      []string{},
 		ProcessCacheSize: defaultProcessCacheSize,
+		FilePrefixes:     slices.Clone(defaultFilePrefixes),
+		PortsOfInterest:  []uint16{},
 	}
 }
 
@@ -85,6 +166,19 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("ignore_comms: empty name"))
 		}
 	}
+	for _, p := range c.FilePrefixes {
+		if !strings.HasPrefix(p, "/") || len(p) >= probe.FilePathMax {
+			errs = append(errs, fmt.Errorf("file_prefixes: %q must be an absolute path shorter than %d bytes (relative paths are not resolved in the kernel)", p, probe.FilePathMax))
+		}
+	}
+	if len(c.FilePrefixes) == 0 && len(c.fileKinds()) > 0 {
+		errs = append(errs, errors.New("file_prefixes: file events need at least one prefix"))
+	}
+	for _, p := range c.PortsOfInterest {
+		if p == 0 {
+			errs = append(errs, errors.New("ports_of_interest: 0 is not a port"))
+		}
+	}
 	if c.ProcessCacheSize < 1 {
 		errs = append(errs, fmt.Errorf("process_cache_size %d: must be at least 1", c.ProcessCacheSize))
 	}
@@ -92,3 +186,22 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) wants(event string) bool { return slices.Contains(c.Events, event) }
+
+// fileKinds are the file event kinds the config asks for.
+func (c *Config) fileKinds() []probe.Kind { return c.kinds(fileEvents) }
+
+// netKinds are the network event kinds the config asks for.
+func (c *Config) netKinds() []probe.Kind { return c.kinds(netEvents) }
+
+// privKinds are the privilege and isolation event kinds the config asks for.
+func (c *Config) privKinds() []probe.Kind { return c.kinds(privEvents) }
+
+func (c *Config) kinds(of map[string]probe.Kind) []probe.Kind {
+	var kinds []probe.Kind
+	for _, e := range c.Events {
+		if k, ok := of[e]; ok && !slices.Contains(kinds, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	return kinds
+}

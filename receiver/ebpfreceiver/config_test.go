@@ -2,6 +2,7 @@ package ebpfreceiver
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/metadata"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/probe"
 )
 
 func TestDefaultConfig(t *testing.T) {
@@ -19,7 +21,12 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, 8<<20, cfg.RingBufferSize)
 	assert.Equal(t, 16, cfg.MaxArgs)
 	assert.Empty(t, cfg.IgnoreComms)
-	assert.Equal(t, []string{"process.exec", "process.exit"}, cfg.Events)
+	assert.Equal(t, []string{"process.exec", "process.exit", "file.open", "file.unlink", "file.rename", "file.chmod", "file.chown",
+		"network.connect", "network.accept", "network.bind", "network.listen", "network.tcp_state",
+		"privilege.setuid", "privilege.setgid", "privilege.capset", "namespace.setns", "namespace.unshare",
+		"namespace.mount", "kernel.module_load", "process.ptrace", "kernel.bpf_load", "process.memfd_create"}, cfg.Events)
+	assert.Empty(t, cfg.PortsOfInterest)
+	assert.Equal(t, []string{"/etc", "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/root/.ssh", "/var/run/secrets", "/run/secrets", "/boot", "/lib/modules"}, cfg.FilePrefixes)
 	assert.Equal(t, 32768, cfg.ProcessCacheSize)
 	assert.Empty(t, cfg.CgroupPath)
 }
@@ -27,15 +34,22 @@ func TestDefaultConfig(t *testing.T) {
 func TestConfigUnmarshalAndValidate(t *testing.T) {
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	require.NoError(t, confmap.NewFromStringMap(map[string]any{
-		"ring_buffer_size": 1 << 16,
-		"max_args":         4,
-		"ignore_comms":     []any{"kubelet", "containerd"},
-		"events":           []any{"process.exec"},
+		"ring_buffer_size":  1 << 16,
+		"max_args":          4,
+		"ignore_comms":      []any{"kubelet", "containerd"},
+		"events":            []any{"process.exec", "file.open"},
+		"file_prefixes":     []any{"/opt/app"},
+		"ports_of_interest": []any{443, 3333},
 	}).Unmarshal(cfg))
 	require.NoError(t, cfg.Validate())
 	assert.Equal(t, []string{"kubelet", "containerd"}, cfg.IgnoreComms)
 	assert.True(t, cfg.wants("process.exec"))
 	assert.False(t, cfg.wants("process.exit"))
+	assert.Equal(t, []string{"/opt/app"}, cfg.FilePrefixes)
+	assert.Equal(t, []probe.Kind{probe.KindFileOpen}, cfg.fileKinds())
+	assert.Equal(t, []uint16{443, 3333}, cfg.PortsOfInterest)
+	assert.Empty(t, cfg.netKinds())
+	assert.Empty(t, cfg.privKinds())
 
 	for name, edit := range map[string]func(*Config){
 		"ring not a power of two": func(c *Config) { c.RingBufferSize = 5000 },
@@ -44,7 +58,11 @@ func TestConfigUnmarshalAndValidate(t *testing.T) {
 		"max_args zero":           func(c *Config) { c.MaxArgs = 0 },
 		"max_args above cap":      func(c *Config) { c.MaxArgs = 129 },
 		"no events":               func(c *Config) { c.Events = nil },
-		"unknown event":           func(c *Config) { c.Events = []string{"file.open"} },
+		"unknown event":           func(c *Config) { c.Events = []string{"file.read"} },
+		"relative prefix":         func(c *Config) { c.FilePrefixes = []string{"etc"} },
+		"long prefix":             func(c *Config) { c.FilePrefixes = []string{"/" + strings.Repeat("x", 255)} },
+		"file events no prefix":   func(c *Config) { c.FilePrefixes = nil },
+		"port zero":               func(c *Config) { c.PortsOfInterest = []uint16{0} },
 		"empty comm":              func(c *Config) { c.IgnoreComms = []string{""} },
 		"cache size":              func(c *Config) { c.ProcessCacheSize = 0 },
 	} {

@@ -56,6 +56,9 @@ func TestAppendEventFromSyntheticRecord(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(syntheticExec(f))
 	f.Add(make([]byte, 88))
+	f.Add(syntheticRecord(probe.KindFileOpen, 104+16))
+	f.Add(syntheticRecord(probe.KindNetTCPState, 136))
+	f.Add(syntheticRecord(probe.KindMemfdCreate, 680))
 	f.Fuzz(func(_ *testing.T, raw []byte) {
 		var ev probe.Event
 		if probe.Decode(raw, &ev) != nil {
@@ -65,4 +68,32 @@ func FuzzDecode(f *testing.F) {
 		_, sl := newBatch()
 		r.appendEvent(sl, &ev)
 	})
+}
+
+// syntheticRecord is a zeroed record of kind, size bytes, with a path for
+// file records.
+func syntheticRecord(kind probe.Kind, size int) []byte {
+	raw := make([]byte, size)
+	binary.LittleEndian.PutUint32(raw, uint32(kind))
+	return raw
+}
+
+func TestDecodeNewKindsWithoutAllocating(t *testing.T) {
+	file := syntheticRecord(probe.KindFileRename, 104+13)
+	le := binary.LittleEndian
+	le.PutUint32(file[96:], 7) // NUL included
+	le.PutUint32(file[100:], 6)
+	copy(file[104:], "/etc/a\x00/etc/b")
+	recs := [][]byte{file, syntheticRecord(probe.KindNetConnect, 136), syntheticRecord(probe.KindPtrace, 680)}
+	var ev probe.Event
+	for _, raw := range recs {
+		require.NoError(t, probe.Decode(raw, &ev))
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = probe.Decode(raw, &ev) }), "decoding %v", ev.Kind)
+	}
+	require.NoError(t, probe.Decode(file, &ev))
+	assert.Equal(t, "/etc/a", string(ev.Path))
+	assert.Equal(t, "/etc/b", string(ev.TargetPath))
+	for _, raw := range recs {
+		assert.Error(t, probe.Decode(raw[:len(raw)-13], &ev), "short %v", probe.Kind(le.Uint32(raw)))
+	}
 }

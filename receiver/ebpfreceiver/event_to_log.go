@@ -2,6 +2,7 @@ package ebpfreceiver
 
 import (
 	"path"
+	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -34,6 +35,7 @@ const (
 	attrCgroupID             = "k8ssec.linux.cgroup.id"
 	attrMntNs                = "k8ssec.linux.mnt_ns"
 	attrPidNs                = "k8ssec.linux.pid_ns"
+	attrFileless             = "k8ssec.process.fileless" // the executable is a memfd
 )
 
 // appendEvent adds ev to sl as one log record and updates the process cache.
@@ -79,6 +81,9 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 		if ev.Flags&(probe.FlagArgsTruncated|probe.FlagFilenameTruncated) != 0 {
 			attrs.PutBool(attrArgsTruncated, true)
 		}
+		if ev.Flags&probe.FlagMemfd != 0 || strings.HasPrefix(exe, "/memfd:") {
+			attrs.PutBool(attrFileless, true)
+		}
 		if parent, ok := r.procs.get(ev.Ppid); ok {
 			attrs.PutStr(attrParentExecutablePath, parent.exe)
 			attrs.PutStr(attrParentExecutableName, path.Base(parent.exe))
@@ -105,5 +110,31 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 			attrs.PutStr(attrParentExecutablePath, parent.exe)
 			attrs.PutStr(attrParentExecutableName, path.Base(parent.exe))
 		}
+	case probe.KindFileOpen, probe.KindFileUnlink, probe.KindFileRename, probe.KindFileChmod, probe.KindFileChown:
+		r.putProcessFromCache(attrs, ev)
+		appendFile(lr, attrs, ev)
+	case probe.KindNetConnect, probe.KindNetAccept, probe.KindNetBind, probe.KindNetListen, probe.KindNetTCPState:
+		r.putProcessFromCache(attrs, ev)
+		appendNet(lr, attrs, ev)
+	default:
+		if probe.IsPrivKind(ev.Kind) {
+			r.putProcessFromCache(attrs, ev)
+			appendPriv(lr, attrs, ev)
+		}
+	}
+}
+
+// putProcessFromCache adds the executable and command line of the event's
+// process and its parent's, as the process cache knows them.
+func (r *ebpfReceiver) putProcessFromCache(attrs pcommon.Map, ev *probe.Event) {
+	if self, ok := r.procs.get(ev.Tgid); ok {
+		attrs.PutStr(attrExecutablePath, self.exe)
+		attrs.PutStr(attrExecutableName, path.Base(self.exe))
+		attrs.PutStr(attrCommandLine, self.commandLine)
+	}
+	if parent, ok := r.procs.get(ev.Ppid); ok {
+		attrs.PutStr(attrParentExecutablePath, parent.exe)
+		attrs.PutStr(attrParentExecutableName, path.Base(parent.exe))
+		attrs.PutStr(attrParentCommandLine, parent.commandLine)
 	}
 }

@@ -87,9 +87,21 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		CgroupPath:     r.cfg.CgroupPath,
 		SkipExec:       !r.cfg.wants(eventProcessExec),
 		SkipExit:       !r.cfg.wants(eventProcessExit),
+		FileKinds:      r.cfg.fileKinds(),
+		FilePrefixes:   r.cfg.FilePrefixes,
+		NetKinds:       r.cfg.netKinds(),
+		Ports:          r.cfg.PortsOfInterest,
+		PrivKinds:      r.cfg.privKinds(),
 	})
 	if err != nil {
 		return err
+	}
+	for object, err := range p.Unavailable {
+		r.set.Logger.Error("ebpf receiver: these programs could not be loaded on this kernel; their events are off, the others run",
+			zap.String("programs", object), zap.Error(err))
+	}
+	if len(p.Missing) > 0 {
+		r.set.Logger.Warn("ebpf receiver: tracepoints missing on this kernel (their syscalls are not watched)", zap.Strings("tracepoints", p.Missing))
 	}
 	rd, err := p.NewReader()
 	if err != nil {
@@ -226,9 +238,19 @@ func (r *ebpfReceiver) pollLoss() {
 	r.unwarnedLost += fresh
 	if r.unwarnedLost > 0 && time.Since(r.lastWarn) >= lossWarnInterval {
 		r.set.Logger.Warn("kernel events lost: the ring buffer was full; raise ring_buffer_size or add noisy binaries to ignore_comms",
-			zap.Uint64("lost", r.unwarnedLost), zap.Uint64("lost_exec_total", lost[probe.KindExec]),
-			zap.Uint64("lost_exit_total", lost[probe.KindExit]), zap.Int("ring_buffer_size", r.cfg.RingBufferSize))
+			zap.Uint64("lost", r.unwarnedLost), zap.Any("lost_total", lostByKind(lost)), zap.Int("ring_buffer_size", r.cfg.RingBufferSize))
 		r.unwarnedLost = 0
 		r.lastWarn = time.Now()
 	}
+}
+
+// lostByKind names the non-zero loss totals.
+func lostByKind(lost [probe.NumKinds]uint64) map[string]uint64 {
+	out := map[string]uint64{}
+	for k, v := range lost {
+		if v > 0 {
+			out[probe.Kind(k).String()] = v
+		}
+	}
+	return out
 }

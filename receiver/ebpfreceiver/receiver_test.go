@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"golang.org/x/sys/unix"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/metadatatest"
 )
@@ -36,6 +37,14 @@ func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the ebpf receiver loads BPF programs: run the tests as root to exercise it")
+	}
+	// The syscalls tracepoints (file events) attach through tracefs: mount it
+	// on a fresh machine so that the tests exercise them.
+	var st unix.Statfs_t
+	if unix.Statfs("/sys/kernel/tracing", &st) != nil || st.Type != unix.TRACEFS_MAGIC {
+		if err := unix.Mount("nodev", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil {
+			t.Logf("mounting tracefs: %v", err)
+		}
 	}
 }
 

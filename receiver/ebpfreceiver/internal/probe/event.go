@@ -16,6 +16,29 @@ type Kind uint32
 const (
 	KindExec Kind = Kind(processEventKindEVENT_KIND_EXEC)
 	KindExit Kind = Kind(processEventKindEVENT_KIND_EXIT)
+
+	KindFileOpen   Kind = Kind(processEventKindEVENT_KIND_FILE_OPEN)
+	KindFileUnlink Kind = Kind(processEventKindEVENT_KIND_FILE_UNLINK)
+	KindFileRename Kind = Kind(processEventKindEVENT_KIND_FILE_RENAME)
+	KindFileChmod  Kind = Kind(processEventKindEVENT_KIND_FILE_CHMOD)
+	KindFileChown  Kind = Kind(processEventKindEVENT_KIND_FILE_CHOWN)
+
+	KindNetConnect  Kind = Kind(processEventKindEVENT_KIND_NET_CONNECT)
+	KindNetAccept   Kind = Kind(processEventKindEVENT_KIND_NET_ACCEPT)
+	KindNetBind     Kind = Kind(processEventKindEVENT_KIND_NET_BIND)
+	KindNetListen   Kind = Kind(processEventKindEVENT_KIND_NET_LISTEN)
+	KindNetTCPState Kind = Kind(processEventKindEVENT_KIND_NET_TCP_STATE)
+
+	KindPrivSetuid  Kind = Kind(processEventKindEVENT_KIND_PRIV_SETUID)
+	KindPrivSetgid  Kind = Kind(processEventKindEVENT_KIND_PRIV_SETGID)
+	KindPrivCapset  Kind = Kind(processEventKindEVENT_KIND_PRIV_CAPSET)
+	KindNsSetns     Kind = Kind(processEventKindEVENT_KIND_NS_SETNS)
+	KindNsUnshare   Kind = Kind(processEventKindEVENT_KIND_NS_UNSHARE)
+	KindNsMount     Kind = Kind(processEventKindEVENT_KIND_NS_MOUNT)
+	KindModuleLoad  Kind = Kind(processEventKindEVENT_KIND_MODULE_LOAD)
+	KindPtrace      Kind = Kind(processEventKindEVENT_KIND_PTRACE)
+	KindBPFLoad     Kind = Kind(processEventKindEVENT_KIND_BPF_LOAD)
+	KindMemfdCreate Kind = Kind(processEventKindEVENT_KIND_MEMFD_CREATE)
 	// NumKinds is the size of the loss array.
 	NumKinds = int(processEventKindEVENT_KIND_MAX)
 )
@@ -26,6 +49,46 @@ func (k Kind) String() string {
 		return "process.exec"
 	case KindExit:
 		return "process.exit"
+	case KindFileOpen:
+		return "file.open"
+	case KindFileUnlink:
+		return "file.unlink"
+	case KindFileRename:
+		return "file.rename"
+	case KindFileChmod:
+		return "file.chmod"
+	case KindFileChown:
+		return "file.chown"
+	case KindNetConnect:
+		return "network.connect"
+	case KindNetAccept:
+		return "network.accept"
+	case KindNetBind:
+		return "network.bind"
+	case KindNetListen:
+		return "network.listen"
+	case KindNetTCPState:
+		return "network.tcp_state"
+	case KindPrivSetuid:
+		return "privilege.setuid"
+	case KindPrivSetgid:
+		return "privilege.setgid"
+	case KindPrivCapset:
+		return "privilege.capset"
+	case KindNsSetns:
+		return "namespace.setns"
+	case KindNsUnshare:
+		return "namespace.unshare"
+	case KindNsMount:
+		return "namespace.mount"
+	case KindModuleLoad:
+		return "kernel.module_load"
+	case KindPtrace:
+		return "process.ptrace"
+	case KindBPFLoad:
+		return "kernel.bpf_load"
+	case KindMemfdCreate:
+		return "process.memfd_create"
 	}
 	return fmt.Sprintf("kind(%d)", uint32(k))
 }
@@ -35,6 +98,7 @@ const (
 	FlagFilenameTruncated uint32 = 1 << 0
 	FlagArgsTruncated     uint32 = 1 << 1
 	FlagArgsFault         uint32 = 1 << 2
+	FlagMemfd             uint32 = 1 << 3 // the executable is a memfd: fileless execution
 )
 
 // Record sizes, taken from the bpf2go types so that a layout change in
@@ -44,8 +108,11 @@ var (
 	execDataOff  = int(unsafe.Offsetof(processExecEvent{}.Data))
 	exitSize     = int(unsafe.Sizeof(processExitEvent{}))
 	maxExecSize  = int(unsafe.Sizeof(processExecEvent{}))
+	fileDataOff  = int(unsafe.Offsetof(fileFileEvent{}.Data))
+	netSize      = int(unsafe.Sizeof(netNetEvent{}))
+	privSize     = int(unsafe.Sizeof(privPrivEvent{}))
 	errShort     = errors.New("probe: short record")
-	errBadLength = errors.New("probe: exec record lengths exceed the record")
+	errBadLength = errors.New("probe: record lengths exceed the record")
 )
 
 // Header is the part common to every event.
@@ -88,7 +155,40 @@ type Event struct {
 	ExitCode   uint32
 	Signal     uint32
 	CoreDumped bool
+
+	// file.*
+	Result     int64  // the syscall's return value: an fd or 0, or -errno
+	FileFlags  uint32 // open flags; unlinkat, fchownat, fchmodat2: AT_*; renameat2: RENAME_*
+	Mode       uint32 // open: the create mode; chmod: the new mode
+	Owner      uint32 // chown: the new uid (NoID: unchanged)
+	Group      uint32 // chown: the new gid (NoID: unchanged)
+	Path       []byte // without the NUL
+	TargetPath []byte // rename: the new path, without the NUL
+
+	// network.* (and Result). Local is saddr/sport, Remote daddr/dport: see
+	// struct net_event in bpf/events.h for what each kind puts there.
+	Family     uint16 // unix.AF_INET or unix.AF_INET6
+	Protocol   uint16 // unix.IPPROTO_TCP, …; 0: unknown
+	LocalPort  uint16
+	RemotePort uint16
+	LocalAddr  [16]byte // AF_INET: the first 4 bytes
+	RemoteAddr [16]byte
+	Fd         int32
+	OldState   int32 // tcp_state: TCP_ESTABLISHED, …
+	NewState   int32
+
+	// privilege.*, namespace.*, kernel.*, process.ptrace,
+	// process.memfd_create (and Result). See struct priv_event in
+	// bpf/events.h for what SysArgs, Name, Str1 and Str2 hold per Op.
+	Op      Op
+	SysArgs [6]uint64
+	Name    []byte // without NUL padding
+	Str1    []byte
+	Str2    []byte
 }
+
+// NoID is a chown owner or group left unchanged ((uid_t)-1).
+const NoID = ^uint32(0)
 
 // EachArg calls fn with each argument (without its NUL), in order.
 func (e *Event) EachArg(fn func(arg []byte)) {
@@ -151,6 +251,53 @@ func Decode(raw []byte, ev *Event) error {
 		ev.Signal = le.Uint32(raw[headerSize+4:])
 		ev.CoreDumped = le.Uint32(raw[headerSize+8:]) != 0
 		ev.Flags, ev.Argc, ev.Filename, ev.Args = 0, 0, nil, nil
+	case KindFileOpen, KindFileUnlink, KindFileRename, KindFileChmod, KindFileChown:
+		if len(raw) < fileDataOff {
+			return errShort
+		}
+		ev.Result = int64(le.Uint64(raw[headerSize:]))
+		ev.FileFlags = le.Uint32(raw[headerSize+8:])
+		ev.Mode = le.Uint32(raw[headerSize+12:])
+		ev.Owner = le.Uint32(raw[headerSize+16:])
+		ev.Group = le.Uint32(raw[headerSize+20:])
+		pl := int(le.Uint32(raw[headerSize+24:]))
+		tl := int(le.Uint32(raw[headerSize+28:]))
+		data := raw[fileDataOff:]
+		if pl < 0 || tl < 0 || pl+tl > len(data) {
+			return errBadLength
+		}
+		ev.Path = trimNUL(data[:pl])
+		ev.TargetPath = trimNUL(data[pl : pl+tl])
+	case KindNetConnect, KindNetAccept, KindNetBind, KindNetListen, KindNetTCPState:
+		if len(raw) < netSize {
+			return errShort
+		}
+		b := raw[headerSize:]
+		ev.Result = int64(le.Uint64(b))
+		ev.Family = le.Uint16(b[8:])
+		ev.Protocol = le.Uint16(b[10:])
+		ev.LocalPort = le.Uint16(b[12:])
+		ev.RemotePort = le.Uint16(b[14:])
+		copy(ev.LocalAddr[:], b[16:32])
+		copy(ev.RemoteAddr[:], b[32:48])
+		ev.Fd = int32(le.Uint32(b[48:]))
+		ev.OldState = int32(le.Uint32(b[52:]))
+		ev.NewState = int32(le.Uint32(b[56:]))
+	case KindPrivSetuid, KindPrivSetgid, KindPrivCapset, KindNsSetns, KindNsUnshare, KindNsMount,
+		KindModuleLoad, KindPtrace, KindBPFLoad, KindMemfdCreate:
+		if len(raw) < privSize {
+			return errShort
+		}
+		b := raw[headerSize:]
+		ev.Result = int64(le.Uint64(b))
+		ev.Op = Op(le.Uint32(b[8:]))
+		for i := range ev.SysArgs {
+			ev.SysArgs[i] = le.Uint64(b[16+8*i:])
+		}
+		b = b[64:]
+		ev.Name = trimNUL(b[:privNameMax])
+		ev.Str1 = trimNUL(b[privNameMax : privNameMax+privStrMax])
+		ev.Str2 = trimNUL(b[privNameMax+privStrMax : privNameMax+2*privStrMax])
 	default:
 		return fmt.Errorf("probe: unknown event kind %d", h.Kind)
 	}

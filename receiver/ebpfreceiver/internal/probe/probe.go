@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -38,18 +40,74 @@ type Config struct {
 	// CgroupPath, when set, is a cgroup v2 directory: only tasks in it or
 	// below it are reported.
 	CgroupPath string
-	// SkipExec and SkipExit leave a program loaded but not attached.
+	// SkipExec and SkipExit leave a program loaded but not attached; with
+	// both, the process object is not loaded.
 	SkipExec, SkipExit bool
+	// FileKinds are the file event kinds to report (KindFileOpen, …); none:
+	// the file object is not loaded.
+	FileKinds []Kind
+	// FilePrefixes are the absolute paths whose files (the directory itself
+	// and everything below it) file events report.
+	FilePrefixes []string
+
+	// NetKinds are the network event kinds to report; none: the network
+	// object is not loaded.
+	NetKinds []Kind
+	// Ports, when set, keep only network events on these ports (remote for
+	// connect, local for bind, listen and accept, either for tcp_state).
+	Ports []uint16
+
+	// PrivKinds are the privilege and isolation event kinds to report
+	// (KindPrivSetuid … KindMemfdCreate); none: the object is not loaded.
+	PrivKinds []Kind
+
+	// failObjects makes the named objects fail to load (tests).
+	failObjects []string
 }
 
-// Probe is the loaded and attached process programs.
+// Probe is the loaded and attached programs.
 type Probe struct {
-	objs  processObjects
-	links []link.Link
+	shared  sharedMaps
+	process *processObjects
+	file    *fileObjects
+	net     *netObjects
+	priv    *privObjects
+	links   map[string][]link.Link // by object
+
+	// Unavailable says, per object ("process", "file", "net", "priv"), why it is not
+	// running: its programs failed to load or attach. The others run.
+	Unavailable map[string]error
+	// Missing lists the tracepoints this kernel lacks (e.g. syscalls that
+	// an architecture does not have); their programs are not attached.
+	Missing []string
 }
 
-// Load checks the prerequisites, loads the programs with cfg, fills the
-// filter maps and attaches the programs. The errors say what to change.
+// sharedMaps are created once and handed to every object.
+type sharedMaps struct {
+	events, lost, ignore, cgroup *ebpf.Map
+}
+
+func (m *sharedMaps) replacements() map[string]*ebpf.Map {
+	return map[string]*ebpf.Map{
+		processMapEvents: m.events, processMapLostEvents: m.lost,
+		processMapIgnoreComms: m.ignore, processMapCgroupFilter: m.cgroup,
+	}
+}
+
+func (m *sharedMaps) close() error {
+	var errs []error
+	for _, mp := range []*ebpf.Map{m.events, m.lost, m.ignore, m.cgroup} {
+		if mp != nil {
+			errs = append(errs, mp.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Load checks the prerequisites, creates the shared maps, loads the objects
+// that cfg asks for, fills their maps and attaches their programs. An object
+// that fails is recorded in Unavailable and the others run; Load fails when
+// none runs. The errors say what to change.
 func Load(cfg Config) (*Probe, error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
@@ -66,44 +124,137 @@ func Load(cfg Config) (*Probe, error) {
 		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
 	}
 	spec.Maps[processMapEvents].MaxEntries = uint32(cfg.RingBufferSize)
-	if err := spec.Variables[processVarCfgMaxArgs].Set(uint32(cfg.MaxArgs)); err != nil {
-		return nil, fmt.Errorf("setting max_args: %w", err)
-	}
 	var cgroupDir *os.File
 	if cfg.CgroupPath != "" {
 		if cgroupDir, err = openCgroup2(cfg.CgroupPath); err != nil {
 			return nil, err
 		}
 		defer cgroupDir.Close()
-		if err := spec.Variables[processVarCfgCgroupFilter].Set(uint8(1)); err != nil {
-			return nil, fmt.Errorf("setting the cgroup filter: %w", err)
-		}
 	}
 
-	p := &Probe{}
-	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
-		return nil, explainLoadError(err)
+	p := &Probe{Unavailable: map[string]error{}, links: map[string][]link.Link{}}
+	for _, m := range []struct {
+		name string
+		dst  **ebpf.Map
+	}{{processMapEvents, &p.shared.events}, {processMapLostEvents, &p.shared.lost}, {processMapIgnoreComms, &p.shared.ignore}, {processMapCgroupFilter, &p.shared.cgroup}} {
+		if *m.dst, err = ebpf.NewMap(spec.Maps[m.name]); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("creating the %s map: %w", m.name, explainErrno(err))
+		}
 	}
 	if err := p.fillMaps(cfg, cgroupDir); err != nil {
 		p.Close()
 		return nil, err
 	}
+
+	requested := 0
+	for _, obj := range []struct {
+		name   string
+		wanted bool
+		load   func() error
+	}{
+		{"process", !cfg.SkipExec || !cfg.SkipExit, func() error { return p.loadProcess(spec, cfg) }},
+		{"file", len(cfg.FileKinds) > 0, func() error { return p.loadFile(cfg) }},
+		{"net", len(cfg.NetKinds) > 0, func() error { return p.loadNet(cfg) }},
+		// Last: its bpf() watch would otherwise report the loads of the objects after it.
+		{"priv", len(cfg.PrivKinds) > 0, func() error { return p.loadPriv(cfg) }},
+	} {
+		if !obj.wanted {
+			continue
+		}
+		requested++
+		err := obj.load()
+		if slices.Contains(cfg.failObjects, obj.name) {
+			err = errors.New("failing on purpose (test)")
+		}
+		if err != nil {
+			p.Unavailable[obj.name] = err
+			p.unload(obj.name)
+		}
+	}
+	if requested > 0 && len(p.Unavailable) == requested {
+		var errs []error
+		for name, err := range p.Unavailable {
+			errs = append(errs, fmt.Errorf("%s programs: %w", name, err))
+		}
+		p.Close()
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// prepareSpec sets what every object shares: the ring buffer's size (it must
+// match the shared map's) and the cgroup filter's switch.
+func prepareSpec(spec *ebpf.CollectionSpec, cfg Config) error {
+	spec.Maps[processMapEvents].MaxEntries = uint32(cfg.RingBufferSize)
+	if cfg.CgroupPath == "" {
+		return nil
+	}
+	if err := spec.Variables[processVarCfgCgroupFilter].Set(uint8(1)); err != nil {
+		return fmt.Errorf("setting the cgroup filter: %w", err)
+	}
+	return nil
+}
+
+func (p *Probe) loadProcess(spec *ebpf.CollectionSpec, cfg Config) error {
+	if err := spec.Variables[processVarCfgMaxArgs].Set(uint32(cfg.MaxArgs)); err != nil {
+		return fmt.Errorf("setting max_args: %w", err)
+	}
+	if err := prepareSpec(spec, cfg); err != nil {
+		return err
+	}
+	objs := &processObjects{}
+	if err := spec.LoadAndAssign(objs, &ebpf.CollectionOptions{MapReplacements: p.shared.replacements()}); err != nil {
+		return explainLoadError("process", err)
+	}
+	p.process = objs
 	for _, prog := range []struct {
 		name string
 		p    *ebpf.Program
 		skip bool
-	}{{"tp_btf/sched_process_exec", p.objs.HandleExec, cfg.SkipExec}, {"tp_btf/sched_process_exit", p.objs.HandleExit, cfg.SkipExit}} {
+	}{{"tp_btf/sched_process_exec", objs.HandleExec, cfg.SkipExec}, {"tp_btf/sched_process_exit", objs.HandleExit, cfg.SkipExit}} {
 		if prog.skip {
 			continue
 		}
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog.p, AttachType: ebpf.AttachTraceRawTp})
 		if err != nil {
-			p.Close()
-			return nil, fmt.Errorf("attaching %s: %w", prog.name, explainErrno(err))
+			return fmt.Errorf("attaching %s: %w", prog.name, explainErrno(err))
 		}
-		p.links = append(p.links, l)
+		p.links["process"] = append(p.links["process"], l)
 	}
-	return p, nil
+	return nil
+}
+
+// attachSyscalls attaches each program to its syscalls tracepoint and exit to
+// the matching sys_exit tracepoints. A tracepoint the kernel lacks is noted in
+// Missing; it fails only when none of them could be attached.
+func (p *Probe) attachSyscalls(object string, progs []syscallProg, exit *ebpf.Program) error {
+	attached := 0
+	for _, sp := range progs {
+		l, err := link.Tracepoint("syscalls", "sys_enter_"+sp.syscall, sp.prog, nil)
+		if errors.Is(err, os.ErrNotExist) {
+			p.Missing = append(p.Missing, "syscalls/sys_enter_"+sp.syscall)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("attaching syscalls/sys_enter_%s: %w", sp.syscall, explainErrno(err))
+		}
+		p.links[object] = append(p.links[object], l)
+		if l, err = link.Tracepoint("syscalls", "sys_exit_"+sp.syscall, exit, nil); err != nil {
+			return fmt.Errorf("attaching syscalls/sys_exit_%s: %w", sp.syscall, explainErrno(err))
+		}
+		p.links[object] = append(p.links[object], l)
+		attached++
+	}
+	if attached == 0 && len(progs) > 0 {
+		return fmt.Errorf("none of the syscalls tracepoints exist (%v)", p.Missing)
+	}
+	return nil
+}
+
+type syscallProg struct {
+	syscall string
+	prog    *ebpf.Program
 }
 
 func checkConfig(cfg Config) error {
@@ -114,18 +265,24 @@ func checkConfig(cfg Config) error {
 	if cfg.MaxArgs < 1 || cfg.MaxArgs > MaxArgsCap {
 		return fmt.Errorf("max args %d: must be between 1 and %d", cfg.MaxArgs, MaxArgsCap)
 	}
-	return nil
+	var errs []error
+	for _, k := range cfg.PrivKinds {
+		if !IsPrivKind(k) {
+			errs = append(errs, fmt.Errorf("privilege kinds: %v is not a privilege event", k))
+		}
+	}
+	return errors.Join(checkFileConfig(cfg), checkNetConfig(cfg), errors.Join(errs...))
 }
 
 func (p *Probe) fillMaps(cfg Config, cgroupDir *os.File) error {
 	for _, c := range cfg.IgnoreComms {
 		key := CommKey(c)
-		if err := p.objs.IgnoreComms.Put(key, uint8(1)); err != nil {
+		if err := p.shared.ignore.Put(key, uint8(1)); err != nil {
 			return fmt.Errorf("adding %q to the ignored comms: %w", c, err)
 		}
 	}
 	if cgroupDir != nil {
-		if err := p.objs.CgroupFilter.Put(uint32(0), uint32(cgroupDir.Fd())); err != nil {
+		if err := p.shared.cgroup.Put(uint32(0), uint32(cgroupDir.Fd())); err != nil {
 			return fmt.Errorf("setting the cgroup filter to %s: %w", cfg.CgroupPath, err)
 		}
 	}
@@ -154,12 +311,12 @@ func openCgroup2(path string) (*os.File, error) {
 	return f, nil
 }
 
-func explainLoadError(err error) error {
+func explainLoadError(object string, err error) error {
 	var ve *ebpf.VerifierError
 	if errors.As(err, &ve) {
-		return fmt.Errorf("the kernel's verifier refused the process programs (kernel too old or too new for this object? please report it): %+v", ve)
+		return fmt.Errorf("the kernel's verifier refused the %s programs (kernel too old or too new for this object? please report it): %+v", object, ve)
 	}
-	return fmt.Errorf("loading the process programs: %w", explainErrno(err))
+	return fmt.Errorf("loading the %s programs: %w", object, explainErrno(err))
 }
 
 func explainErrno(err error) error {
@@ -175,8 +332,8 @@ func explainErrno(err error) error {
 }
 
 // MountHint says how to mount the file systems the receiver may need when
-// they are missing: tracefs (classic tracepoints) and bpffs (pinning). The
-// process programs need neither; later program kinds will.
+// they are missing: tracefs (classic tracepoints: the file, network and
+// privilege programs) and bpffs (pinning). The process programs need neither.
 func MountHint() error {
 	var errs []error
 	for _, m := range []struct {
@@ -201,7 +358,7 @@ func (p *Probe) LostCounts() ([NumKinds]uint64, error) {
 	var out [NumKinds]uint64
 	var perCPU []uint64
 	for k := range NumKinds {
-		if err := p.objs.LostEvents.Lookup(uint32(k), &perCPU); err != nil {
+		if err := p.shared.lost.Lookup(uint32(k), &perCPU); err != nil {
 			return out, fmt.Errorf("reading lost counts: %w", err)
 		}
 		for _, v := range perCPU {
@@ -213,21 +370,86 @@ func (p *Probe) LostCounts() ([NumKinds]uint64, error) {
 
 // NewReader opens a reader on the ring buffer. One reader per Probe.
 func (p *Probe) NewReader() (*Reader, error) {
-	rd, err := ringbuf.NewReader(p.objs.Events)
+	rd, err := ringbuf.NewReader(p.shared.events)
 	if err != nil {
 		return nil, fmt.Errorf("opening the ring buffer: %w", err)
 	}
 	return &Reader{rd: rd}, nil
 }
 
+// unload detaches and closes one object after it failed, so that nothing of
+// it runs half attached.
+func (p *Probe) unload(object string) {
+	_ = closeLinks(p.links[object])
+	delete(p.links, object)
+	switch object {
+	case "process":
+		if p.process != nil {
+			_ = p.process.Close()
+			p.process = nil
+		}
+	case "file":
+		if p.file != nil {
+			_ = p.file.Close()
+			p.file = nil
+		}
+	case "net":
+		if p.net != nil {
+			_ = p.net.Close()
+			p.net = nil
+		}
+	case "priv":
+		if p.priv != nil {
+			_ = p.priv.Close()
+			p.priv = nil
+		}
+	}
+}
+
+// closeLinks closes links concurrently: detaching a program from a syscalls
+// tracepoint waits for an RCU grace period (these tracepoints may fault),
+// about 100 ms each on 6.x kernels; in parallel the waits overlap.
+func closeLinks(links []link.Link) error {
+	errs := make([]error, len(links))
+	var wg sync.WaitGroup
+	for i, l := range links {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.Close()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // Close detaches and unloads everything.
 func (p *Probe) Close() error {
 	var errs []error
-	for _, l := range p.links {
-		errs = append(errs, l.Close())
+	var all []link.Link
+	for _, links := range p.links {
+		all = append(all, links...)
 	}
+	errs = append(errs, closeLinks(all))
 	p.links = nil
-	errs = append(errs, p.objs.Close())
+	if p.process != nil {
+		errs = append(errs, p.process.Close())
+		p.process = nil
+	}
+	if p.file != nil {
+		errs = append(errs, p.file.Close())
+		p.file = nil
+	}
+	if p.net != nil {
+		errs = append(errs, p.net.Close())
+		p.net = nil
+	}
+	if p.priv != nil {
+		errs = append(errs, p.priv.Close())
+		p.priv = nil
+	}
+	errs = append(errs, p.shared.close())
+	p.shared = sharedMaps{}
 	return errors.Join(errs...)
 }
 

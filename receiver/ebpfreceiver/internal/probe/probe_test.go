@@ -18,6 +18,19 @@ func requireRoot(tb testing.TB) {
 	if os.Geteuid() != 0 {
 		tb.Skip("loading BPF programs needs root; run the tests as root to exercise the kernel side")
 	}
+	mountTracefs(tb)
+}
+
+// mountTracefs mounts tracefs where the syscalls tracepoints need it, when a
+// fresh machine has not: the tests exercise the file programs, not the hint.
+func mountTracefs(tb testing.TB) {
+	tb.Helper()
+	if requireTracefs() == nil {
+		return
+	}
+	if err := unix.Mount("nodev", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil {
+		tb.Logf("mounting tracefs: %v (the file programs will be unavailable)", err)
+	}
 }
 
 func TestLayout(t *testing.T) {
@@ -64,6 +77,8 @@ func readUntil(t *testing.T, rd *Reader, match func(*Event) bool) Event {
 			// Copy out what points into the reader's buffer.
 			ev.Filename = append([]byte(nil), ev.Filename...)
 			ev.Args = append([]byte(nil), ev.Args...)
+			ev.Path = append([]byte(nil), ev.Path...)
+			ev.TargetPath = append([]byte(nil), ev.TargetPath...)
 			return ev
 		}
 	}

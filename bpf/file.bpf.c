@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * File events: open/openat/openat2, unlink/unlinkat, rename/renameat/
+ * renameat2, chmod/fchmodat/fchmodat2, chown/lchown/fchownat, from the
+ * syscalls tracepoints (tracefs). sys_enter_* keeps a record in file_pending
+ * (per thread) when the path is absolute and under a prefix of
+ * file_prefixes; sys_exit_* adds the return value and sends it. Relative
+ * paths are not resolved in the kernel and are not reported.
+ *
+ * Its own object: a kernel without one of these tracepoints or refusing
+ * these programs loses the file events only.
+ */
+#include "headers/vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "events.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+const struct file_event *unused_file_event __attribute__((unused));
+
+#include "common.h"
+
+/*
+ * Prefixes of interest. The loader puts each prefix twice: "<dir>/" (what
+ * is below it) and "<dir>\0" (the directory itself), so that /etc does not
+ * match /etcd. A lookup uses the whole path, NUL included.
+ */
+struct path_key {
+	__u32 prefixlen; /* in bits */
+	char data[FILE_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__type(key, struct path_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} file_prefixes SEC(".maps");
+
+/* Thread id -> record waiting for its sys_exit. LRU: a thread killed inside the syscall leaks nothing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct file_event);
+} file_pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct file_event);
+} file_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_key);
+} file_key_scratch SEC(".maps");
+
+/*
+ * Reads the user path into k and copies it to dst (FILE_PATH_MAX bytes);
+ * returns its length (NUL included) when it is of interest, else 0.
+ */
+static __always_inline long read_path(struct path_key *k, char *dst, const char *upath)
+{
+	long n = bpf_probe_read_user_str(k->data, FILE_PATH_MAX, upath);
+	if (n <= 0 || k->data[0] != '/')
+		return 0;
+	bpf_probe_read_kernel(dst, FILE_PATH_MAX, k->data);
+	k->prefixlen = (__u32)n * 8;
+	if (!bpf_map_lookup_elem(&file_prefixes, k))
+		return -n; /* read, but not of interest */
+	return n;
+}
+
+static __always_inline int file_enter(__u32 kind, const char *upath, const char *utarget, __u32 flags, __u32 mode,
+				      __u32 owner, __u32 group)
+{
+	__u32 zero = 0;
+	struct file_event *e = bpf_map_lookup_elem(&file_scratch, &zero);
+	struct path_key *k = bpf_map_lookup_elem(&file_key_scratch, &zero);
+	if (!e || !k)
+		return 0;
+
+	long n = read_path(k, e->data, upath);
+	bool match = n > 0;
+	if (n < 0)
+		n = -n;
+	if (n == 0 && !utarget)
+		return 0;
+	if (n > FILE_PATH_MAX)
+		n = FILE_PATH_MAX;
+	e->path_len = n;
+	e->target_len = 0;
+	if (utarget) {
+		__u32 off = e->path_len;
+		if (off > FILE_PATH_MAX)
+			off = FILE_PATH_MAX;
+		long m = read_path(k, &e->data[off], utarget);
+		if (m > 0)
+			match = true;
+		if (m < 0)
+			m = -m;
+		if (m > FILE_PATH_MAX)
+			m = FILE_PATH_MAX;
+		e->target_len = m;
+	}
+	if (!match)
+		return 0;
+	if (!fill_header(&e->hdr, kind, (struct task_struct *)bpf_get_current_task()))
+		return 0;
+	e->result = 0;
+	e->flags = flags;
+	e->mode = mode;
+	e->owner = owner;
+	e->group = group;
+	__u32 tid = e->hdr.pid;
+	bpf_map_update_elem(&file_pending, &tid, e, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_file")
+int handle_file_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct file_event *e = bpf_map_lookup_elem(&file_pending, &tid);
+	if (!e)
+		return 0;
+	e->result = ctx->ret;
+	__u64 size = offsetof(struct file_event, data) + (__u64)e->path_len + (__u64)e->target_len;
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	if (bpf_ringbuf_output(&events, e, size, 0))
+		count_lost(e->hdr.kind);
+	bpf_map_delete_elem(&file_pending, &tid);
+	return 0;
+}
+
+#define ARG(i) ((const char *)ctx->args[i])
+#define NONE ((const char *)0)
+#define NOID ((__u32)-1)
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int handle_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_OPEN, ARG(0), NONE, ctx->args[1], ctx->args[2], NOID, NOID);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int handle_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_OPEN, ARG(1), NONE, ctx->args[2], ctx->args[3], NOID, NOID);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int handle_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_how how = {};
+	bpf_probe_read_user(&how, sizeof(how), (const void *)ctx->args[2]);
+	return file_enter(EVENT_KIND_FILE_OPEN, ARG(1), NONE, how.flags, how.mode, NOID, NOID);
+}
+
+SEC("tracepoint/syscalls/sys_enter_unlink")
+int handle_unlink(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_UNLINK, ARG(0), NONE, 0, 0, NOID, NOID);
+}
+
+SEC("tracepoint/syscalls/sys_enter_unlinkat")
+int handle_unlinkat(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_UNLINK, ARG(1), NONE, ctx->args[2], 0, NOID, NOID);
+}
+
+SEC("tracepoint/syscalls/sys_enter_rename")
+int handle_rename(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_RENAME, ARG(0), ARG(1), 0, 0, NOID, NOID);
+}
+
+SEC("tracepoint/syscalls/sys_enter_renameat")
+int handle_renameat(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_RENAME, ARG(1), ARG(3), 0, 0, NOID, NOID);
+}
+
+SEC("tracepoint/syscalls/sys_enter_renameat2")
+int handle_renameat2(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_RENAME, ARG(1), ARG(3), ctx->args[4], 0, NOID, NOID);
+}
+
+SEC("tracepoint/syscalls/sys_enter_chmod")
+int handle_chmod(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_CHMOD, ARG(0), NONE, 0, ctx->args[1], NOID, NOID);
+}
+
+SEC("tracepoint/syscalls/sys_enter_fchmodat")
+int handle_fchmodat(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_CHMOD, ARG(1), NONE, 0, ctx->args[2], NOID, NOID);
+}
+
+SEC("tracepoint/syscalls/sys_enter_fchmodat2")
+int handle_fchmodat2(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_CHMOD, ARG(1), NONE, ctx->args[3], ctx->args[2], NOID, NOID);
+}
+
+SEC("tracepoint/syscalls/sys_enter_chown")
+int handle_chown(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_CHOWN, ARG(0), NONE, 0, 0, ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_lchown")
+int handle_lchown(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_CHOWN, ARG(0), NONE, 0x100 /* AT_SYMLINK_NOFOLLOW */, 0, ctx->args[1],
+			  ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_fchownat")
+int handle_fchownat(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_CHOWN, ARG(1), NONE, ctx->args[4], 0, ctx->args[2], ctx->args[3]);
+}

@@ -1,0 +1,122 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+func checkNetConfig(cfg Config) error {
+	var errs []error
+	for _, k := range cfg.NetKinds {
+		if k < KindNetConnect || k > KindNetTCPState {
+			errs = append(errs, fmt.Errorf("network kinds: %v is not a network event", k))
+		}
+	}
+	for _, p := range cfg.Ports {
+		if p == 0 {
+			errs = append(errs, errors.New("ports: 0 is not a port"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// cgroupLevel returns the id (inode number) of a cgroup v2 directory and its
+// depth below the hierarchy's root (the root is 0), as struct cgroup has them.
+func cgroupLevel(path string) (id uint64, level uint32, err error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, 0, fmt.Errorf("cgroup_path %s: %w", path, err)
+	}
+	dir := filepath.Clean(path)
+	for {
+		parent := filepath.Dir(dir)
+		var fs unix.Statfs_t
+		if parent == dir || unix.Statfs(parent, &fs) != nil || fs.Type != unix.CGROUP2_SUPER_MAGIC {
+			return st.Ino, level, nil
+		}
+		var pst, dst unix.Stat_t
+		if unix.Stat(parent, &pst) != nil || unix.Stat(dir, &dst) != nil || pst.Dev != dst.Dev {
+			return st.Ino, level, nil // another cgroup2 mount above: dir is a root
+		}
+		level++
+		dir = parent
+	}
+}
+
+func (p *Probe) loadNet(cfg Config) error {
+	if err := requireTracefs(); err != nil {
+		return err
+	}
+	spec, err := loadNet()
+	if err != nil {
+		return fmt.Errorf("reading the embedded network object: %w", err)
+	}
+	if err := prepareSpec(spec, cfg); err != nil {
+		return err
+	}
+	if cfg.CgroupPath != "" {
+		id, level, err := cgroupLevel(cfg.CgroupPath)
+		if err != nil {
+			return err
+		}
+		if err := spec.Variables[netVarCfgCgroupId].Set(id); err != nil {
+			return fmt.Errorf("setting the cgroup id: %w", err)
+		}
+		if err := spec.Variables[netVarCfgCgroupLevel].Set(level); err != nil {
+			return fmt.Errorf("setting the cgroup level: %w", err)
+		}
+	}
+	if len(cfg.Ports) > 0 {
+		if err := spec.Variables[netVarCfgPortFilter].Set(uint8(1)); err != nil {
+			return fmt.Errorf("setting the port filter: %w", err)
+		}
+	}
+	objs := &netObjects{}
+	if err := spec.LoadAndAssign(objs, &ebpf.CollectionOptions{MapReplacements: p.shared.replacements()}); err != nil {
+		return explainLoadError("network", err)
+	}
+	p.net = objs
+	for _, port := range cfg.Ports {
+		if err := objs.PortsOfInterest.Put(port, uint8(1)); err != nil {
+			return fmt.Errorf("adding port %d to the ports of interest: %w", port, err)
+		}
+	}
+	var progs []syscallProg
+	tcpState := false
+	for _, k := range cfg.NetKinds {
+		switch k {
+		case KindNetConnect:
+			progs = append(progs, syscallProg{"connect", objs.HandleConnect})
+		case KindNetAccept:
+			progs = append(progs, syscallProg{"accept", objs.HandleAccept}, syscallProg{"accept4", objs.HandleAccept})
+		case KindNetBind:
+			progs = append(progs, syscallProg{"bind", objs.HandleBind})
+		case KindNetListen:
+			progs = append(progs, syscallProg{"listen", objs.HandleListen})
+		case KindNetTCPState:
+			tcpState = true
+		}
+	}
+	if len(progs) > 0 {
+		if err := p.attachSyscalls("net", progs, objs.HandleNetExit); err != nil {
+			return err
+		}
+	}
+	if tcpState {
+		l, err := link.Tracepoint("sock", "inet_sock_set_state", objs.HandleTcpState, nil)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("attaching sock/inet_sock_set_state: the kernel lacks it (Linux 4.16+): %w", err)
+			}
+			return fmt.Errorf("attaching sock/inet_sock_set_state: %w", explainErrno(err))
+		}
+		p.links["net"] = append(p.links["net"], l)
+	}
+	return nil
+}

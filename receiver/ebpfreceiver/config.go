@@ -126,6 +126,8 @@ type Config struct {
 	// accept; either end for tcp_state), in the kernel. Default: empty, every
 	// port. Only IPv4 and IPv6 sockets are reported.
 	PortsOfInterest []uint16 `mapstructure:"ports_of_interest"`
+	// Kubernetes gives each event its container and pod (kubernetes.go).
+	Kubernetes KubernetesConfig `mapstructure:"kubernetes"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -140,12 +142,16 @@ func createDefaultConfig() component.Config {
 		ProcessCacheSize: defaultProcessCacheSize,
 		FilePrefixes:     slices.Clone(defaultFilePrefixes),
 		PortsOfInterest:  []uint16{},
+		Kubernetes:       KubernetesConfig{AuthType: authNone},
 	}
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	var errs []error
+	if err := c.Kubernetes.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	n := c.RingBufferSize
 	if n < minRingBufferSize || n > maxRingBufferSize || n&(n-1) != 0 {
 		errs = append(errs, fmt.Errorf("ring_buffer_size %d: must be a power of two from %d to %d", n, minRingBufferSize, maxRingBufferSize))

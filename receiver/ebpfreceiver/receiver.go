@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/podidentity"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/metadata"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/probe"
 )
@@ -41,6 +42,7 @@ type ebpfReceiver struct {
 	reader *probe.Reader
 	clock  probe.Clock
 	procs  *procCache
+	pods   *podidentity.Resolver // container and pod of each event's process
 
 	// reader goroutine state
 	now     pcommon.Timestamp
@@ -108,7 +110,13 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		p.Close()
 		return err
 	}
-	r.probe, r.reader = p, rd
+	pods, err := startPodIdentity(ctx, r.cfg.Kubernetes, r.set.Logger)
+	if err != nil {
+		rd.Close()
+		p.Close()
+		return err
+	}
+	r.probe, r.reader, r.pods = p, rd, pods
 	r.clock = probe.NewClock()
 	// Seed after attaching: a process that starts meanwhile is in both, and the
 	// exec event (newer) overwrites the seed when it is read.
@@ -135,6 +143,9 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 		errs = append(errs, r.reader.Close())
 	}
 	r.wg.Wait()
+	if r.pods != nil {
+		r.pods.Stop()
+	}
 	if r.probe != nil {
 		r.pollLoss() // the final count, so that the metric is exact
 		errs = append(errs, r.probe.Close())
@@ -145,14 +156,14 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 
 func (r *ebpfReceiver) readLoop(ctx context.Context) {
 	var ev probe.Event
-	logs, sl := newBatch()
+	batch := newPodBatch()
 	n := 0
 	flush := func() {
 		if n == 0 {
 			return
 		}
 		obsCtx := r.obsrep.StartLogsOp(ctx)
-		err := r.next.ConsumeLogs(ctx, logs)
+		err := r.next.ConsumeLogs(ctx, batch.logs)
 		r.obsrep.EndLogsOp(obsCtx, "ebpf", n, err)
 		for k, c := range r.read {
 			if c > 0 {
@@ -163,7 +174,7 @@ func (r *ebpfReceiver) readLoop(ctx context.Context) {
 		if err != nil {
 			r.set.Logger.Warn("the next consumer refused kernel events", zap.Int("records", n), zap.Error(err))
 		}
-		logs, sl = newBatch()
+		batch = newPodBatch()
 		n = 0
 	}
 	for {
@@ -188,7 +199,7 @@ func (r *ebpfReceiver) readLoop(ctx context.Context) {
 		if n == 0 {
 			r.now = pcommon.NewTimestampFromTime(time.Now())
 		}
-		r.appendEvent(sl, &ev)
+		r.appendEvent(batch.scopeFor(identityOf(r.pods, ev.CgroupID, ev.Tgid)), &ev)
 		r.read[ev.Kind]++
 		n++
 		if n >= maxBatch {

@@ -1,0 +1,80 @@
+//go:build linux
+
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/podidentity"
+)
+
+// TestStandaloneShellInContainerAlerts runs a shell in a cgroup named the way
+// containerd names a container's, on this machine's kernel: the built binary's
+// ebpf receiver must see the exec and give it the container's identity, and
+// the runtime rules must turn it into a security.alert.
+func TestStandaloneShellInContainerAlerts(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the ebpf receiver needs root")
+	}
+	_, _, out := startStandalone(t)
+
+	mount, _, err := podidentity.FindCgroup2Mount("/proc/self/mountinfo")
+	require.NoError(t, err)
+	raw := make([]byte, 32)
+	_, err = rand.Read(raw)
+	require.NoError(t, err)
+	containerID := hex.EncodeToString(raw)
+	podUID := "3f9d2c1e-7b4a-4e21-9c55-0a1b2c3d4e5f"
+	slice := filepath.Join(mount, fmt.Sprintf("k8ssec-e2e-%d.slice", os.Getpid()))
+	pod := filepath.Join(slice, "kubepods-besteffort-pod"+strings.ReplaceAll(podUID, "-", "_")+".slice")
+	dir := filepath.Join(pod, "cri-containerd-"+containerID+".scope")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	t.Cleanup(func() {
+		for _, d := range []string{dir, pod, slice} {
+			_ = os.Remove(d)
+		}
+	})
+	cg, err := os.Open(dir)
+	require.NoError(t, err)
+	defer cg.Close()
+
+	shell := exec.Command("/bin/sh", "-c", "echo k8ssec-e2e; true")
+	shell.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	require.NoError(t, shell.Run())
+	pid := int64(shell.ProcessState.Pid())
+
+	var alert plog.LogRecord
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		alerts, err := readAlerts(out)
+		if !assert.NoError(ct, err) {
+			return
+		}
+		for _, a := range alerts["Shell spawned in a container"] {
+			if p, ok := a.Attributes().Get("process.pid"); ok && p.Int() == pid {
+				alert = a
+				return
+			}
+		}
+		assert.Fail(ct, "no alert for the shell yet", "pid %d", pid)
+	}, 30*time.Second, 200*time.Millisecond)
+
+	assert.Contains(t, alert.Body().AsString(), "in container "+containerID, "the alert names the container")
+	assert.Equal(t, "runtime", attr(alert, "security_rule.ruleset.name"))
+	assert.Equal(t, "/bin/sh", attr(alert, "process.executable.path"))
+	assert.Equal(t, plog.SeverityNumberWarn2, alert.SeverityNumber())
+	techniques, _ := alert.Attributes().Get("security_rule.mitre.techniques")
+	assert.Contains(t, techniques.AsRaw(), "T1059.004")
+}

@@ -1,0 +1,128 @@
+package ebpfreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/podidentity"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/metadata"
+)
+
+// Ways to reach the Kubernetes API for pod identity.
+const (
+	authNone           = "none"           // no API: container id and runtime from the cgroup path only
+	authServiceAccount = "serviceAccount" // in a pod (the DaemonSet agent)
+	authKubeConfig     = "kubeConfig"     // $KUBECONFIG or ~/.kube/config
+)
+
+// KubernetesConfig gives events the identity of their pod.
+type KubernetesConfig struct {
+	// AuthType is none, serviceAccount or kubeConfig. With none, events still
+	// carry container.id and the runtime, read from the process's cgroup.
+	AuthType string `mapstructure:"auth_type"`
+	// NodeName limits the pod watch to this node's pods; in the DaemonSet it
+	// comes from the downward API (${env:K8S_NODE_NAME}).
+	NodeName string `mapstructure:"node_name"`
+}
+
+func (c KubernetesConfig) validate() error {
+	switch c.AuthType {
+	case authNone, authServiceAccount, authKubeConfig:
+		return nil
+	}
+	return fmt.Errorf("kubernetes.auth_type %q: want %s, %s or %s", c.AuthType, authNone, authServiceAccount, authKubeConfig)
+}
+
+func (c KubernetesConfig) client() (kubernetes.Interface, error) {
+	var cfg *rest.Config
+	var err error
+	switch c.AuthType {
+	case authServiceAccount:
+		cfg, err = rest.InClusterConfig()
+	case authKubeConfig:
+		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+			clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{}).ClientConfig()
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes.auth_type %s: %w", c.AuthType, err)
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+// startPodIdentity starts the resolver. Without a cgroup v2 hierarchy events go
+// out without pod identity, and the receiver says so once.
+func startPodIdentity(ctx context.Context, c KubernetesConfig, logger *zap.Logger) (*podidentity.Resolver, error) {
+	client, err := c.client()
+	if err != nil {
+		return nil, err
+	}
+	r := podidentity.New(podidentity.Options{Client: client, NodeName: c.NodeName})
+	if err := r.Start(ctx); err != nil {
+		if errors.Is(err, podidentity.ErrNoCgroup2) {
+			logger.Warn("No cgroup v2 hierarchy: events carry no container or pod identity", zap.Error(err))
+			return r, nil
+		}
+		r.Stop()
+		return nil, err
+	}
+	return r, nil
+}
+
+// identityOf resolves the container and pod of an event's process.
+func identityOf(r *podidentity.Resolver, cgroupID uint64, tgid uint32) podidentity.Identity {
+	if r == nil {
+		return podidentity.Identity{}
+	}
+	id := r.Lookup(cgroupID)
+	if !id.Resolved {
+		// A cgroup younger than the last walk, or a cgroup v1-only host.
+		if byPID, err := r.LookupPID(int(tgid)); err == nil {
+			id = byPID
+		}
+	}
+	return id
+}
+
+// podBatch groups a batch's records by container: each container's resource
+// carries its identity (container.id, k8s.pod.*) once, as the event model has it.
+type podBatch struct {
+	logs  plog.Logs
+	byKey map[string]plog.ScopeLogs
+	n     int
+}
+
+func newPodBatch() *podBatch {
+	return &podBatch{logs: plog.NewLogs(), byKey: map[string]plog.ScopeLogs{}}
+}
+
+// scopeFor returns the records of id's container, made on first use.
+func (b *podBatch) scopeFor(id podidentity.Identity) plog.ScopeLogs {
+	k := resourceKey(id)
+	if sl, ok := b.byKey[k]; ok {
+		return sl
+	}
+	rl := b.logs.ResourceLogs().AppendEmpty()
+	id.Attributes(rl.Resource().Attributes())
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(metadata.ScopeName)
+	b.byKey[k] = sl
+	return sl
+}
+
+// resourceKey groups the events of one batch by container: one resource per
+// container carries its identity once.
+func resourceKey(id podidentity.Identity) string {
+	if !id.Resolved || id.Host {
+		return "host"
+	}
+	return id.ContainerID + "/" + id.PodUID
+}

@@ -33,7 +33,8 @@ func TestRetrieveStandalone(t *testing.T) {
 	assert.Equal(t, "/k8s-audit", conf.Get("receivers::k8s_audit::webhook::path"))
 	// ${env:...} references are left for the resolver to expand.
 	assert.Equal(t, "${env:K8SSEC_AUDIT_ENDPOINT:-localhost:9765}", conf.Get("receivers::k8s_audit::webhook::endpoint"))
-	assert.Equal(t, []any{"k8s_audit"}, conf.Get("service::pipelines::logs::receivers"))
+	assert.Equal(t, []any{"k8s_audit", "ebpf"}, conf.Get("service::pipelines::logs::receivers"))
+	assert.Equal(t, []any{"memory_limiter", "security_rules", "batch"}, conf.Get("service::pipelines::logs::processors"))
 }
 
 func TestRetrieveEveryEmbeddedConfig(t *testing.T) {

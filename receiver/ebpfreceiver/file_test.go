@@ -11,7 +11,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -156,12 +155,7 @@ func TestFileLossAccountingIsExact(t *testing.T) {
 	target := filepath.Join(dir, "f")
 	require.NoError(t, os.WriteFile(target, nil, 0o600))
 	release := make(chan struct{})
-	sink := new(consumertest.LogsSink)
-	blocking, err := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
-		<-release
-		return sink.ConsumeLogs(ctx, ld)
-	})
-	require.NoError(t, err)
+	sink, blocking := blockedSink(t, release)
 	tt := newTelemetry(t)
 	rcv := startReceiver(t, tt, blocking, func(c *Config) {
 		c.RingBufferSize = 4096

@@ -192,12 +192,7 @@ func TestLossAccountingIsExact(t *testing.T) {
 	copyFile(t, "/bin/true", storm)
 
 	release := make(chan struct{})
-	sink := new(consumertest.LogsSink)
-	blocking, err := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
-		<-release
-		return sink.ConsumeLogs(ctx, ld)
-	})
-	require.NoError(t, err)
+	sink, blocking := blockedSink(t, release)
 	tt := newTelemetry(t)
 	rcv := startReceiver(t, tt, blocking, func(c *Config) {
 		c.RingBufferSize = 4096
@@ -308,4 +303,17 @@ func copyFile(t testing.TB, from, to string) {
 	_, err = io.Copy(dst, src)
 	require.NoError(t, err)
 	require.NoError(t, dst.Close())
+}
+
+// blockedSink is a consumer that holds every batch until release is closed,
+// then hands it to the returned sink: a pipeline that stops reading.
+func blockedSink(t *testing.T, release <-chan struct{}) (*consumertest.LogsSink, consumer.Logs) {
+	t.Helper()
+	sink := new(consumertest.LogsSink)
+	blocking, err := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
+		<-release
+		return sink.ConsumeLogs(ctx, ld)
+	})
+	require.NoError(t, err)
+	return sink, blocking
 }

@@ -51,7 +51,10 @@ func TestStandaloneShellInContainerAlerts(t *testing.T) {
 	require.NoError(t, err)
 	defer cg.Close()
 
-	shell := exec.Command("/bin/sh", "-c", "echo k8ssec-e2e; true")
+	// The shell outlives its exec event by a second: a brand-new cgroup may be
+	// newer than the receiver's last walk of the hierarchy, and then the
+	// process's /proc/PID/cgroup names its container.
+	shell := exec.Command("/bin/sh", "-c", "echo k8ssec-e2e; sleep 1")
 	shell.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
 	require.NoError(t, shell.Run())
 	pid := int64(shell.ProcessState.Pid())
@@ -68,7 +71,7 @@ func TestStandaloneShellInContainerAlerts(t *testing.T) {
 				return
 			}
 		}
-		assert.Fail(ct, "no alert for the shell yet", "pid %d", pid)
+		assert.Fail(ct, "no alert for the shell yet", "pid %d; its exec records: %s", pid, execRecordsOf(out, pid))
 	}, 30*time.Second, 200*time.Millisecond)
 
 	assert.Contains(t, alert.Body().AsString(), "in container "+containerID, "the alert names the container")
@@ -77,4 +80,31 @@ func TestStandaloneShellInContainerAlerts(t *testing.T) {
 	assert.Equal(t, plog.SeverityNumberWarn2, alert.SeverityNumber())
 	techniques, _ := alert.Attributes().Get("security_rule.mitre.techniques")
 	assert.Contains(t, techniques.AsRaw(), "T1059.004")
+}
+
+// execRecordsOf describes the process.exec records of pid in the output, with
+// their resources, to tell a missing event from a missing identity.
+func execRecordsOf(path string, pid int64) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	var found []string
+	var unmarshaler plog.JSONUnmarshaler
+	for _, line := range strings.Split(string(data), "\n") {
+		logs, err := unmarshaler.UnmarshalLogs([]byte(line))
+		if err != nil {
+			continue
+		}
+		for _, rl := range logs.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if p, ok := lr.Attributes().Get("process.pid"); ok && p.Int() == pid && lr.EventName() == "process.exec" {
+						found = append(found, fmt.Sprintf("resource=%v attrs=%v", rl.Resource().Attributes().AsRaw(), lr.Attributes().AsRaw()))
+					}
+				}
+			}
+		}
+	}
+	return fmt.Sprint(found)
 }

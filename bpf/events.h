@@ -49,6 +49,10 @@ enum event_kind {
 #define EXEC_FLAG_ARGS_TRUNCATED (1 << 1) /* max_args or EXEC_ARGS_MAX cut argv */
 #define EXEC_FLAG_ARGS_FAULT (1 << 2)     /* argv could not be read */
 #define EXEC_FLAG_MEMFD (1 << 3)          /* the executable is a memfd (its dentry is "memfd:…"): fileless */
+#define EXEC_FLAG_KILLED_PATH (1 << 4)    /* enforcement: SIGKILL sent, the filename is in enforce_paths */
+#define EXEC_FLAG_KILLED_COMM (1 << 5)    /* enforcement: SIGKILL sent, the comm is in enforce_comms */
+
+#define SIGKILL_NR 9
 
 /* Common header of every record: 80 bytes. */
 struct event_header {

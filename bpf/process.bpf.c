@@ -23,6 +23,71 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 
 /* Set by the loader before load (spec.Variables). */
 const volatile __u32 cfg_max_args = 16; /* argv entries kept per exec; <= EXEC_MAX_ARGS_CAP */
+const volatile __u8 cfg_enforce = 0;    /* 1: enforce_paths or enforce_comms has entries */
+
+/*
+ * Enforcement: an exec (that passed the filters) whose filename, as execve
+ * received it, NUL-padded to EXEC_FILENAME_MAX bytes, is a key of
+ * enforce_paths, or whose new comm is a key of enforce_comms, gets SIGKILL
+ * before its first user-space instruction. Filled by the loader.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, char[EXEC_FILENAME_MAX]);
+	__type(value, __u8);
+} enforce_paths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, char[TASK_COMM_LEN]);
+	__type(value, __u8);
+} enforce_comms SEC(".maps");
+
+/* SIGKILLs sent by enforcement (one slot, per CPU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} enforce_kills SEC(".maps");
+
+/* Scratch space for an enforce_paths key (too large for the stack beside the rest). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, char[EXEC_FILENAME_MAX]);
+} enforce_key_scratch SEC(".maps");
+
+/* Returns the EXEC_FLAG_KILLED_* flag when the exec matched and SIGKILL was sent, else 0. */
+static __always_inline __u32 enforce(const char *fn, bool fn_truncated, const char *comm)
+{
+	__u32 zero = 0;
+	__u32 flag = 0;
+
+	if (!fn_truncated) {
+		char *key = bpf_map_lookup_elem(&enforce_key_scratch, &zero);
+		if (key) {
+			__builtin_memset(key, 0, EXEC_FILENAME_MAX);
+			if (bpf_probe_read_kernel_str(key, EXEC_FILENAME_MAX, fn) > 0 &&
+			    bpf_map_lookup_elem(&enforce_paths, key))
+				flag = EXEC_FLAG_KILLED_PATH;
+		}
+	}
+	if (!flag && bpf_map_lookup_elem(&enforce_comms, comm))
+		flag = EXEC_FLAG_KILLED_COMM;
+	if (!flag)
+		return 0;
+	/* The current task is the one exec'ing: the whole process dies on its way back to user space. */
+	if (bpf_send_signal(SIGKILL_NR))
+		return 0;
+	__u64 *n = bpf_map_lookup_elem(&enforce_kills, &zero);
+	if (n)
+		*n += 1; /* per-CPU slot: no atomics needed */
+	return flag;
+}
 
 /* Scratch space for building an exec record (too large for the 512-byte stack). */
 struct {
@@ -61,6 +126,9 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	if (dname && bpf_probe_read_kernel_str(dn, sizeof(dn), dname) > 6 && dn[0] == 'm' && dn[1] == 'e' &&
 	    dn[2] == 'm' && dn[3] == 'f' && dn[4] == 'd' && dn[5] == ':')
 		e->flags |= EXEC_FLAG_MEMFD;
+
+	if (cfg_enforce)
+		e->flags |= enforce(fn, e->flags & EXEC_FLAG_FILENAME_TRUNCATED, e->hdr.comm);
 
 	/* argv: NUL-separated strings between mm->arg_start and mm->arg_end, read one at a time. */
 	unsigned long arg = BPF_CORE_READ(task, mm, arg_start);

@@ -168,6 +168,8 @@ var attributeTypes = map[string]attrType{
 	"k8ssec.memfd.flags":                typeInt,
 	"k8ssec.file.intent":                typeStringList,
 	"k8ssec.namespace.types":            typeStringList,
+	"k8ssec.enforcement.action":         typeString,
+	"k8ssec.enforcement.rule":           typeString,
 	"k8ssec.process.fileless":           typeBool,
 
 	// Kubernetes audit (the k8s_audit receiver).

@@ -128,9 +128,62 @@ type Config struct {
 	PortsOfInterest []uint16 `mapstructure:"ports_of_interest"`
 	// Kubernetes gives each event its container and pod (kubernetes.go).
 	Kubernetes KubernetesConfig `mapstructure:"kubernetes"`
+	// Enforcement kills processes at exec. Default: empty, no enforcement.
+	Enforcement EnforcementConfig `mapstructure:"enforcement"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// EnforcementConfig stops processes rather than only reporting them: the
+// exec program sends SIGKILL to a process that execs a listed binary. The
+// kill happens in the kernel at exec (tp_btf/sched_process_exec), before the
+// new program's first instruction runs in user space: the process still
+// appears in its process.exec record (with k8ssec.enforcement.action
+// "sigkill" and k8ssec.enforcement.rule, the matched entry) and exits with
+// signal 9. Enforcement applies only to execs the filters let through: within
+// cgroup_path when it is set (so that a container cgroup, or a test one, can
+// be targeted), and not to ignore_comms. It needs the process.exec event.
+type EnforcementConfig struct {
+	// KillPaths are absolute paths of executables to kill, matched exactly
+	// against the path as execve received it (after the caller's PATH
+	// search): a binary executed by a relative path, through a symlink, a
+	// hard link or a bind mount under another name, or a copy elsewhere, is
+	// not matched. At most 255 bytes each, 1024 entries. Default: none.
+	KillPaths []string `mapstructure:"kill_paths"`
+	// KillComms are task names (comm: the executable's base name, its first
+	// 15 bytes, as the kernel keeps it) to kill at exec. At most 1024
+	// entries. Default: none.
+	KillComms []string `mapstructure:"kill_comms"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+func (e *EnforcementConfig) enabled() bool { return len(e.KillPaths) > 0 || len(e.KillComms) > 0 }
+
+func (e *EnforcementConfig) validate(c *Config) error {
+	var errs []error
+	for _, p := range e.KillPaths {
+		if !strings.HasPrefix(p, "/") || len(p) >= probe.ExecFilenameMax {
+			errs = append(errs, fmt.Errorf("enforcement.kill_paths: %q must be an absolute path shorter than %d bytes (the kernel matches the path execve received; relative paths are not resolved)", p, probe.ExecFilenameMax))
+		}
+	}
+	for _, comm := range e.KillComms {
+		if comm == "" {
+			errs = append(errs, errors.New("enforcement.kill_comms: empty name"))
+		}
+		if slices.ContainsFunc(c.IgnoreComms, func(i string) bool { return probe.CommKey(i) == probe.CommKey(comm) }) {
+			errs = append(errs, fmt.Errorf("enforcement.kill_comms: %q is also in ignore_comms, whose processes enforcement does not see", comm))
+		}
+	}
+	if len(e.KillPaths) > probe.MaxEnforceEntries || len(e.KillComms) > probe.MaxEnforceEntries {
+		errs = append(errs, fmt.Errorf("enforcement: at most %d kill_paths and %d kill_comms", probe.MaxEnforceEntries, probe.MaxEnforceEntries))
+	}
+	if e.enabled() && !c.wants(eventProcessExec) {
+		errs = append(errs, fmt.Errorf("enforcement: kills happen in the %s program: add %s to events", eventProcessExec, eventProcessExec))
+	}
+	return errors.Join(errs...)
 }
 
 func createDefaultConfig() component.Config {
@@ -143,6 +196,7 @@ func createDefaultConfig() component.Config {
 		FilePrefixes:     slices.Clone(defaultFilePrefixes),
 		PortsOfInterest:  []uint16{},
 		Kubernetes:       KubernetesConfig{AuthType: authNone},
+		Enforcement:      EnforcementConfig{KillPaths: []string{}, KillComms: []string{}},
 	}
 }
 
@@ -184,6 +238,9 @@ func (c *Config) Validate() error {
 		if p == 0 {
 			errs = append(errs, errors.New("ports_of_interest: 0 is not a port"))
 		}
+	}
+	if err := c.Enforcement.validate(c); err != nil {
+		errs = append(errs, err)
 	}
 	if c.ProcessCacheSize < 1 {
 		errs = append(errs, fmt.Errorf("process_cache_size %d: must be at least 1", c.ProcessCacheSize))

@@ -29,6 +29,9 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, []string{"/etc", "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/root/.ssh", "/var/run/secrets", "/run/secrets", "/boot", "/lib/modules"}, cfg.FilePrefixes)
 	assert.Equal(t, 32768, cfg.ProcessCacheSize)
 	assert.Empty(t, cfg.CgroupPath)
+	assert.Empty(t, cfg.Enforcement.KillPaths)
+	assert.Empty(t, cfg.Enforcement.KillComms)
+	assert.False(t, cfg.Enforcement.enabled())
 }
 
 func TestConfigUnmarshalAndValidate(t *testing.T) {
@@ -40,6 +43,10 @@ func TestConfigUnmarshalAndValidate(t *testing.T) {
 		"events":            []any{"process.exec", "file.open"},
 		"file_prefixes":     []any{"/opt/app"},
 		"ports_of_interest": []any{443, 3333},
+		"enforcement": map[string]any{
+			"kill_paths": []any{"/usr/bin/nc"},
+			"kill_comms": []any{"xmrig"},
+		},
 	}).Unmarshal(cfg))
 	require.NoError(t, cfg.Validate())
 	assert.Equal(t, []string{"kubelet", "containerd"}, cfg.IgnoreComms)
@@ -50,6 +57,9 @@ func TestConfigUnmarshalAndValidate(t *testing.T) {
 	assert.Equal(t, []uint16{443, 3333}, cfg.PortsOfInterest)
 	assert.Empty(t, cfg.netKinds())
 	assert.Empty(t, cfg.privKinds())
+	assert.Equal(t, []string{"/usr/bin/nc"}, cfg.Enforcement.KillPaths)
+	assert.Equal(t, []string{"xmrig"}, cfg.Enforcement.KillComms)
+	assert.True(t, cfg.Enforcement.enabled())
 
 	for name, edit := range map[string]func(*Config){
 		"ring not a power of two": func(c *Config) { c.RingBufferSize = 5000 },
@@ -65,6 +75,18 @@ func TestConfigUnmarshalAndValidate(t *testing.T) {
 		"port zero":               func(c *Config) { c.PortsOfInterest = []uint16{0} },
 		"empty comm":              func(c *Config) { c.IgnoreComms = []string{""} },
 		"cache size":              func(c *Config) { c.ProcessCacheSize = 0 },
+		"relative kill path":      func(c *Config) { c.Enforcement.KillPaths = []string{"bin/nc"} },
+		"empty kill path":         func(c *Config) { c.Enforcement.KillPaths = []string{""} },
+		"long kill path":          func(c *Config) { c.Enforcement.KillPaths = []string{"/" + strings.Repeat("x", 255)} },
+		"empty kill comm":         func(c *Config) { c.Enforcement.KillComms = []string{""} },
+		"kill comm ignored": func(c *Config) {
+			c.IgnoreComms = []string{"xmrig"}
+			c.Enforcement.KillComms = []string{"xmrig"}
+		},
+		"enforcement without exec": func(c *Config) {
+			c.Events = []string{"process.exit"}
+			c.Enforcement.KillComms = []string{"xmrig"}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := NewFactory().CreateDefaultConfig().(*Config)

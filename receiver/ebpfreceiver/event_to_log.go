@@ -35,7 +35,11 @@ const (
 	attrCgroupID             = "k8ssec.linux.cgroup.id"
 	attrMntNs                = "k8ssec.linux.mnt_ns"
 	attrPidNs                = "k8ssec.linux.pid_ns"
-	attrFileless             = "k8ssec.process.fileless" // the executable is a memfd
+	attrFileless             = "k8ssec.process.fileless"   // the executable is a memfd
+	attrEnforcementAction    = "k8ssec.enforcement.action" // "sigkill": the exec was killed by enforcement
+	attrEnforcementRule      = "k8ssec.enforcement.rule"   // the kill_paths or kill_comms entry matched
+
+	enforcementSigkill = "sigkill"
 )
 
 // appendEvent adds ev to sl as one log record and updates the process cache.
@@ -83,6 +87,16 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 		}
 		if ev.Flags&probe.FlagMemfd != 0 || strings.HasPrefix(exe, "/memfd:") {
 			attrs.PutBool(attrFileless, true)
+		}
+		switch {
+		case ev.Flags&probe.FlagKilledPath != 0:
+			attrs.PutStr(attrEnforcementAction, enforcementSigkill)
+			attrs.PutStr(attrEnforcementRule, exe)
+			lr.SetSeverityNumber(plog.SeverityNumberWarn)
+		case ev.Flags&probe.FlagKilledComm != 0:
+			attrs.PutStr(attrEnforcementAction, enforcementSigkill)
+			attrs.PutStr(attrEnforcementRule, string(ev.CommBytes()))
+			lr.SetSeverityNumber(plog.SeverityNumberWarn)
 		}
 		if parent, ok := r.procs.get(ev.Ppid); ok {
 			attrs.PutStr(attrParentExecutablePath, parent.exe)

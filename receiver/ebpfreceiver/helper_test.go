@@ -49,6 +49,8 @@ func runHelper(name string, args []string) error {
 		return helperMemfdExec()
 	case "opens":
 		return helperOpens(args[0], args[1])
+	case "exec":
+		return unix.Exec(args[0], args, os.Environ())
 	}
 	return fmt.Errorf("unknown helper %q", name)
 }

@@ -54,6 +54,7 @@ type ebpfReceiver struct {
 	lastLost     [probe.NumKinds]uint64
 	unwarnedLost uint64
 	lastWarn     time.Time
+	lastKills    uint64
 
 	kindAttrs [probe.NumKinds]metric.AddOption
 	lossPoll  time.Duration
@@ -94,6 +95,8 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		NetKinds:       r.cfg.netKinds(),
 		Ports:          r.cfg.PortsOfInterest,
 		PrivKinds:      r.cfg.privKinds(),
+		KillPaths:      r.cfg.Enforcement.KillPaths,
+		KillComms:      r.cfg.Enforcement.KillComms,
 	})
 	if err != nil {
 		return err
@@ -125,6 +128,11 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 	r.set.Logger.Info("ebpf receiver started",
 		zap.Strings("events", r.cfg.Events), zap.Int("ring_buffer_size", r.cfg.RingBufferSize),
 		zap.Int("processes_seeded", r.procs.len()))
+	if r.cfg.Enforcement.enabled() {
+		r.set.Logger.Info("ebpf receiver: enforcement on: matching execs are killed (SIGKILL)",
+			zap.Strings("kill_paths", r.cfg.Enforcement.KillPaths), zap.Strings("kill_comms", r.cfg.Enforcement.KillComms),
+			zap.String("cgroup_path", r.cfg.CgroupPath))
+	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
@@ -147,7 +155,7 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 		r.pods.Stop()
 	}
 	if r.probe != nil {
-		r.pollLoss() // the final count, so that the metric is exact
+		r.pollLoss() // the final counts, so that the metrics are exact
 		errs = append(errs, r.probe.Close())
 	}
 	r.tel.Shutdown()
@@ -238,6 +246,14 @@ func (r *ebpfReceiver) pollLoss() {
 	}
 	r.lossMu.Lock()
 	defer r.lossMu.Unlock()
+	if r.cfg.Enforcement.enabled() {
+		if kills, err := r.probe.KillCount(); err != nil {
+			r.set.Logger.Warn("cannot read the kernel's enforcement kill counter", zap.Error(err))
+		} else if kills > r.lastKills {
+			r.tel.ReceiverEbpfEnforcementKills.Add(context.Background(), int64(kills-r.lastKills))
+			r.lastKills = kills
+		}
+	}
 	var fresh uint64
 	for k, v := range lost {
 		if d := v - r.lastLost[k]; d > 0 {

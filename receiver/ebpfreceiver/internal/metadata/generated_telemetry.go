@@ -23,11 +23,12 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                  metric.Meter
-	mu                     sync.Mutex
-	registrations          []metric.Registration
-	ReceiverEbpfEventsLost metric.Int64Counter
-	ReceiverEbpfEventsRead metric.Int64Counter
+	meter                        metric.Meter
+	mu                           sync.Mutex
+	registrations                []metric.Registration
+	ReceiverEbpfEnforcementKills metric.Int64Counter
+	ReceiverEbpfEventsLost       metric.Int64Counter
+	ReceiverEbpfEventsRead       metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -59,6 +60,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ReceiverEbpfEnforcementKills, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_enforcement_kills",
+		metric.WithDescription("Processes killed (SIGKILL at exec) by enforcement (`enforcement.kill_paths`, `enforcement.kill_comms`), counted in the kernel. [Alpha]"),
+		metric.WithUnit("{process}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfEventsLost, err = builder.meter.Int64Counter(
 		"otelcol_receiver_ebpf_events_lost",
 		metric.WithDescription("Kernel events dropped because the ring buffer was full, by event kind (`event.name`). Raise ring_buffer_size or ignore noisy comms. [Alpha]"),

@@ -19,8 +19,12 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ReceiverEbpfEnforcementKills.Add(context.Background(), 1)
 	tb.ReceiverEbpfEventsLost.Add(context.Background(), 1)
 	tb.ReceiverEbpfEventsRead.Add(context.Background(), 1)
+	AssertEqualReceiverEbpfEnforcementKills(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverEbpfEventsLost(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())

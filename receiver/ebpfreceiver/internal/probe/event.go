@@ -99,6 +99,8 @@ const (
 	FlagArgsTruncated     uint32 = 1 << 1
 	FlagArgsFault         uint32 = 1 << 2
 	FlagMemfd             uint32 = 1 << 3 // the executable is a memfd: fileless execution
+	FlagKilledPath        uint32 = 1 << 4 // enforcement: SIGKILL sent, the filename is a kill path
+	FlagKilledComm        uint32 = 1 << 5 // enforcement: SIGKILL sent, the comm is a kill comm
 )
 
 // Record sizes, taken from the bpf2go types so that a layout change in

@@ -23,6 +23,11 @@ const (
 	MaxExecArgBytes = 4096
 	// CommLen is the kernel's comm size, NUL included.
 	CommLen = 16
+	// ExecFilenameMax is the size of an enforcement path key, NUL included:
+	// kill paths are at most ExecFilenameMax-1 bytes.
+	ExecFilenameMax = 256
+	// MaxEnforceEntries bounds KillPaths and KillComms (the maps' max_entries).
+	MaxEnforceEntries = 1024
 )
 
 const kernelBTF = "/sys/kernel/btf/vmlinux"
@@ -60,6 +65,14 @@ type Config struct {
 	// PrivKinds are the privilege and isolation event kinds to report
 	// (KindPrivSetuid … KindMemfdCreate); none: the object is not loaded.
 	PrivKinds []Kind
+
+	// KillPaths and KillComms are enforcement: an exec that passes the
+	// filters (IgnoreComms, CgroupPath) whose filename, as execve received
+	// it, is in KillPaths, or whose new comm (first 15 bytes) is in
+	// KillComms, is sent SIGKILL from the exec program, before its first
+	// user-space instruction; its exec record has FlagKilledPath or
+	// FlagKilledComm. Needs the exec program: Load fails when it cannot run.
+	KillPaths, KillComms []string
 
 	// failObjects makes the named objects fail to load (tests).
 	failObjects []string
@@ -172,6 +185,14 @@ func Load(cfg Config) (*Probe, error) {
 			p.unload(obj.name)
 		}
 	}
+	if cfg.enforcing() && (cfg.SkipExec || p.process == nil) {
+		err := errors.New("enforcement (kill_paths, kill_comms) needs the process.exec program, which is not running")
+		if perr := p.Unavailable["process"]; perr != nil {
+			err = fmt.Errorf("%w: %w", err, perr)
+		}
+		p.Close()
+		return nil, err
+	}
 	if requested > 0 && len(p.Unavailable) == requested {
 		var errs []error
 		for name, err := range p.Unavailable {
@@ -203,11 +224,29 @@ func (p *Probe) loadProcess(spec *ebpf.CollectionSpec, cfg Config) error {
 	if err := prepareSpec(spec, cfg); err != nil {
 		return err
 	}
+	if cfg.enforcing() {
+		if err := spec.Variables[processVarCfgEnforce].Set(uint8(1)); err != nil {
+			return fmt.Errorf("setting enforcement: %w", err)
+		}
+	}
 	objs := &processObjects{}
 	if err := spec.LoadAndAssign(objs, &ebpf.CollectionOptions{MapReplacements: p.shared.replacements()}); err != nil {
 		return explainLoadError("process", err)
 	}
 	p.process = objs
+	// Filled before the programs are attached: no exec escapes a half-filled map.
+	for _, path := range cfg.KillPaths {
+		var key [ExecFilenameMax]byte
+		copy(key[:], path)
+		if err := objs.EnforcePaths.Put(key, uint8(1)); err != nil {
+			return fmt.Errorf("adding %q to the kill paths: %w", path, err)
+		}
+	}
+	for _, c := range cfg.KillComms {
+		if err := objs.EnforceComms.Put(CommKey(c), uint8(1)); err != nil {
+			return fmt.Errorf("adding %q to the kill comms: %w", c, err)
+		}
+	}
 	for _, prog := range []struct {
 		name string
 		p    *ebpf.Program
@@ -266,6 +305,19 @@ func checkConfig(cfg Config) error {
 		return fmt.Errorf("max args %d: must be between 1 and %d", cfg.MaxArgs, MaxArgsCap)
 	}
 	var errs []error
+	if len(cfg.KillPaths) > MaxEnforceEntries || len(cfg.KillComms) > MaxEnforceEntries {
+		errs = append(errs, fmt.Errorf("enforcement: at most %d kill paths and %d kill comms", MaxEnforceEntries, MaxEnforceEntries))
+	}
+	for _, p := range cfg.KillPaths {
+		if len(p) == 0 || p[0] != '/' || len(p) >= ExecFilenameMax {
+			errs = append(errs, fmt.Errorf("kill path %q: must be absolute and shorter than %d bytes", p, ExecFilenameMax))
+		}
+	}
+	for _, c := range cfg.KillComms {
+		if c == "" {
+			errs = append(errs, errors.New("kill comms: empty name"))
+		}
+	}
 	for _, k := range cfg.PrivKinds {
 		if !IsPrivKind(k) {
 			errs = append(errs, fmt.Errorf("privilege kinds: %v is not a privilege event", k))
@@ -273,6 +325,8 @@ func checkConfig(cfg Config) error {
 	}
 	return errors.Join(checkFileConfig(cfg), checkNetConfig(cfg), errors.Join(errs...))
 }
+
+func (cfg Config) enforcing() bool { return len(cfg.KillPaths) > 0 || len(cfg.KillComms) > 0 }
 
 func (p *Probe) fillMaps(cfg Config, cgroupDir *os.File) error {
 	for _, c := range cfg.IgnoreComms {
@@ -366,6 +420,23 @@ func (p *Probe) LostCounts() ([NumKinds]uint64, error) {
 		}
 	}
 	return out, nil
+}
+
+// KillCount returns how many SIGKILLs enforcement has sent since load (0
+// when the process programs are not loaded).
+func (p *Probe) KillCount() (uint64, error) {
+	if p.process == nil {
+		return 0, nil
+	}
+	var perCPU []uint64
+	if err := p.process.EnforceKills.Lookup(uint32(0), &perCPU); err != nil {
+		return 0, fmt.Errorf("reading the kill count: %w", err)
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n, nil
 }
 
 // NewReader opens a reader on the ring buffer. One reader per Probe.

@@ -60,8 +60,28 @@ func TestCheckConfig(t *testing.T) {
 	assert.Error(t, checkConfig(Config{RingBufferSize: 1024, MaxArgs: 4}))
 	assert.Error(t, checkConfig(Config{RingBufferSize: 4096, MaxArgs: 0}))
 	assert.NoError(t, checkConfig(Config{RingBufferSize: 4096, MaxArgs: MaxArgsCap}))
+	assert.Error(t, checkConfig(Config{RingBufferSize: 4096, MaxArgs: 4, KillPaths: []string{"bin/sh"}}))
+	assert.Error(t, checkConfig(Config{RingBufferSize: 4096, MaxArgs: 4, KillPaths: []string{"/" + strings.Repeat("x", ExecFilenameMax-1)}}))
+	assert.Error(t, checkConfig(Config{RingBufferSize: 4096, MaxArgs: 4, KillComms: []string{""}}))
+	assert.NoError(t, checkConfig(Config{RingBufferSize: 4096, MaxArgs: 4, KillPaths: []string{"/" + strings.Repeat("x", ExecFilenameMax-2)}, KillComms: []string{"nc"}}))
 	assert.Equal(t, [16]byte{'a', 'b', 'c'}, CommKey("abc"))
 	assert.Equal(t, "0123456789abcde\x00", string(func() []byte { k := CommKey("0123456789abcdefgh"); return k[:] }()))
+}
+
+// TestEnforcementNeedsExec: enforcement without the exec program refuses to
+// load rather than run without killing.
+func TestEnforcementNeedsExec(t *testing.T) {
+	requireRoot(t)
+	_, err := Load(Config{RingBufferSize: 4096, MaxArgs: 4, SkipExec: true, KillComms: []string{"k8ssec-none"}})
+	assert.ErrorContains(t, err, "enforcement")
+	_, err = Load(Config{RingBufferSize: 4096, MaxArgs: 4, KillComms: []string{"k8ssec-none"}, failObjects: []string{"process"}})
+	assert.ErrorContains(t, err, "enforcement")
+	p, err := Load(Config{RingBufferSize: 4096, MaxArgs: 4, KillComms: []string{"k8ssec-none"}})
+	require.NoError(t, err)
+	defer p.Close()
+	n, err := p.KillCount()
+	require.NoError(t, err)
+	assert.Zero(t, n)
 }
 
 // readUntil reads events until match returns true for one, or fails after 10s.

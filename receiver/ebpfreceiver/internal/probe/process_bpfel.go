@@ -82,17 +82,22 @@ type processExitEvent struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	processMapCgroupFilter    = "cgroup_filter"
-	processMapEvents          = "events"
-	processMapExecScratch     = "exec_scratch"
-	processMapIgnoreComms     = "ignore_comms"
-	processMapLostEvents      = "lost_events"
-	processProgHandleExec     = "handle_exec"
-	processProgHandleExit     = "handle_exit"
-	processVarCfgCgroupFilter = "cfg_cgroup_filter"
-	processVarCfgMaxArgs      = "cfg_max_args"
-	processVarUnusedEventKind = "unused_event_kind"
-	processVarUnusedExitEvent = "unused_exit_event"
+	processMapCgroupFilter      = "cgroup_filter"
+	processMapEnforceComms      = "enforce_comms"
+	processMapEnforceKeyScratch = "enforce_key_scratch"
+	processMapEnforceKills      = "enforce_kills"
+	processMapEnforcePaths      = "enforce_paths"
+	processMapEvents            = "events"
+	processMapExecScratch       = "exec_scratch"
+	processMapIgnoreComms       = "ignore_comms"
+	processMapLostEvents        = "lost_events"
+	processProgHandleExec       = "handle_exec"
+	processProgHandleExit       = "handle_exit"
+	processVarCfgCgroupFilter   = "cfg_cgroup_filter"
+	processVarCfgEnforce        = "cfg_enforce"
+	processVarCfgMaxArgs        = "cfg_max_args"
+	processVarUnusedEventKind   = "unused_event_kind"
+	processVarUnusedExitEvent   = "unused_exit_event"
 )
 
 // loadProcess returns the embedded CollectionSpec for process.
@@ -145,11 +150,15 @@ type processProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processMapSpecs struct {
-	CgroupFilter *ebpf.MapSpec `ebpf:"cgroup_filter"`
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	ExecScratch  *ebpf.MapSpec `ebpf:"exec_scratch"`
-	IgnoreComms  *ebpf.MapSpec `ebpf:"ignore_comms"`
-	LostEvents   *ebpf.MapSpec `ebpf:"lost_events"`
+	CgroupFilter      *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	EnforceComms      *ebpf.MapSpec `ebpf:"enforce_comms"`
+	EnforceKeyScratch *ebpf.MapSpec `ebpf:"enforce_key_scratch"`
+	EnforceKills      *ebpf.MapSpec `ebpf:"enforce_kills"`
+	EnforcePaths      *ebpf.MapSpec `ebpf:"enforce_paths"`
+	Events            *ebpf.MapSpec `ebpf:"events"`
+	ExecScratch       *ebpf.MapSpec `ebpf:"exec_scratch"`
+	IgnoreComms       *ebpf.MapSpec `ebpf:"ignore_comms"`
+	LostEvents        *ebpf.MapSpec `ebpf:"lost_events"`
 }
 
 // processVariableSpecs contains global variables before they are loaded into the kernel.
@@ -157,6 +166,7 @@ type processMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type processVariableSpecs struct {
 	CfgCgroupFilter *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
+	CfgEnforce      *ebpf.VariableSpec `ebpf:"cfg_enforce"`
 	CfgMaxArgs      *ebpf.VariableSpec `ebpf:"cfg_max_args"`
 	UnusedEventKind *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedExitEvent *ebpf.VariableSpec `ebpf:"unused_exit_event"`
@@ -182,16 +192,24 @@ func (o *processObjects) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processMaps struct {
-	CgroupFilter *ebpf.Map `ebpf:"cgroup_filter"`
-	Events       *ebpf.Map `ebpf:"events"`
-	ExecScratch  *ebpf.Map `ebpf:"exec_scratch"`
-	IgnoreComms  *ebpf.Map `ebpf:"ignore_comms"`
-	LostEvents   *ebpf.Map `ebpf:"lost_events"`
+	CgroupFilter      *ebpf.Map `ebpf:"cgroup_filter"`
+	EnforceComms      *ebpf.Map `ebpf:"enforce_comms"`
+	EnforceKeyScratch *ebpf.Map `ebpf:"enforce_key_scratch"`
+	EnforceKills      *ebpf.Map `ebpf:"enforce_kills"`
+	EnforcePaths      *ebpf.Map `ebpf:"enforce_paths"`
+	Events            *ebpf.Map `ebpf:"events"`
+	ExecScratch       *ebpf.Map `ebpf:"exec_scratch"`
+	IgnoreComms       *ebpf.Map `ebpf:"ignore_comms"`
+	LostEvents        *ebpf.Map `ebpf:"lost_events"`
 }
 
 func (m *processMaps) Close() error {
 	return _ProcessClose(
 		m.CgroupFilter,
+		m.EnforceComms,
+		m.EnforceKeyScratch,
+		m.EnforceKills,
+		m.EnforcePaths,
 		m.Events,
 		m.ExecScratch,
 		m.IgnoreComms,
@@ -204,6 +222,7 @@ func (m *processMaps) Close() error {
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processVariables struct {
 	CfgCgroupFilter *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
+	CfgEnforce      *ebpf.Variable `ebpf:"cfg_enforce"`
 	CfgMaxArgs      *ebpf.Variable `ebpf:"cfg_max_args"`
 	UnusedEventKind *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedExitEvent *ebpf.Variable `ebpf:"unused_exit_event"`

@@ -1,0 +1,137 @@
+package ebpfreceiver
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+// TestEnforcementKillsAtExec runs, with enforcement on and cgroup_path set to a
+// test cgroup: a listed binary in the cgroup (killed by SIGKILL at exec, its
+// exec record saying so, the kill counted once), a binary not listed in the
+// same cgroup (runs), and the listed binary outside the cgroup (runs). Once
+// with kill_paths, once with kill_comms.
+func TestEnforcementKillsAtExec(t *testing.T) {
+	requireRoot(t)
+	for _, byComm := range []bool{false, true} {
+		name := "kill_paths"
+		if byComm {
+			name = "kill_comms"
+		}
+		t.Run(name, func(t *testing.T) {
+			cg := makeCgroup(t)
+			dir := t.TempDir()
+			listed := filepath.Join(dir, "k8ssec-kill")
+			other := filepath.Join(dir, "k8ssec-spare")
+			copyFile(t, "/bin/sleep", listed)
+			copyFile(t, "/bin/sleep", other)
+			wantRule := listed
+			sink := new(consumertest.LogsSink)
+			tt := newTelemetry(t)
+			rcv := startReceiver(t, tt, sink, func(c *Config) {
+				c.Events = []string{eventProcessExec, eventProcessExit}
+				c.CgroupPath = cg.path
+				if byComm {
+					c.Enforcement.KillComms = []string{"k8ssec-kill"}
+				} else {
+					c.Enforcement.KillPaths = []string{listed}
+				}
+			})
+			if byComm {
+				wantRule = "k8ssec-kill"
+			}
+			stopped := false
+			defer func() {
+				if !stopped {
+					require.NoError(t, rcv.Shutdown(context.Background()))
+				}
+			}()
+
+			// Listed, in the cgroup: killed at exec, before sleeping.
+			killed := helperCommand(cg, "exec", listed, "5")
+			start := time.Now()
+			require.NoError(t, killed.Start())
+			err := killed.Wait()
+			elapsed := time.Since(start)
+			var ee *exec.ExitError
+			require.True(t, errors.As(err, &ee), "the listed binary must not exit normally: %v", err)
+			ws := ee.Sys().(syscall.WaitStatus)
+			require.True(t, ws.Signaled(), "exit status %v", ws)
+			assert.Equal(t, syscall.SIGKILL, ws.Signal())
+			assert.Less(t, elapsed, time.Second)
+
+			lr := waitForExe(t, sink, "process.exec", killed.Process.Pid, listed)
+			a := attrMap(lr)
+			assert.Equal(t, "sigkill", a["k8ssec.enforcement.action"])
+			assert.Equal(t, wantRule, a["k8ssec.enforcement.rule"])
+			assert.Equal(t, []any{listed, "5"}, a["process.command_args"])
+			assert.Equal(t, "k8ssec-kill", a["k8ssec.process.comm"])
+			assert.Equal(t, plog.SeverityNumberWarn, lr.SeverityNumber())
+			exit := waitFor(t, sink, "process.exit", killed.Process.Pid)
+			assert.Equal(t, int64(9), attrMap(exit)["k8ssec.process.exit.signal"])
+
+			// Not listed, same cgroup: runs to its end.
+			spare := helperCommand(cg, "exec", other, "0.05")
+			require.NoError(t, spare.Run())
+			lr = waitForExe(t, sink, "process.exec", spare.Process.Pid, other)
+			assert.NotContains(t, attrMap(lr), "k8ssec.enforcement.action")
+			assert.NotContains(t, attrMap(lr), "k8ssec.enforcement.rule")
+			assert.Equal(t, plog.SeverityNumberInfo, lr.SeverityNumber())
+
+			// Listed, outside the cgroup: not enforced (nor reported).
+			outside := exec.Command(listed, "0.05")
+			require.NoError(t, outside.Run())
+			assert.Equal(t, 0, outside.ProcessState.ExitCode())
+			assert.Empty(t, find(sink, "process.exec", outside.Process.Pid))
+
+			require.Eventually(t, func() bool { return killsValue(t, tt) == 1 }, 5*time.Second, 20*time.Millisecond,
+				"the kill counted by the periodic poll")
+			require.NoError(t, rcv.Shutdown(context.Background()))
+			stopped = true
+			assert.Equal(t, int64(1), killsValue(t, tt), "exactly one kill")
+		})
+	}
+}
+
+// waitForExe waits for the one record named event for pid whose executable is exe.
+func waitForExe(t *testing.T, sink *consumertest.LogsSink, event string, pid int, exe string) plog.LogRecord {
+	t.Helper()
+	var got []plog.LogRecord
+	require.Eventually(t, func() bool {
+		got = got[:0]
+		for _, lr := range find(sink, event, pid) {
+			if v, ok := lr.Attributes().Get(attrExecutablePath); ok && v.Str() == exe {
+				got = append(got, lr)
+			}
+		}
+		return len(got) > 0
+	}, 10*time.Second, 10*time.Millisecond, "no %s record of %s for pid %d", event, exe, pid)
+	require.Len(t, got, 1)
+	return got[0]
+}
+
+func killsValue(t *testing.T, tt *componenttest.Telemetry) int64 {
+	t.Helper()
+	m, err := tt.GetMetric("otelcol_receiver_ebpf_enforcement_kills")
+	if err != nil {
+		return 0 // never recorded
+	}
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok, "an int sum")
+	var total int64
+	for _, dp := range sum.DataPoints {
+		total += dp.Value
+	}
+	return total
+}

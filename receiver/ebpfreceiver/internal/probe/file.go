@@ -65,9 +65,14 @@ func checkFileConfig(cfg Config) error {
 
 // requireTracefs fails with how to mount tracefs when it is not mounted:
 // syscalls tracepoints are attached through it.
-func requireTracefs() error {
+func requireTracefs() error { return requireTracefsAt(tracefsDirs...) }
+
+// tracefsDirs are where tracefs is mounted, newest convention first.
+var tracefsDirs = []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}
+
+func requireTracefsAt(dirs ...string) error {
 	var st unix.Statfs_t
-	for _, dir := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+	for _, dir := range dirs {
 		if unix.Statfs(dir, &st) == nil && st.Type == unix.TRACEFS_MAGIC {
 			return nil
 		}

@@ -6,7 +6,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/podidentity"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/probe"
 )
 
@@ -96,4 +98,10 @@ func TestDecodeNewKindsWithoutAllocating(t *testing.T) {
 	for _, raw := range recs {
 		assert.Error(t, probe.Decode(raw[:len(raw)-13], &ev), "short %v", probe.Kind(le.Uint32(raw)))
 	}
+}
+
+// newBatch is the batch of a host process's events, for tests of the mapping.
+func newBatch() (plog.Logs, plog.ScopeLogs) {
+	b := newPodBatch()
+	return b.logs, b.scopeFor(podidentity.Identity{})
 }

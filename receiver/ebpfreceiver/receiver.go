@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
@@ -214,13 +213,6 @@ func (r *ebpfReceiver) readLoop(ctx context.Context) {
 			flush()
 		}
 	}
-}
-
-func newBatch() (plog.Logs, plog.ScopeLogs) {
-	logs := plog.NewLogs()
-	sl := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
-	sl.Scope().SetName(metadata.ScopeName)
-	return logs, sl
 }
 
 func (r *ebpfReceiver) lossLoop(ctx context.Context) {

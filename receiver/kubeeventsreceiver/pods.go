@@ -4,8 +4,9 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -48,14 +49,28 @@ func (p *podMeta) putAttributes(a pcommon.Map) {
 // far cheaper than an informer holding every pod of the cluster. Bounded in
 // entries and age; pods that are gone are remembered as nil so that a burst
 // about a deleted pod does not GET once per event.
+//
+// Entries expire by their own timestamp on read (golang-lru's expirable cache
+// runs a goroutine that cannot be stopped).
 type podCache struct {
 	client    kubernetes.Interface
 	maxLabels int
-	cache     *expirable.LRU[string, *podMeta]
+	ttl       time.Duration
+	cache     *lru.Cache[string, podEntry]
+}
+
+type podEntry struct {
+	meta    *podMeta // nil: the pod is gone
+	fetched time.Time
 }
 
 func newPodCache(client kubernetes.Interface, cfg PodsConfig) *podCache {
-	return &podCache{client: client, maxLabels: cfg.MaxLabels, cache: expirable.NewLRU[string, *podMeta](cfg.CacheSize, nil, cfg.TTL)}
+	c, _ := lru.New[string, podEntry](cfg.CacheSize) // size > 0: Validate
+	return &podCache{client: client, maxLabels: cfg.MaxLabels, ttl: cfg.TTL, cache: c}
+}
+
+func (c *podCache) add(key string, p *podMeta) {
+	c.cache.Add(key, podEntry{meta: p, fetched: time.Now()})
 }
 
 // lookup returns the pod ref names, or nil when it is gone, renamed (another
@@ -68,22 +83,22 @@ func (c *podCache) lookup(ctx context.Context, ref *corev1.ObjectReference) *pod
 	if key == "" {
 		key = ref.Namespace + "/" + ref.Name
 	}
-	if p, ok := c.cache.Get(key); ok {
-		return p
+	if e, ok := c.cache.Get(key); ok && time.Since(e.fetched) < c.ttl {
+		return e.meta
 	}
 	pod, err := c.client.CoreV1().Pods(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		c.cache.Add(key, nil)
+		c.add(key, nil)
 		return nil
 	case err != nil:
 		return nil
 	case ref.UID != "" && pod.UID != ref.UID:
-		c.cache.Add(key, nil) // a new pod of the same name
+		c.add(key, nil) // a new pod of the same name
 		return nil
 	}
 	p := c.metaOf(pod)
-	c.cache.Add(key, p)
+	c.add(key, p)
 	return p
 }
 

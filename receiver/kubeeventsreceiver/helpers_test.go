@@ -85,6 +85,7 @@ func startReceiver(t *testing.T, restCfg *rest.Config, o rcvOpts) *testReceiver 
 	core, logs := observer.New(zap.DebugLevel)
 	tr.logs = logs
 	set := receivertest.NewNopSettings(metadata.Type)
+	set.ID = component.NewID(metadata.Type) // the storage client is per component ID: a restart keeps it
 	set.TelemetrySettings = tr.tel.NewTelemetrySettings()
 	set.Logger = zap.New(core)
 	r, err := newEventsReceiver(set, cfg, tr.sink)

@@ -48,9 +48,9 @@ func (s *stream) where() string {
 func (s *stream) run(ctx context.Context) error {
 	r := s.r
 	bo := r.newBackoff()
-	var rv string   // where the next watch starts; "" = list first
-	var loaded bool // the checkpoint was read
-	relist := "start"
+	var rv string     // where the next watch starts; "" = list first
+	var loaded bool   // the checkpoint was read
+	var relist string // why the next list happens: "gone"; "" = no list unless rv is ""
 	for ctx.Err() == nil {
 		var err error
 		switch {
@@ -63,7 +63,11 @@ func (s *stream) run(ctx context.Context) error {
 		case rv == "" || relist != "":
 			// A first start emits per start_at; after a 410 everything newer
 			// than the checkpoint is emitted, the rest counted as deduplicated.
-			rv, err = s.relist(ctx, relist, rv)
+			reason := relist
+			if reason == "" {
+				reason = "start"
+			}
+			rv, err = s.relist(ctx, reason, rv)
 			if err == nil {
 				relist = ""
 			}

@@ -161,7 +161,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	require.Eventually(t, cond, waitLong, 20*time.Millisecond, "waiting for %s", what)
 }
 
-func createNamespace(t *testing.T, cs kubernetes.Interface, name string) {
+func createNamespace(t testing.TB, cs kubernetes.Interface, name string) {
 	t.Helper()
 	_, err := cs.CoreV1().Namespaces().Create(context.Background(),
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
@@ -216,7 +216,7 @@ func names(prefix string, n int) []string {
 }
 
 // cluster starts the harness apiserver; extra flags go to kube-apiserver.
-func cluster(t *testing.T, extra ...string) (*k8stest.Cluster, kubernetes.Interface) {
+func cluster(t testing.TB, extra ...string) (*k8stest.Cluster, kubernetes.Interface) {
 	t.Helper()
 	c := k8stest.Start(t, k8stest.Options{ExtraArgs: extra})
 	return c, kubernetes.NewForConfigOrDie(c.Config)

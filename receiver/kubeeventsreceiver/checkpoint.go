@@ -79,12 +79,20 @@ func (c *checkpoints) load(ctx context.Context, key string) (string, error) {
 }
 
 func (c *checkpoints) save(ctx context.Context, key, rv string) error {
+	return c.saveTo(ctx, key, rv, true)
+}
+
+// saveTo writes the local checkpoint, and the shared one when shared is true.
+// Progress over nothing emitted (deletions of expired Events, bookmarks) skips
+// the shared write: a new leader replaying it emits nothing, and it would
+// otherwise cost one ConfigMap update per expired Event.
+func (c *checkpoints) saveTo(ctx context.Context, key, rv string, shared bool) error {
 	if c.local != nil {
 		if err := c.local.Set(ctx, "rv/"+key, []byte(rv)); err != nil {
 			return fmt.Errorf("writing checkpoint %s to storage: %w", key, err)
 		}
 	}
-	if c.shared != nil {
+	if shared && c.shared != nil {
 		return c.shared.set(ctx, key, rv)
 	}
 	return nil

@@ -210,7 +210,7 @@ func (s *stream) watch(ctx context.Context, rv string) (string, error) {
 		}
 		if next != rv {
 			// Emitted is emitted: record it even when shutdown began meanwhile.
-			if err := r.ckpt.save(saveContext(ctx), s.key(), next); err != nil {
+			if err := r.ckpt.saveTo(saveContext(ctx), s.key(), next, len(batch) > 0); err != nil {
 				return rv, err
 			}
 			rv = next

@@ -68,7 +68,7 @@ func (s *Set) runSeries(r *Rule, tc TestCase) (bool, error) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var ms []Match
 	for i, te := range tc.Series {
-		ev, err := TestCase{EventName: te.EventName, Event: te.Event, Resource: te.Resource}.event(r)
+		ev, err := TestCase{EventName: te.EventName, Event: te.Event, Resource: te.Resource, Body: te.Body}.event(r)
 		if err != nil {
 			return false, fmt.Errorf("series[%d]: %w", i, err)
 		}
@@ -93,6 +93,9 @@ func (tc TestCase) event(r *Rule) (Event, error) {
 	}
 	if err := ev.Resource.FromRaw(tc.Resource); err != nil {
 		return ev, fmt.Errorf("resource: %w", err)
+	}
+	if tc.Body != "" {
+		ev.Body = pcommon.NewValueStr(tc.Body)
 	}
 	return ev, nil
 }

@@ -41,6 +41,18 @@ struct {
 	__type(value, __u32);
 } cgroup_filter SEC(".maps");
 
+/*
+ * Files created or truncated for writing since the probe started, by inode
+ * (the file object fills it; the process object looks an exec's executable up
+ * in it): executing one is drift, a binary that was not in the image.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct file_id);
+	__type(value, __u8);
+} created_files SEC(".maps");
+
 static __always_inline void count_lost(__u32 kind)
 {
 	__u64 *n = bpf_map_lookup_elem(&lost_events, &kind);

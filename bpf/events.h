@@ -35,6 +35,9 @@ enum event_kind {
 	EVENT_KIND_PTRACE = 20,
 	EVENT_KIND_BPF_LOAD = 21,
 	EVENT_KIND_MEMFD_CREATE = 22,
+	EVENT_KIND_FORK = 23,
+	EVENT_KIND_FILE_LINK = 24,
+	EVENT_KIND_FILE_SYMLINK = 25,
 	EVENT_KIND_MAX = 32, /* size of the loss array; room for the kinds to come */
 };
 
@@ -51,6 +54,7 @@ enum event_kind {
 #define EXEC_FLAG_MEMFD (1 << 3)          /* the executable is a memfd (its dentry is "memfd:…"): fileless */
 #define EXEC_FLAG_KILLED_PATH (1 << 4)    /* enforcement: SIGKILL sent, the filename is in enforce_paths */
 #define EXEC_FLAG_KILLED_COMM (1 << 5)    /* enforcement: SIGKILL sent, the comm is in enforce_comms */
+#define EXEC_FLAG_DRIFT (1 << 6)          /* the executable was created or truncated since the probe started (created_files) */
 
 #define SIGKILL_NR 9
 
@@ -96,11 +100,27 @@ struct exit_event {
 	__u32 _pad;
 };
 
+/* process.fork: a new process (not a thread); the header is the parent's. */
+struct fork_event {
+	struct event_header hdr;
+	__u32 child_tgid;
+	__u32 _pad;
+};
+
+/* A file by inode: the key of created_files. */
+struct file_id {
+	__u64 ino;
+	__u32 dev;
+	__u32 _pad;
+};
+
 /* Bytes of a path a file record keeps, NUL included; also the LPM key's data size (the kernel's maximum). */
 #define FILE_PATH_MAX 256
 
 /*
- * file.open, file.unlink, file.rename, file.chmod, file.chown: built at
+ * file.open, file.unlink, file.rename, file.chmod, file.chown, file.link,
+ * file.symlink (path: the new name; target: the existing file, or the
+ * symlink's target when absolute): built at
  * sys_enter_* when the path (or, for rename, either path) is absolute and
  * under a prefix of interest, completed with the return value at sys_exit_*.
  * data holds the path (path_len bytes, NUL included) and, for rename, the

@@ -63,6 +63,47 @@ struct {
 	__type(value, struct path_key);
 } file_key_scratch SEC(".maps");
 
+/* Thread id -> 1: an open that may create or truncate a file; its fd's inode goes to created_files. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} create_pending SEC(".maps");
+
+#define O_CREAT_FLAG 0100 /* O_CREAT and O_TRUNC, as on x86-64 and arm64 */
+#define O_TRUNC_FLAG 01000
+
+/* Any open that creates or truncates, whatever its path: what is executed later may be anywhere. */
+static __always_inline void note_create(__u64 flags)
+{
+	if (!(flags & (O_CREAT_FLAG | O_TRUNC_FLAG)))
+		return;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u8 one = 1;
+	bpf_map_update_elem(&create_pending, &tid, &one, BPF_ANY);
+}
+
+/* Puts the inode behind the current task's fd into created_files. */
+static __always_inline void remember_created(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return;
+	struct file_id id = {
+		.ino = BPF_CORE_READ(f, f_inode, i_ino),
+		.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev),
+	};
+	__u8 one = 1;
+	bpf_map_update_elem(&created_files, &id, &one, BPF_ANY);
+}
+
 /*
  * Reads the user path into k and copies it to dst (FILE_PATH_MAX bytes);
  * returns its length (NUL included) when it is of interest, else 0.
@@ -129,6 +170,11 @@ SEC("tracepoint/syscalls/sys_exit_file")
 int handle_file_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	if (bpf_map_lookup_elem(&create_pending, &tid)) {
+		bpf_map_delete_elem(&create_pending, &tid);
+		if (ctx->ret >= 0)
+			remember_created(ctx->ret);
+	}
 	struct file_event *e = bpf_map_lookup_elem(&file_pending, &tid);
 	if (!e)
 		return 0;
@@ -149,21 +195,30 @@ int handle_file_exit(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_open")
 int handle_open(struct trace_event_raw_sys_enter *ctx)
 {
-	return file_enter(EVENT_KIND_FILE_OPEN, ARG(0), NONE, ctx->args[1], ctx->args[2], NOID, NOID);
+	/* Arguments first: the verifier refuses a ctx pointer kept across a call. */
+	const char *path = ARG(0);
+	__u64 flags = ctx->args[1], mode = ctx->args[2];
+	note_create(flags);
+	return file_enter(EVENT_KIND_FILE_OPEN, path, NONE, flags, mode, NOID, NOID);
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat")
 int handle_openat(struct trace_event_raw_sys_enter *ctx)
 {
-	return file_enter(EVENT_KIND_FILE_OPEN, ARG(1), NONE, ctx->args[2], ctx->args[3], NOID, NOID);
+	const char *path = ARG(1);
+	__u64 flags = ctx->args[2], mode = ctx->args[3];
+	note_create(flags);
+	return file_enter(EVENT_KIND_FILE_OPEN, path, NONE, flags, mode, NOID, NOID);
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat2")
 int handle_openat2(struct trace_event_raw_sys_enter *ctx)
 {
+	const char *path = ARG(1);
 	struct open_how how = {};
 	bpf_probe_read_user(&how, sizeof(how), (const void *)ctx->args[2]);
-	return file_enter(EVENT_KIND_FILE_OPEN, ARG(1), NONE, how.flags, how.mode, NOID, NOID);
+	note_create(how.flags);
+	return file_enter(EVENT_KIND_FILE_OPEN, path, NONE, how.flags, how.mode, NOID, NOID);
 }
 
 SEC("tracepoint/syscalls/sys_enter_unlink")
@@ -231,4 +286,28 @@ SEC("tracepoint/syscalls/sys_enter_fchownat")
 int handle_fchownat(struct trace_event_raw_sys_enter *ctx)
 {
 	return file_enter(EVENT_KIND_FILE_CHOWN, ARG(1), NONE, ctx->args[4], 0, ctx->args[2], ctx->args[3]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_link")
+int handle_link(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_LINK, ARG(1), ARG(0), 0, 0, NOID, NOID);
+}
+
+SEC("tracepoint/syscalls/sys_enter_linkat")
+int handle_linkat(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_LINK, ARG(3), ARG(1), ctx->args[4], 0, NOID, NOID);
+}
+
+SEC("tracepoint/syscalls/sys_enter_symlink")
+int handle_symlink(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_SYMLINK, ARG(1), ARG(0), 0, 0, NOID, NOID);
+}
+
+SEC("tracepoint/syscalls/sys_enter_symlinkat")
+int handle_symlinkat(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(EVENT_KIND_FILE_SYMLINK, ARG(2), ARG(0), 0, 0, NOID, NOID);
 }

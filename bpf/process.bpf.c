@@ -17,6 +17,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Keep these types in the object's BTF so that bpf2go emits Go types for them. */
 const struct exit_event *unused_exit_event __attribute__((unused));
+const struct fork_event *unused_fork_event __attribute__((unused));
 const enum event_kind *unused_event_kind __attribute__((unused));
 
 #include "common.h"
@@ -127,6 +128,14 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	    dn[2] == 'm' && dn[3] == 'f' && dn[4] == 'd' && dn[5] == ':')
 		e->flags |= EXEC_FLAG_MEMFD;
 
+	/* Drift: the executable was written since the probe started (created_files, filled by the file object). */
+	struct file_id fid = {
+		.ino = BPF_CORE_READ(bprm, file, f_inode, i_ino),
+		.dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev),
+	};
+	if (bpf_map_lookup_elem(&created_files, &fid))
+		e->flags |= EXEC_FLAG_DRIFT;
+
 	if (cfg_enforce)
 		e->flags |= enforce(fn, e->flags & EXEC_FLAG_FILENAME_TRUNCATED, e->hdr.comm);
 
@@ -195,5 +204,21 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	e._pad = 0;
 	if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))
 		count_lost(EVENT_KIND_EXIT);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	/* A new thread shares its process: only new processes are reported. */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	struct fork_event e;
+	if (!fill_header(&e.hdr, EVENT_KIND_FORK, parent))
+		return 0;
+	e.child_tgid = BPF_CORE_READ(child, tgid);
+	e._pad = 0;
+	if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))
+		count_lost(EVENT_KIND_FORK);
 	return 0;
 }

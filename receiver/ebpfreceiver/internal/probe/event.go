@@ -39,6 +39,9 @@ const (
 	KindPtrace      Kind = Kind(processEventKindEVENT_KIND_PTRACE)
 	KindBPFLoad     Kind = Kind(processEventKindEVENT_KIND_BPF_LOAD)
 	KindMemfdCreate Kind = Kind(processEventKindEVENT_KIND_MEMFD_CREATE)
+	KindFork        Kind = Kind(processEventKindEVENT_KIND_FORK)
+	KindFileLink    Kind = Kind(processEventKindEVENT_KIND_FILE_LINK)
+	KindFileSymlink Kind = Kind(processEventKindEVENT_KIND_FILE_SYMLINK)
 	// NumKinds is the size of the loss array.
 	NumKinds = int(processEventKindEVENT_KIND_MAX)
 )
@@ -89,6 +92,12 @@ func (k Kind) String() string {
 		return "kernel.bpf_load"
 	case KindMemfdCreate:
 		return "process.memfd_create"
+	case KindFork:
+		return "process.fork"
+	case KindFileLink:
+		return "file.link"
+	case KindFileSymlink:
+		return "file.symlink"
 	}
 	return fmt.Sprintf("kind(%d)", uint32(k))
 }
@@ -101,6 +110,7 @@ const (
 	FlagMemfd             uint32 = 1 << 3 // the executable is a memfd: fileless execution
 	FlagKilledPath        uint32 = 1 << 4 // enforcement: SIGKILL sent, the filename is a kill path
 	FlagKilledComm        uint32 = 1 << 5 // enforcement: SIGKILL sent, the comm is a kill comm
+	FlagDrift             uint32 = 1 << 6 // the executable was created or truncated since the probe started
 )
 
 // Record sizes, taken from the bpf2go types so that a layout change in
@@ -109,6 +119,7 @@ var (
 	headerSize   = int(unsafe.Sizeof(processEventHeader{}))
 	execDataOff  = int(unsafe.Offsetof(processExecEvent{}.Data))
 	exitSize     = int(unsafe.Sizeof(processExitEvent{}))
+	forkSize     = int(unsafe.Sizeof(processForkEvent{}))
 	maxExecSize  = int(unsafe.Sizeof(processExecEvent{}))
 	fileDataOff  = int(unsafe.Offsetof(fileFileEvent{}.Data))
 	netSize      = int(unsafe.Sizeof(netNetEvent{}))
@@ -153,6 +164,8 @@ type Event struct {
 	Filename []byte // without the NUL
 	Args     []byte // Argc NUL-terminated strings
 
+	// process.fork: the new process (the header is its parent's)
+	ChildTgid uint32
 	// process.exit
 	ExitCode   uint32
 	Signal     uint32
@@ -165,7 +178,7 @@ type Event struct {
 	Owner      uint32 // chown: the new uid (NoID: unchanged)
 	Group      uint32 // chown: the new gid (NoID: unchanged)
 	Path       []byte // without the NUL
-	TargetPath []byte // rename: the new path, without the NUL
+	TargetPath []byte // rename: the new path; link: the existing file; symlink: its target (absolute only). No NUL
 
 	// network.* (and Result). Local is saddr/sport, Remote daddr/dport: see
 	// struct net_event in bpf/events.h for what each kind puts there.
@@ -253,7 +266,12 @@ func Decode(raw []byte, ev *Event) error {
 		ev.Signal = le.Uint32(raw[headerSize+4:])
 		ev.CoreDumped = le.Uint32(raw[headerSize+8:]) != 0
 		ev.Flags, ev.Argc, ev.Filename, ev.Args = 0, 0, nil, nil
-	case KindFileOpen, KindFileUnlink, KindFileRename, KindFileChmod, KindFileChown:
+	case KindFork:
+		if len(raw) < forkSize {
+			return errShort
+		}
+		ev.ChildTgid = le.Uint32(raw[headerSize:])
+	case KindFileOpen, KindFileUnlink, KindFileRename, KindFileChmod, KindFileChown, KindFileLink, KindFileSymlink:
 		if len(raw) < fileDataOff {
 			return errShort
 		}

@@ -45,10 +45,15 @@ func prefixKeys(prefix string) ([]pathKey, error) {
 	return []pathKey{below, self}, nil
 }
 
+// IsFileKind reports whether k is a file.* event.
+func IsFileKind(k Kind) bool {
+	return k >= KindFileOpen && k <= KindFileChown || k == KindFileLink || k == KindFileSymlink
+}
+
 func checkFileConfig(cfg Config) error {
 	var errs []error
 	for _, k := range cfg.FileKinds {
-		if k < KindFileOpen || k > KindFileChown {
+		if !IsFileKind(k) {
 			errs = append(errs, fmt.Errorf("file kinds: %v is not a file event", k))
 		}
 	}
@@ -117,6 +122,10 @@ func (p *Probe) loadFile(cfg Config) error {
 			progs = append(progs, syscallProg{"chmod", objs.HandleChmod}, syscallProg{"fchmodat", objs.HandleFchmodat}, syscallProg{"fchmodat2", objs.HandleFchmodat2})
 		case KindFileChown:
 			progs = append(progs, syscallProg{"chown", objs.HandleChown}, syscallProg{"lchown", objs.HandleLchown}, syscallProg{"fchownat", objs.HandleFchownat})
+		case KindFileLink:
+			progs = append(progs, syscallProg{"link", objs.HandleLink}, syscallProg{"linkat", objs.HandleLinkat})
+		case KindFileSymlink:
+			progs = append(progs, syscallProg{"symlink", objs.HandleSymlink}, syscallProg{"symlinkat", objs.HandleSymlinkat})
 		}
 	}
 	return p.attachSyscalls("file", progs, objs.HandleFileExit)

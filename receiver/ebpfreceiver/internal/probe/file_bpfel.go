@@ -41,6 +41,13 @@ type fileFileEvent struct {
 	Data      [512]int8
 }
 
+type fileFileId struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
+}
+
 type filePathKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -52,6 +59,8 @@ type filePathKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	fileMapCgroupFilter     = "cgroup_filter"
+	fileMapCreatePending    = "create_pending"
+	fileMapCreatedFiles     = "created_files"
 	fileMapEvents           = "events"
 	fileMapFileKeyScratch   = "file_key_scratch"
 	fileMapFilePending      = "file_pending"
@@ -66,12 +75,16 @@ const (
 	fileProgHandleFchownat  = "handle_fchownat"
 	fileProgHandleFileExit  = "handle_file_exit"
 	fileProgHandleLchown    = "handle_lchown"
+	fileProgHandleLink      = "handle_link"
+	fileProgHandleLinkat    = "handle_linkat"
 	fileProgHandleOpen      = "handle_open"
 	fileProgHandleOpenat    = "handle_openat"
 	fileProgHandleOpenat2   = "handle_openat2"
 	fileProgHandleRename    = "handle_rename"
 	fileProgHandleRenameat  = "handle_renameat"
 	fileProgHandleRenameat2 = "handle_renameat2"
+	fileProgHandleSymlink   = "handle_symlink"
+	fileProgHandleSymlinkat = "handle_symlinkat"
 	fileProgHandleUnlink    = "handle_unlink"
 	fileProgHandleUnlinkat  = "handle_unlinkat"
 	fileVarCfgCgroupFilter  = "cfg_cgroup_filter"
@@ -127,12 +140,16 @@ type fileProgramSpecs struct {
 	HandleFchownat  *ebpf.ProgramSpec `ebpf:"handle_fchownat"`
 	HandleFileExit  *ebpf.ProgramSpec `ebpf:"handle_file_exit"`
 	HandleLchown    *ebpf.ProgramSpec `ebpf:"handle_lchown"`
+	HandleLink      *ebpf.ProgramSpec `ebpf:"handle_link"`
+	HandleLinkat    *ebpf.ProgramSpec `ebpf:"handle_linkat"`
 	HandleOpen      *ebpf.ProgramSpec `ebpf:"handle_open"`
 	HandleOpenat    *ebpf.ProgramSpec `ebpf:"handle_openat"`
 	HandleOpenat2   *ebpf.ProgramSpec `ebpf:"handle_openat2"`
 	HandleRename    *ebpf.ProgramSpec `ebpf:"handle_rename"`
 	HandleRenameat  *ebpf.ProgramSpec `ebpf:"handle_renameat"`
 	HandleRenameat2 *ebpf.ProgramSpec `ebpf:"handle_renameat2"`
+	HandleSymlink   *ebpf.ProgramSpec `ebpf:"handle_symlink"`
+	HandleSymlinkat *ebpf.ProgramSpec `ebpf:"handle_symlinkat"`
 	HandleUnlink    *ebpf.ProgramSpec `ebpf:"handle_unlink"`
 	HandleUnlinkat  *ebpf.ProgramSpec `ebpf:"handle_unlinkat"`
 }
@@ -142,6 +159,8 @@ type fileProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type fileMapSpecs struct {
 	CgroupFilter   *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	CreatePending  *ebpf.MapSpec `ebpf:"create_pending"`
+	CreatedFiles   *ebpf.MapSpec `ebpf:"created_files"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	FileKeyScratch *ebpf.MapSpec `ebpf:"file_key_scratch"`
 	FilePending    *ebpf.MapSpec `ebpf:"file_pending"`
@@ -180,6 +199,8 @@ func (o *fileObjects) Close() error {
 // It can be passed to loadFileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fileMaps struct {
 	CgroupFilter   *ebpf.Map `ebpf:"cgroup_filter"`
+	CreatePending  *ebpf.Map `ebpf:"create_pending"`
+	CreatedFiles   *ebpf.Map `ebpf:"created_files"`
 	Events         *ebpf.Map `ebpf:"events"`
 	FileKeyScratch *ebpf.Map `ebpf:"file_key_scratch"`
 	FilePending    *ebpf.Map `ebpf:"file_pending"`
@@ -192,6 +213,8 @@ type fileMaps struct {
 func (m *fileMaps) Close() error {
 	return _FileClose(
 		m.CgroupFilter,
+		m.CreatePending,
+		m.CreatedFiles,
 		m.Events,
 		m.FileKeyScratch,
 		m.FilePending,
@@ -221,12 +244,16 @@ type filePrograms struct {
 	HandleFchownat  *ebpf.Program `ebpf:"handle_fchownat"`
 	HandleFileExit  *ebpf.Program `ebpf:"handle_file_exit"`
 	HandleLchown    *ebpf.Program `ebpf:"handle_lchown"`
+	HandleLink      *ebpf.Program `ebpf:"handle_link"`
+	HandleLinkat    *ebpf.Program `ebpf:"handle_linkat"`
 	HandleOpen      *ebpf.Program `ebpf:"handle_open"`
 	HandleOpenat    *ebpf.Program `ebpf:"handle_openat"`
 	HandleOpenat2   *ebpf.Program `ebpf:"handle_openat2"`
 	HandleRename    *ebpf.Program `ebpf:"handle_rename"`
 	HandleRenameat  *ebpf.Program `ebpf:"handle_renameat"`
 	HandleRenameat2 *ebpf.Program `ebpf:"handle_renameat2"`
+	HandleSymlink   *ebpf.Program `ebpf:"handle_symlink"`
+	HandleSymlinkat *ebpf.Program `ebpf:"handle_symlinkat"`
 	HandleUnlink    *ebpf.Program `ebpf:"handle_unlink"`
 	HandleUnlinkat  *ebpf.Program `ebpf:"handle_unlinkat"`
 }
@@ -240,12 +267,16 @@ func (p *filePrograms) Close() error {
 		p.HandleFchownat,
 		p.HandleFileExit,
 		p.HandleLchown,
+		p.HandleLink,
+		p.HandleLinkat,
 		p.HandleOpen,
 		p.HandleOpenat,
 		p.HandleOpenat2,
 		p.HandleRename,
 		p.HandleRenameat,
 		p.HandleRenameat2,
+		p.HandleSymlink,
+		p.HandleSymlinkat,
 		p.HandleUnlink,
 		p.HandleUnlinkat,
 	)

@@ -137,7 +137,7 @@ func TestFailingObjectLeavesTheOthersRunning(t *testing.T) {
 	requireRoot(t)
 	dir := t.TempDir()
 	cfg := Config{RingBufferSize: 1 << 20, MaxArgs: 4, FileKinds: []Kind{KindFileOpen}, FilePrefixes: []string{dir},
-		failObjects: []string{"file"}}
+		SkipFork: true, failObjects: []string{"file"}}
 	p, err := Load(cfg)
 	require.NoError(t, err)
 	defer p.Close()

@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type netFileId struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
+}
+
 type netNetEvent struct {
 	_   structs.HostLayout
 	Hdr struct {
@@ -49,6 +56,7 @@ type netNetEvent struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	netMapCgroupFilter    = "cgroup_filter"
+	netMapCreatedFiles    = "created_files"
 	netMapEvents          = "events"
 	netMapIgnoreComms     = "ignore_comms"
 	netMapLostEvents      = "lost_events"
@@ -122,6 +130,7 @@ type netProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type netMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	CreatedFiles    *ebpf.MapSpec `ebpf:"created_files"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	IgnoreComms     *ebpf.MapSpec `ebpf:"ignore_comms"`
 	LostEvents      *ebpf.MapSpec `ebpf:"lost_events"`
@@ -161,6 +170,7 @@ func (o *netObjects) Close() error {
 // It can be passed to loadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
+	CreatedFiles    *ebpf.Map `ebpf:"created_files"`
 	Events          *ebpf.Map `ebpf:"events"`
 	IgnoreComms     *ebpf.Map `ebpf:"ignore_comms"`
 	LostEvents      *ebpf.Map `ebpf:"lost_events"`
@@ -171,6 +181,7 @@ type netMaps struct {
 func (m *netMaps) Close() error {
 	return _NetClose(
 		m.CgroupFilter,
+		m.CreatedFiles,
 		m.Events,
 		m.IgnoreComms,
 		m.LostEvents,

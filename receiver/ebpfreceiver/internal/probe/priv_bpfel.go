@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type privFileId struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
+}
+
 type privPrivEvent struct {
 	_   structs.HostLayout
 	Hdr struct {
@@ -67,6 +74,7 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	privMapCgroupFilter       = "cgroup_filter"
+	privMapCreatedFiles       = "created_files"
 	privMapEvents             = "events"
 	privMapIgnoreComms        = "ignore_comms"
 	privMapLostEvents         = "lost_events"
@@ -162,6 +170,7 @@ type privProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type privMapSpecs struct {
 	CgroupFilter *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	CreatedFiles *ebpf.MapSpec `ebpf:"created_files"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	IgnoreComms  *ebpf.MapSpec `ebpf:"ignore_comms"`
 	LostEvents   *ebpf.MapSpec `ebpf:"lost_events"`
@@ -199,6 +208,7 @@ func (o *privObjects) Close() error {
 // It can be passed to loadPrivObjects or ebpf.CollectionSpec.LoadAndAssign.
 type privMaps struct {
 	CgroupFilter *ebpf.Map `ebpf:"cgroup_filter"`
+	CreatedFiles *ebpf.Map `ebpf:"created_files"`
 	Events       *ebpf.Map `ebpf:"events"`
 	IgnoreComms  *ebpf.Map `ebpf:"ignore_comms"`
 	LostEvents   *ebpf.Map `ebpf:"lost_events"`
@@ -209,6 +219,7 @@ type privMaps struct {
 func (m *privMaps) Close() error {
 	return _PrivClose(
 		m.CgroupFilter,
+		m.CreatedFiles,
 		m.Events,
 		m.IgnoreComms,
 		m.LostEvents,

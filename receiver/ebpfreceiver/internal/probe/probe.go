@@ -45,9 +45,9 @@ type Config struct {
 	// CgroupPath, when set, is a cgroup v2 directory: only tasks in it or
 	// below it are reported.
 	CgroupPath string
-	// SkipExec and SkipExit leave a program loaded but not attached; with
-	// both, the process object is not loaded.
-	SkipExec, SkipExit bool
+	// SkipExec, SkipExit and SkipFork leave a program loaded but not
+	// attached; with all three, the process object is not loaded.
+	SkipExec, SkipExit, SkipFork bool
 	// FileKinds are the file event kinds to report (KindFileOpen, …); none:
 	// the file object is not loaded.
 	FileKinds []Kind
@@ -97,19 +97,20 @@ type Probe struct {
 
 // sharedMaps are created once and handed to every object.
 type sharedMaps struct {
-	events, lost, ignore, cgroup *ebpf.Map
+	events, lost, ignore, cgroup, created *ebpf.Map
 }
 
 func (m *sharedMaps) replacements() map[string]*ebpf.Map {
 	return map[string]*ebpf.Map{
 		processMapEvents: m.events, processMapLostEvents: m.lost,
 		processMapIgnoreComms: m.ignore, processMapCgroupFilter: m.cgroup,
+		processMapCreatedFiles: m.created,
 	}
 }
 
 func (m *sharedMaps) close() error {
 	var errs []error
-	for _, mp := range []*ebpf.Map{m.events, m.lost, m.ignore, m.cgroup} {
+	for _, mp := range []*ebpf.Map{m.events, m.lost, m.ignore, m.cgroup, m.created} {
 		if mp != nil {
 			errs = append(errs, mp.Close())
 		}
@@ -149,7 +150,10 @@ func Load(cfg Config) (*Probe, error) {
 	for _, m := range []struct {
 		name string
 		dst  **ebpf.Map
-	}{{processMapEvents, &p.shared.events}, {processMapLostEvents, &p.shared.lost}, {processMapIgnoreComms, &p.shared.ignore}, {processMapCgroupFilter, &p.shared.cgroup}} {
+	}{
+		{processMapEvents, &p.shared.events}, {processMapLostEvents, &p.shared.lost}, {processMapIgnoreComms, &p.shared.ignore},
+		{processMapCgroupFilter, &p.shared.cgroup}, {processMapCreatedFiles, &p.shared.created},
+	} {
 		if *m.dst, err = ebpf.NewMap(spec.Maps[m.name]); err != nil {
 			p.Close()
 			return nil, fmt.Errorf("creating the %s map: %w", m.name, explainErrno(err))
@@ -166,7 +170,7 @@ func Load(cfg Config) (*Probe, error) {
 		wanted bool
 		load   func() error
 	}{
-		{"process", !cfg.SkipExec || !cfg.SkipExit, func() error { return p.loadProcess(spec, cfg) }},
+		{"process", !cfg.SkipExec || !cfg.SkipExit || !cfg.SkipFork, func() error { return p.loadProcess(spec, cfg) }},
 		{"file", len(cfg.FileKinds) > 0, func() error { return p.loadFile(cfg) }},
 		{"net", len(cfg.NetKinds) > 0, func() error { return p.loadNet(cfg) }},
 		// Last: its bpf() watch would otherwise report the loads of the objects after it.
@@ -251,7 +255,10 @@ func (p *Probe) loadProcess(spec *ebpf.CollectionSpec, cfg Config) error {
 		name string
 		p    *ebpf.Program
 		skip bool
-	}{{"tp_btf/sched_process_exec", objs.HandleExec, cfg.SkipExec}, {"tp_btf/sched_process_exit", objs.HandleExit, cfg.SkipExit}} {
+	}{
+		{"tp_btf/sched_process_exec", objs.HandleExec, cfg.SkipExec}, {"tp_btf/sched_process_exit", objs.HandleExit, cfg.SkipExit},
+		{"tp_btf/sched_process_fork", objs.HandleFork, cfg.SkipFork},
+	} {
 		if prog.skip {
 			continue
 		}

@@ -56,6 +56,9 @@ const (
 	processEventKindEVENT_KIND_PTRACE        processEventKind = 20
 	processEventKindEVENT_KIND_BPF_LOAD      processEventKind = 21
 	processEventKindEVENT_KIND_MEMFD_CREATE  processEventKind = 22
+	processEventKindEVENT_KIND_FORK          processEventKind = 23
+	processEventKindEVENT_KIND_FILE_LINK     processEventKind = 24
+	processEventKindEVENT_KIND_FILE_SYMLINK  processEventKind = 25
 	processEventKindEVENT_KIND_MAX           processEventKind = 32
 )
 
@@ -78,11 +81,26 @@ type processExitEvent struct {
 	Pad        uint32
 }
 
+type processFileId struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
+}
+
+type processForkEvent struct {
+	_         structs.HostLayout
+	Hdr       processEventHeader
+	ChildTgid uint32
+	Pad       uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	processMapCgroupFilter      = "cgroup_filter"
+	processMapCreatedFiles      = "created_files"
 	processMapEnforceComms      = "enforce_comms"
 	processMapEnforceKeyScratch = "enforce_key_scratch"
 	processMapEnforceKills      = "enforce_kills"
@@ -93,11 +111,13 @@ const (
 	processMapLostEvents        = "lost_events"
 	processProgHandleExec       = "handle_exec"
 	processProgHandleExit       = "handle_exit"
+	processProgHandleFork       = "handle_fork"
 	processVarCfgCgroupFilter   = "cfg_cgroup_filter"
 	processVarCfgEnforce        = "cfg_enforce"
 	processVarCfgMaxArgs        = "cfg_max_args"
 	processVarUnusedEventKind   = "unused_event_kind"
 	processVarUnusedExitEvent   = "unused_exit_event"
+	processVarUnusedForkEvent   = "unused_fork_event"
 )
 
 // loadProcess returns the embedded CollectionSpec for process.
@@ -144,6 +164,7 @@ type processSpecs struct {
 type processProgramSpecs struct {
 	HandleExec *ebpf.ProgramSpec `ebpf:"handle_exec"`
 	HandleExit *ebpf.ProgramSpec `ebpf:"handle_exit"`
+	HandleFork *ebpf.ProgramSpec `ebpf:"handle_fork"`
 }
 
 // processMapSpecs contains maps before they are loaded into the kernel.
@@ -151,6 +172,7 @@ type processProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type processMapSpecs struct {
 	CgroupFilter      *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	CreatedFiles      *ebpf.MapSpec `ebpf:"created_files"`
 	EnforceComms      *ebpf.MapSpec `ebpf:"enforce_comms"`
 	EnforceKeyScratch *ebpf.MapSpec `ebpf:"enforce_key_scratch"`
 	EnforceKills      *ebpf.MapSpec `ebpf:"enforce_kills"`
@@ -170,6 +192,7 @@ type processVariableSpecs struct {
 	CfgMaxArgs      *ebpf.VariableSpec `ebpf:"cfg_max_args"`
 	UnusedEventKind *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedExitEvent *ebpf.VariableSpec `ebpf:"unused_exit_event"`
+	UnusedForkEvent *ebpf.VariableSpec `ebpf:"unused_fork_event"`
 }
 
 // processObjects contains all objects after they have been loaded into the kernel.
@@ -193,6 +216,7 @@ func (o *processObjects) Close() error {
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processMaps struct {
 	CgroupFilter      *ebpf.Map `ebpf:"cgroup_filter"`
+	CreatedFiles      *ebpf.Map `ebpf:"created_files"`
 	EnforceComms      *ebpf.Map `ebpf:"enforce_comms"`
 	EnforceKeyScratch *ebpf.Map `ebpf:"enforce_key_scratch"`
 	EnforceKills      *ebpf.Map `ebpf:"enforce_kills"`
@@ -206,6 +230,7 @@ type processMaps struct {
 func (m *processMaps) Close() error {
 	return _ProcessClose(
 		m.CgroupFilter,
+		m.CreatedFiles,
 		m.EnforceComms,
 		m.EnforceKeyScratch,
 		m.EnforceKills,
@@ -226,6 +251,7 @@ type processVariables struct {
 	CfgMaxArgs      *ebpf.Variable `ebpf:"cfg_max_args"`
 	UnusedEventKind *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedExitEvent *ebpf.Variable `ebpf:"unused_exit_event"`
+	UnusedForkEvent *ebpf.Variable `ebpf:"unused_fork_event"`
 }
 
 // processPrograms contains all programs after they have been loaded into the kernel.
@@ -234,12 +260,14 @@ type processVariables struct {
 type processPrograms struct {
 	HandleExec *ebpf.Program `ebpf:"handle_exec"`
 	HandleExit *ebpf.Program `ebpf:"handle_exit"`
+	HandleFork *ebpf.Program `ebpf:"handle_fork"`
 }
 
 func (p *processPrograms) Close() error {
 	return _ProcessClose(
 		p.HandleExec,
 		p.HandleExit,
+		p.HandleFork,
 	)
 }
 

@@ -171,6 +171,10 @@ var attributeTypes = map[string]attrType{
 	"k8ssec.enforcement.action":         typeString,
 	"k8ssec.enforcement.rule":           typeString,
 	"k8ssec.process.fileless":           typeBool,
+	"k8ssec.process.drift":              typeBool,
+	"k8ssec.process.exec_id":            typeString,
+	"k8ssec.process.parent.exec_id":     typeString,
+	"k8ssec.process.child.pid":          typeInt,
 
 	// Kubernetes audit (the k8s_audit receiver).
 	"k8s.audit.id":                            typeString,

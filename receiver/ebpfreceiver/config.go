@@ -15,11 +15,14 @@ import (
 const (
 	eventProcessExec = "process.exec"
 	eventProcessExit = "process.exit"
+	eventProcessFork = "process.fork"
 	eventFileOpen    = "file.open"
 	eventFileUnlink  = "file.unlink"
 	eventFileRename  = "file.rename"
 	eventFileChmod   = "file.chmod"
 	eventFileChown   = "file.chown"
+	eventFileLink    = "file.link"
+	eventFileSymlink = "file.symlink"
 	eventNetConnect  = "network.connect"
 	eventNetAccept   = "network.accept"
 	eventNetBind     = "network.bind"
@@ -39,8 +42,8 @@ const (
 )
 
 var knownEvents = []string{
-	eventProcessExec, eventProcessExit,
-	eventFileOpen, eventFileUnlink, eventFileRename, eventFileChmod, eventFileChown,
+	eventProcessExec, eventProcessExit, eventProcessFork,
+	eventFileOpen, eventFileUnlink, eventFileRename, eventFileChmod, eventFileChown, eventFileLink, eventFileSymlink,
 	eventNetConnect, eventNetAccept, eventNetBind, eventNetListen, eventNetTCPState,
 	eventPrivSetuid, eventPrivSetgid, eventPrivCapset, eventNsSetns, eventNsUnshare, eventNsMount,
 	eventModuleLoad, eventPtrace, eventBPFLoad, eventMemfdCreate,
@@ -64,7 +67,13 @@ var netEvents = map[string]probe.Kind{
 var fileEvents = map[string]probe.Kind{
 	eventFileOpen: probe.KindFileOpen, eventFileUnlink: probe.KindFileUnlink, eventFileRename: probe.KindFileRename,
 	eventFileChmod: probe.KindFileChmod, eventFileChown: probe.KindFileChown,
+	eventFileLink: probe.KindFileLink, eventFileSymlink: probe.KindFileSymlink,
 }
+
+// defaultEvents are every event but process.fork: each exec already follows a
+// fork, and the process cache gives a child its parent's executable anyway;
+// forks double the volume of a busy node for little a rule can use.
+var defaultEvents = slices.DeleteFunc(slices.Clone(knownEvents), func(e string) bool { return e == eventProcessFork })
 
 // defaultFilePrefixes are the paths whose file events matter by default:
 // configuration, binaries, credentials, boot and kernel modules.
@@ -84,8 +93,9 @@ const (
 // Config is the ebpf receiver's configuration. `ebpf:` with no settings works.
 type Config struct {
 	// Events are the event kinds to emit; they decide which BPF objects are
-	// loaded. Default: all of them (process.exec, process.exit, file.open,
-	// file.unlink, file.rename, file.chmod, file.chown, network.connect,
+	// loaded. Default: all of them but process.fork (process.exec,
+	// process.exit, file.open, file.unlink, file.rename, file.chmod,
+	// file.chown, file.link, file.symlink, network.connect,
 	// network.accept, network.bind, network.listen, network.tcp_state,
 	// privilege.setuid, privilege.setgid, privilege.capset, namespace.setns,
 	// namespace.unshare, namespace.mount, kernel.module_load, process.ptrace,
@@ -188,7 +198,7 @@ func (e *EnforcementConfig) validate(c *Config) error {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Events:           slices.Clone(knownEvents),
+		Events:           slices.Clone(defaultEvents),
 		RingBufferSize:   defaultRingBufferSize,
 		MaxArgs:          defaultMaxArgs,
 		IgnoreComms:      []string{},

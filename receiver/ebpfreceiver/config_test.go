@@ -22,7 +22,7 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, 16, cfg.MaxArgs)
 	assert.Empty(t, cfg.IgnoreComms)
 	assert.Equal(t, []string{"process.exec", "process.exit", "file.open", "file.unlink", "file.rename", "file.chmod", "file.chown",
-		"network.connect", "network.accept", "network.bind", "network.listen", "network.tcp_state",
+		"file.link", "file.symlink", "network.connect", "network.accept", "network.bind", "network.listen", "network.tcp_state",
 		"privilege.setuid", "privilege.setgid", "privilege.capset", "namespace.setns", "namespace.unshare",
 		"namespace.mount", "kernel.module_load", "process.ptrace", "kernel.bpf_load", "process.memfd_create"}, cfg.Events)
 	assert.Empty(t, cfg.PortsOfInterest)

@@ -2,6 +2,7 @@ package ebpfreceiver
 
 import (
 	"path"
+	"strconv"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -38,6 +39,10 @@ const (
 	attrFileless             = "k8ssec.process.fileless"   // the executable is a memfd
 	attrEnforcementAction    = "k8ssec.enforcement.action" // "sigkill": the exec was killed by enforcement
 	attrEnforcementRule      = "k8ssec.enforcement.rule"   // the kill_paths or kill_comms entry matched
+	attrDrift                = "k8ssec.process.drift"      // the executable was written after the receiver started
+	attrExecID               = "k8ssec.process.exec_id"    // unique per exec: node, boot time, pid
+	attrParentExecID         = "k8ssec.process.parent.exec_id"
+	attrChildPid             = "k8ssec.process.child.pid" // process.fork: the new process
 
 	enforcementSigkill = "sigkill"
 )
@@ -88,6 +93,11 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 		if ev.Flags&probe.FlagMemfd != 0 || strings.HasPrefix(exe, "/memfd:") {
 			attrs.PutBool(attrFileless, true)
 		}
+		if ev.Flags&probe.FlagDrift != 0 {
+			attrs.PutBool(attrDrift, true)
+		}
+		execID := r.execID(ev)
+		attrs.PutStr(attrExecID, execID)
 		switch {
 		case ev.Flags&probe.FlagKilledPath != 0:
 			attrs.PutStr(attrEnforcementAction, enforcementSigkill)
@@ -102,9 +112,19 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 			attrs.PutStr(attrParentExecutablePath, parent.exe)
 			attrs.PutStr(attrParentExecutableName, path.Base(parent.exe))
 			attrs.PutStr(attrParentCommandLine, parent.commandLine)
+			putExecID(attrs, attrParentExecID, parent.execID)
 		}
-		r.procs.put(ev.Tgid, procInfo{exe: exe, commandLine: cmdline})
+		r.procs.put(ev.Tgid, procInfo{exe: exe, commandLine: cmdline, execID: execID})
 		lr.Body().SetStr(cmdline)
+	case probe.KindFork:
+		// The child runs its parent's executable until it execs: the cache says so.
+		lr.SetEventName(eventProcessFork)
+		attrs.PutInt(attrChildPid, int64(ev.ChildTgid))
+		r.putProcessFromCache(attrs, ev)
+		if self, ok := r.procs.get(ev.Tgid); ok {
+			r.procs.put(ev.ChildTgid, self)
+		}
+		lr.Body().SetStr(string(ev.CommBytes()))
 	case probe.KindExit:
 		lr.SetEventName(eventProcessExit)
 		attrs.PutInt(attrExitCode, int64(ev.ExitCode))
@@ -118,13 +138,15 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 			attrs.PutStr(attrExecutablePath, self.exe)
 			attrs.PutStr(attrExecutableName, path.Base(self.exe))
 			attrs.PutStr(attrCommandLine, self.commandLine)
+			putExecID(attrs, attrExecID, self.execID)
 			r.procs.remove(ev.Tgid)
 		}
 		if parent, ok := r.procs.get(ev.Ppid); ok {
 			attrs.PutStr(attrParentExecutablePath, parent.exe)
 			attrs.PutStr(attrParentExecutableName, path.Base(parent.exe))
 		}
-	case probe.KindFileOpen, probe.KindFileUnlink, probe.KindFileRename, probe.KindFileChmod, probe.KindFileChown:
+	case probe.KindFileOpen, probe.KindFileUnlink, probe.KindFileRename, probe.KindFileChmod, probe.KindFileChown,
+		probe.KindFileLink, probe.KindFileSymlink:
 		r.putProcessFromCache(attrs, ev)
 		appendFile(lr, attrs, ev)
 	case probe.KindNetConnect, probe.KindNetAccept, probe.KindNetBind, probe.KindNetListen, probe.KindNetTCPState:
@@ -145,10 +167,25 @@ func (r *ebpfReceiver) putProcessFromCache(attrs pcommon.Map, ev *probe.Event) {
 		attrs.PutStr(attrExecutablePath, self.exe)
 		attrs.PutStr(attrExecutableName, path.Base(self.exe))
 		attrs.PutStr(attrCommandLine, self.commandLine)
+		putExecID(attrs, attrExecID, self.execID)
 	}
 	if parent, ok := r.procs.get(ev.Ppid); ok {
 		attrs.PutStr(attrParentExecutablePath, parent.exe)
 		attrs.PutStr(attrParentExecutableName, path.Base(parent.exe))
 		attrs.PutStr(attrParentCommandLine, parent.commandLine)
+	}
+}
+
+// execID names one exec uniquely across a cluster's nodes and reboots, the
+// way Tetragon's exec_id does: the node, the exec's boot-clock time and the
+// pid. A process's events and its children's carry it, so that a process
+// tree can be rebuilt from events alone.
+func (r *ebpfReceiver) execID(ev *probe.Event) string {
+	return r.execIDPrefix + strconv.FormatUint(ev.Ktime, 10) + ":" + strconv.FormatUint(uint64(ev.Tgid), 10)
+}
+
+func putExecID(attrs pcommon.Map, name, id string) {
+	if id != "" { // processes seeded from /proc have none: their exec was not seen
+		attrs.PutStr(name, id)
 	}
 }

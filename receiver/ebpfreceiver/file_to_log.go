@@ -49,8 +49,12 @@ func appendFile(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event) {
 		if creates(ev.FileFlags) {
 			attrs.PutStr(attrFileMode, fileMode(ev.Mode))
 		}
-	case probe.KindFileRename:
-		attrs.PutStr(attrFileTargetPath, string(ev.TargetPath))
+	case probe.KindFileRename, probe.KindFileLink, probe.KindFileSymlink:
+		// rename: the new name; link: the existing file; symlink: what the
+		// link points to (only when absolute: the kernel reads no other)
+		if len(ev.TargetPath) > 0 {
+			attrs.PutStr(attrFileTargetPath, string(ev.TargetPath))
+		}
 		attrs.PutInt(attrFileFlags, int64(ev.FileFlags))
 	case probe.KindFileChmod:
 		attrs.PutStr(attrFileMode, fileMode(ev.Mode))

@@ -14,6 +14,7 @@ import (
 type procInfo struct {
 	exe         string
 	commandLine string
+	execID      string // "" when seeded from /proc
 }
 
 // procCache maps a pid (tgid) to its last exec, bounded (least recently used

@@ -46,7 +46,9 @@ type ebpfReceiver struct {
 	// reader goroutine state
 	now     pcommon.Timestamp
 	cmdline []byte
-	read    [probe.NumKinds]int64
+	// execIDPrefix starts every exec id: this node and this boot.
+	execIDPrefix string
+	read         [probe.NumKinds]int64
 
 	// loss accounting
 	lossMu       sync.Mutex
@@ -89,6 +91,7 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		CgroupPath:     r.cfg.CgroupPath,
 		SkipExec:       !r.cfg.wants(eventProcessExec),
 		SkipExit:       !r.cfg.wants(eventProcessExit),
+		SkipFork:       !r.cfg.wants(eventProcessFork),
 		FileKinds:      r.cfg.fileKinds(),
 		FilePrefixes:   r.cfg.FilePrefixes,
 		NetKinds:       r.cfg.netKinds(),
@@ -124,6 +127,7 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 	// exec event (newer) overwrites the seed when it is read.
 	r.procs = newProcCache(r.cfg.ProcessCacheSize)
 	r.procs.seed(procRoot)
+	r.execIDPrefix = execIDPrefix(r.cfg.Kubernetes.NodeName)
 	r.set.Logger.Info("ebpf receiver started",
 		zap.Strings("events", r.cfg.Events), zap.Int("ring_buffer_size", r.cfg.RingBufferSize),
 		zap.Int("processes_seeded", r.procs.len()))
@@ -272,4 +276,15 @@ func lostByKind(lost [probe.NumKinds]uint64) map[string]uint64 {
 		}
 	}
 	return out
+}
+
+// execIDPrefix is "<node>:<boot>:": the node's name (its hostname without
+// one) and the first 8 characters of this boot's id, so that exec ids from
+// two nodes, or from two boots of one, never collide.
+func execIDPrefix(nodeName string) string {
+	if nodeName == "" {
+		nodeName, _ = os.Hostname()
+	}
+	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	return nodeName + ":" + string(boot[:min(8, len(boot))]) + ":"
 }

@@ -70,6 +70,7 @@ type Cluster struct {
 	AdminToken   string
 	Dir          string // holds certs, config files, etcd data and process logs
 	AuditLogPath string // set when Options.AuditLog
+	EtcdURL      string // http://127.0.0.1:<port>, etcd's client URL (see CompactEtcd)
 
 	t  testing.TB
 	ca *testcerts.CA
@@ -118,7 +119,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 
 	etcdURL := startEtcd(ctx, t, bin, dir)
 
-	c := &Cluster{Dir: dir, t: t, ca: testcerts.NewCA(t), AdminToken: randomHex(t)}
+	c := &Cluster{Dir: dir, t: t, ca: testcerts.NewCA(t), AdminToken: randomHex(t), EtcdURL: etcdURL}
 	c.CAPEM = c.ca.CertPEM()
 	port := freePort(t)
 	c.URL = "https://127.0.0.1:" + strconv.Itoa(port)

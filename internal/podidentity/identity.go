@@ -70,7 +70,7 @@ func (id *Identity) Attributes(dst pcommon.Map) {
 		dst.PutStr(AttrContainerImageName, imageName(p.Image))
 	}
 	if p.OwnerName != "" {
-		if k := ownerAttr(p.OwnerKind); k != "" {
+		if k := OwnerAttr(p.OwnerKind); k != "" {
 			dst.PutStr(k, p.OwnerName)
 		}
 	}
@@ -91,7 +91,9 @@ func imageName(image string) string {
 	return image
 }
 
-func ownerAttr(kind string) string {
+// OwnerAttr is the semantic-convention attribute naming a pod's controller of
+// this kind (k8s.replicaset.name for ReplicaSet ...), or "" for other kinds.
+func OwnerAttr(kind string) string {
 	switch kind {
 	case "ReplicaSet":
 		return "k8s.replicaset.name"

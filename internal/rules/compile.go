@@ -17,6 +17,9 @@ type Options struct {
 	// CostLimit caps one condition's evaluation (CEL cost units, about one per
 	// operation); over it the evaluation stops and counts as an error.
 	CostLimit uint64
+	// CELOnly evaluates every condition with CEL's interpreter, never natively
+	// (native.go): for comparisons in benchmarks and tests.
+	CELOnly bool
 }
 
 // DefaultCostLimit lets a condition walk a pod spec many times over but stops
@@ -69,7 +72,7 @@ type Rule struct {
 	Throttle    *Throttle
 	Sequence    *Sequence
 
-	prg    cel.Program
+	cond   condition
 	output template
 	index  int // position in Set.Rules, the index of its state
 }
@@ -101,7 +104,7 @@ type Sequence struct {
 type Step struct {
 	Name   string
 	Events []string
-	prg    cel.Program
+	cond   condition
 }
 
 // Set is a compiled rule set. It is immutable and shared by engines.
@@ -114,6 +117,12 @@ type Set struct {
 	names    map[string]nameRef
 	attrs    int // attribute slots an activation caches
 	lists    []ref.Val
+	// memo numbers the values native evaluation computes once per event.
+	memo map[string]int
+	// attrTable finds the slots of an event's attributes.
+	attrTable attrTable
+	// nativeLists are lists as native evaluation reads them, by the same index.
+	nativeLists []nval
 }
 
 type stepRef struct {
@@ -145,7 +154,7 @@ func Load(sources []Source, opts Options) (*Set, error) {
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)
 	}
-	c := &compiler{p: p, opts: opts, set: &Set{names: map[string]nameRef{},
+	c := &compiler{p: p, opts: opts, set: &Set{names: map[string]nameRef{}, memo: map[string]int{},
 		byEvent: map[string][]*Rule{}, seqSteps: map[string][]stepRef{}}}
 	return c.compile()
 }
@@ -169,6 +178,7 @@ func (c *compiler) compile() (*Set, error) {
 		c.set.names[name] = nameRef{kind: nameAttr, typ: t, index: c.set.attrs}
 		c.set.attrs++
 	}
+	c.set.attrTable = newAttrTable(c.set.names)
 	for _, name := range c.p.listOrder {
 		c.addList(name, c.p.lists[name].Items)
 	}
@@ -215,6 +225,7 @@ func (c *compiler) compile() (*Set, error) {
 		return nil, joinErrors(c.errs)
 	}
 	c.buildIndexes(c.ruleASTs)
+	c.compileNatives()
 	return c.set, nil
 }
 
@@ -226,6 +237,7 @@ func (c *compiler) addList(name string, items []string) {
 		vals[i] = types.String(it)
 	}
 	c.set.lists = append(c.set.lists, types.NewRefValList(types.DefaultTypeAdapter, vals))
+	c.set.nativeLists = append(c.set.nativeLists, stringList(items))
 }
 
 func (c *compiler) newEnv() (*cel.Env, error) {
@@ -247,15 +259,15 @@ func (c *compiler) newEnv() (*cel.Env, error) {
 }
 
 // program compiles a boolean condition, reporting errors against the entry.
-func (c *compiler) program(expr string, at pos, entry string) (cel.Program, *cel.Ast) {
+func (c *compiler) program(expr string, at pos, entry string) (condition, *cel.Ast) {
 	checked, iss := c.env.Compile(expr)
 	if iss.Err() != nil {
 		c.fail(at, entry, "condition does not compile:\n%s", iss.Err())
-		return nil, nil
+		return condition{}, nil
 	}
 	if checked.OutputType() != cel.BoolType {
 		c.fail(at, entry, "condition is a %s, want a bool", checked.OutputType())
-		return nil, nil
+		return condition{}, nil
 	}
 	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
 	if needsCostTracking(c.env, checked, c.opts.CostLimit) {
@@ -264,9 +276,32 @@ func (c *compiler) program(expr string, at pos, entry string) (cel.Program, *cel
 	prg, err := c.env.Program(checked, popts...)
 	if err != nil {
 		c.fail(at, entry, "condition: %v", err)
-		return nil, nil
+		return condition{}, nil
 	}
-	return prg, checked
+	return condition{prg: prg, checked: checked, limit: int(min(c.opts.CostLimit, 1<<31))}, checked
+}
+
+// compileNatives compiles every rule's and step's condition for native
+// evaluation (native.go), once all are known: the parts several conditions
+// share (a macro such as pod_create) are then evaluated once per event.
+func (c *compiler) compileNatives() {
+	var conds []*condition
+	for _, r := range c.set.Rules {
+		if r.Sequence == nil {
+			conds = append(conds, &r.cond)
+			continue
+		}
+		for i := range r.Sequence.Steps {
+			conds = append(conds, &r.Sequence.Steps[i].cond)
+		}
+	}
+	shared := sharedLogic(conds)
+	for _, cond := range conds {
+		if cond.checked != nil && !c.opts.CELOnly {
+			cond.native = compileNative(c.set, cond.checked.NativeRep().Expr(), shared)
+		}
+		cond.checked = nil
+	}
 }
 
 // checkMacroCycles refuses macros that use themselves, directly or not.
@@ -484,7 +519,7 @@ func (c *compiler) compileRule(spec *ruleSpec, excList *int) {
 		if len(excepts) > 0 {
 			cond += " && !(" + strings.Join(excepts, " || ") + ")"
 		}
-		r.prg, c.ruleASTs[r] = c.program(c.expand(cond), pos{at.file, spec.condLine}, entry)
+		r.cond, c.ruleASTs[r] = c.program(c.expand(cond), pos{at.file, spec.condLine}, entry)
 	}
 	if t := spec.Threshold; t != nil {
 		if t.Count < 2 || t.Window <= 0 {
@@ -536,8 +571,8 @@ func (c *compiler) compileSequence(r *Rule, spec *ruleSpec, excepts []string, en
 		if len(excepts) > 0 {
 			cond += " && !(" + strings.Join(excepts, " || ") + ")"
 		}
-		prg, _ := c.program(c.expand(cond), at, fmt.Sprintf("%s step %d (%s)", entry, i+1, st.Name))
-		seq.Steps = append(seq.Steps, Step{Name: st.Name, Events: st.Events, prg: prg})
+		prog, _ := c.program(c.expand(cond), at, fmt.Sprintf("%s step %d (%s)", entry, i+1, st.Name))
+		seq.Steps = append(seq.Steps, Step{Name: st.Name, Events: st.Events, cond: prog})
 		for _, ev := range st.Events {
 			if !seen[ev] {
 				seen[ev] = true

@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/cel-go/cel"
-	"github.com/google/cel-go/common/types"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -104,11 +102,11 @@ func (e *Engine) Evaluate(ev *Event, dst []Match) []Match {
 	defer e.activations.Put(act)
 	var rules []*Rule
 	if ix != nil {
-		rules = ix.candidates(ev, act)
+		rules = ix.candidates(act)
 	}
 
 	for _, r := range rules {
-		if !e.eval(r.prg, act) {
+		if !e.eval(&r.cond, act) {
 			continue
 		}
 		e.matches[r.index].Add(1)
@@ -128,13 +126,13 @@ func (e *Engine) Evaluate(ev *Event, dst []Match) []Match {
 }
 
 // eval runs one condition; an error counts and is no match.
-func (e *Engine) eval(prg cel.Program, act *activation) bool {
-	out, _, err := prg.Eval(act)
+func (e *Engine) eval(cond *condition, act *activation) bool {
+	ok, err := cond.eval(act)
 	if err != nil {
 		e.stats.Errors.Add(1)
 		return false
 	}
-	return out == types.True
+	return ok
 }
 
 // key joins the values of the by-attributes; ok is false when one is absent,
@@ -245,7 +243,7 @@ func (e *Engine) sequence(steps []stepRef, act *activation, ev *Event, dst []Mat
 	for i := len(steps) - 1; i >= 0; i-- {
 		ref := steps[i]
 		r, step := ref.rule, ref.step
-		if advanced[r] || !e.eval(r.Sequence.Steps[step].prg, act) {
+		if advanced[r] || !e.eval(&r.Sequence.Steps[step].cond, act) {
 			continue
 		}
 		k, vals, ok := key(ev, r.Sequence.By)

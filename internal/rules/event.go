@@ -60,6 +60,21 @@ type activation struct {
 	attrs      []slot
 	candidates []*Rule   // scratch for the index
 	found      [][]*Rule // scratch for the index
+
+	// Native evaluation's (native.go): attribute values by slot, as attrs;
+	// comprehension variables; lists built during one evaluation; and the
+	// comprehension steps taken against the cost limit.
+	nattrs           []nslot
+	present          []present
+	memo             []nslot // values computed once per event, by Set.memo
+	indexed          uint32  // the gen whose attributes present holds
+	vars, scratch    []nval
+	steps, stepLimit int
+}
+
+type nslot struct {
+	gen uint32
+	v   nval
 }
 
 type slot struct {
@@ -72,10 +87,15 @@ var _ interpreter.Activation = (*activation)(nil)
 func (a *activation) reset(set *Set, ev *Event) {
 	if a.set != set || a.gen == ^uint32(0) {
 		a.attrs = make([]slot, set.attrs)
-		a.gen = 0
+		a.nattrs = make([]nslot, set.attrs)
+		a.present = make([]present, set.attrs)
+		a.memo = make([]nslot, len(set.memo))
+		a.gen, a.indexed = 0, 0
 	}
 	a.set, a.ev = set, ev
 	a.gen++
+	clear(a.scratch) // lists built for the last event: let them go
+	a.scratch = a.scratch[:0]
 }
 
 func (a *activation) Parent() interpreter.Activation { return nil }
@@ -92,87 +112,127 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		if s := &a.attrs[r.index]; s.gen == a.gen {
 			return s.val, true
 		}
-		v := a.attr(name, r.typ)
+		v := a.attr(r.index, name, r.typ)
 		a.attrs[r.index] = slot{a.gen, v}
 		return v, true
 	}
 }
 
-// attr reads an attribute as the type rules declare for it; absent or of
-// another shape, it reads as that type's zero value.
-func (a *activation) attr(name string, t attrType) ref.Val {
+// nativeAttr is attribute slot, read once per event.
+func (a *activation) nativeAttr(slot int, name string, t attrType) nval {
+	return *a.attrRef(slot, name, t)
+}
+
+// attrRef is nativeAttr without the copy, for the hottest paths (the index,
+// comparisons with constants); valid until the next event.
+func (a *activation) attrRef(slot int, name string, t attrType) *nval {
+	s := &a.nattrs[slot]
+	if s.gen != a.gen {
+		s.v = a.read(slot, name, t)
+		s.gen = a.gen
+	}
+	return &s.v
+}
+
+// attr presents an attribute to CEL.
+func (a *activation) attr(slot int, name string, t attrType) ref.Val {
+	v := a.read(slot, name, t)
+	switch v.k {
+	case nString:
+		return types.String(v.s)
+	case nInt:
+		return types.Int(v.int())
+	case nDouble:
+		return types.Double(v.double())
+	case nBool:
+		return types.Bool(v.b)
+	case nMap:
+		return pmap{v.pv.Map()}
+	case nSlice:
+		return pslice{v.pv.Slice()}
+	case nSet:
+		return types.DefaultTypeAdapter.NativeToValue(v.set().items)
+	}
+	return emptyList
+}
+
+// read reads an attribute as the type rules declare for it; absent or of
+// another shape, it reads as that type's zero value. Lists and maps are read
+// in place.
+func (a *activation) read(slot int, name string, t attrType) nval {
 	switch name {
 	case "event.name":
-		return types.String(a.ev.Name)
+		return nStringOf(a.ev.Name)
 	case "event.severity":
-		return types.String(a.ev.Severity)
+		return nStringOf(a.ev.Severity)
 	case "event.body":
 		if a.ev.Body == (pcommon.Value{}) {
-			return types.String("")
+			return nStringOf("")
 		}
-		return types.String(a.ev.Body.AsString())
+		return nStringOf(a.ev.Body.AsString())
 	}
-	v, ok := a.ev.lookup(name)
+	v, ok := a.lookup(slot)
 	switch t {
 	case typeString:
 		if !ok {
-			return types.String("")
+			return nStringOf("")
 		}
 		if v.Type() == pcommon.ValueTypeStr {
-			return types.String(v.Str())
+			return nStringOf(v.Str())
 		}
-		return types.String(v.AsString())
+		return nStringOf(v.AsString())
 	case typeInt:
 		if !ok {
-			return types.IntZero
+			return nIntOf(0)
 		}
 		switch v.Type() {
 		case pcommon.ValueTypeInt:
-			return types.Int(v.Int())
+			return nIntOf(v.Int())
 		case pcommon.ValueTypeDouble:
-			return types.Int(int64(v.Double()))
+			return nIntOf(int64(v.Double()))
 		case pcommon.ValueTypeStr:
 			n, _ := strconv.ParseInt(v.Str(), 10, 64)
-			return types.Int(n)
+			return nIntOf(n)
 		}
-		return types.IntZero
+		return nIntOf(0)
 	case typeDouble:
 		if ok && v.Type() == pcommon.ValueTypeDouble {
-			return types.Double(v.Double())
+			return nDoubleOf(v.Double())
 		}
 		if ok && v.Type() == pcommon.ValueTypeInt {
-			return types.Double(float64(v.Int()))
+			return nDoubleOf(float64(v.Int()))
 		}
-		return types.Double(0)
+		return nDoubleOf(0)
 	case typeBool:
-		return types.Bool(ok && v.Type() == pcommon.ValueTypeBool && v.Bool())
+		return nBoolOf(ok && v.Type() == pcommon.ValueTypeBool && v.Bool())
 	}
-	// Lists and maps are read in place (pvalue.go).
 	switch {
 	case !ok:
 	case t == typeMap && v.Type() == pcommon.ValueTypeMap:
-		return pmap{v.Map()}
+		return nval{k: nMap, pv: v}
 	case t == typeMap && v.Type() == pcommon.ValueTypeSlice:
 		// A JSON patch request object is a list: offer it under "items".
-		return types.DefaultTypeAdapter.NativeToValue(map[string]any{"items": pslice{v.Slice()}})
+		items := pcommon.NewValueMap()
+		v.Slice().CopyTo(items.Map().PutEmptySlice("items"))
+		return nval{k: nMap, pv: items}
 	case t == typeList && v.Type() == pcommon.ValueTypeSlice:
-		return pslice{v.Slice()}
+		return nval{k: nSlice, pv: v}
 	case t == typeStringList && v.Type() == pcommon.ValueTypeSlice:
 		if allStrings(v.Slice()) {
-			return pslice{v.Slice()}
+			return nval{k: nSlice, pv: v}
 		}
 		strs := make([]string, v.Slice().Len())
 		for i := range strs {
 			strs[i] = v.Slice().At(i).AsString()
 		}
-		return types.DefaultTypeAdapter.NativeToValue(strs)
+		return stringList(strs)
 	case t == typeStringList && v.Type() == pcommon.ValueTypeStr:
-		return types.DefaultTypeAdapter.NativeToValue([]string{v.Str()})
+		return stringList([]string{v.Str()})
 	}
 	if t == typeMap {
-		return emptyMap
+		return nval{k: nMap, pv: emptyMapValue}
 	}
-	return emptyList
+	return nval{k: nList}
 }
 
 func allStrings(s pcommon.Slice) bool {

@@ -27,21 +27,50 @@ type eventIndex struct {
 }
 
 type indexNode struct {
-	attr    string                // "" for a leaf
+	attr    string // "" for a leaf
+	slot    int    // attr's slot in the activation
+	typ     attrType
 	list    bool                  // attr is a list: key on each of its elements
 	absent  string                // the key of an event without attr: its zero value as text
 	byValue map[string]*indexNode // rules that need attr to equal the key
 	rest    *indexNode            // rules that do not constrain attr
 	rules   []*Rule               // a leaf's rules, evaluated as they are
 	fanout  []fanout              // a leaf's rules that need any one of several atoms
+	// Most nodes key one value: compared directly, with no map lookup.
+	oneKey   string
+	oneChild *indexNode
+}
+
+func (n *indexNode) child(key string) *indexNode {
+	if n.oneChild != nil {
+		if key == n.oneKey {
+			return n.oneChild
+		}
+		return nil
+	}
+	return n.byValue[key]
 }
 
 // fanout keys rules on one attribute of their any-of requirement.
 type fanout struct {
 	attr    string
+	slot    int
+	typ     attrType
 	list    bool
 	absent  string
 	byValue map[string][]*Rule
+	oneKey  string
+	oneRule []*Rule // the rules of oneKey when it is the only key
+}
+
+func (fo *fanout) rules(key string) []*Rule {
+	if fo.oneRule != nil {
+		if key == fo.oneKey {
+			return fo.oneRule
+		}
+		return nil
+	}
+	return fo.byValue[key]
 }
 
 // anyValue is the key of rules that need an attribute to be non-empty.
@@ -54,9 +83,9 @@ const maxIndexDepth = 4
 // candidates returns the rules an event must be evaluated against, in rule
 // order, each once. The result may be the index's own slice: read it, never
 // append to it.
-func (ix *eventIndex) candidates(ev *Event, act *activation) []*Rule {
+func (ix *eventIndex) candidates(act *activation) []*Rule {
 	found := act.found[:0]
-	found = ix.root.collect(ev, found)
+	found = ix.root.collect(act, found)
 	act.found = found
 	switch len(found) {
 	case 0:
@@ -84,53 +113,118 @@ func (ix *eventIndex) candidates(ev *Event, act *activation) []*Rule {
 	return out
 }
 
-// keys calls f with each key an event holds for attr: its value (or the
-// attribute's zero value when absent), every element for a list, and anyValue
-// besides for a non-empty value.
-func keys(ev *Event, attr string, list bool, absent string, f func(string)) {
-	v, ok := ev.lookup(attr)
-	if !ok {
-		f(absent)
-		return
-	}
-	if list && v.Type() == pcommon.ValueTypeSlice {
-		s := v.Slice()
-		for i := 0; i < s.Len(); i++ {
-			f(s.At(i).AsString())
+// An event's keys for an attribute are its value as text (an absent
+// attribute reads as its zero value) and anyValue besides for a non-empty
+// one; or every element, for a list.
+
+// keyText is a scalar as the index keys it: as pdata's AsString would write it.
+func keyText(v *nval) string {
+	switch v.k {
+	case nString:
+		return v.s
+	case nInt:
+		if n := v.int(); n >= 0 && n < int64(len(smallInts)) {
+			return smallInts[n] // status codes: no allocation
 		}
-		return
+		return strconv.FormatInt(v.int(), 10)
+	case nBool:
+		return strconv.FormatBool(v.b)
+	case nDouble:
+		return pcommon.NewValueDouble(v.double()).AsString()
 	}
-	val := v.AsString()
-	f(val)
-	if val != "" && val != absent {
-		f(anyValue)
-	}
+	return ""
 }
 
-func (n *indexNode) collect(ev *Event, found [][]*Rule) [][]*Rule {
-	if n == nil {
-		return found
+var smallInts = func() []string {
+	s := make([]string, 1024)
+	for i := range s {
+		s[i] = strconv.Itoa(i)
 	}
-	if n.attr == "" {
-		if len(n.rules) > 0 {
-			found = append(found, n.rules)
-		}
-		for i := range n.fanout {
-			fo := &n.fanout[i]
-			keys(ev, fo.attr, fo.list, fo.absent, func(k string) {
-				if rs := fo.byValue[k]; len(rs) > 0 {
-					found = append(found, rs)
+	return s
+}()
+
+func (n *indexNode) collect(act *activation, found [][]*Rule) [][]*Rule {
+	for ; n != nil; n = n.rest {
+		if n.attr == "" {
+			if len(n.rules) > 0 {
+				found = append(found, n.rules)
+			}
+			for i := range n.fanout {
+				fo := &n.fanout[i]
+				v := act.attrRef(fo.slot, fo.attr, fo.typ)
+				if !fo.list {
+					text := keyText(v)
+					if rs := fo.rules(text); len(rs) > 0 {
+						found = append(found, rs)
+					}
+					if rs := fo.rules(anyValue); len(rs) > 0 && text != "" && text != fo.absent {
+						found = append(found, rs)
+					}
+					continue
 				}
-			})
+				for j, m := 0, listLen(v); j < m; j++ {
+					if rs := fo.rules(keyText(ptr(v.at(j)))); len(rs) > 0 {
+						found = append(found, rs)
+					}
+				}
+			}
+			return found
 		}
-		return found
+		v := act.attrRef(n.slot, n.attr, n.typ)
+		if !n.list {
+			text := keyText(v)
+			if child := n.child(text); child != nil {
+				found = child.collect(act, found)
+			}
+			if child := n.child(anyValue); child != nil && text != "" && text != n.absent {
+				found = child.collect(act, found)
+			}
+			continue
+		}
+		for j, m := 0, listLen(v); j < m; j++ {
+			if child := n.child(keyText(ptr(v.at(j)))); child != nil {
+				found = child.collect(act, found)
+			}
+		}
 	}
-	keys(ev, n.attr, n.list, n.absent, func(k string) {
-		if child := n.byValue[k]; child != nil {
-			found = child.collect(ev, found)
+	return found
+}
+
+// listLen is the length of a list attribute; anything else keys nothing.
+func ptr(v nval) *nval { return &v }
+
+func listLen(v *nval) int {
+	if v.isList() {
+		return v.length()
+	}
+	return 0
+}
+
+// finish points the index's nodes at the activation's attribute slots, and
+// sets up the single-key shortcuts.
+func (n *indexNode) finish(names map[string]nameRef) {
+	if n == nil {
+		return
+	}
+	if n.attr != "" {
+		n.slot, n.typ = names[n.attr].index, names[n.attr].typ
+	}
+	for i := range n.fanout {
+		fo := &n.fanout[i]
+		fo.slot, fo.typ = names[fo.attr].index, names[fo.attr].typ
+		for k, rs := range fo.byValue {
+			if len(fo.byValue) == 1 {
+				fo.oneKey, fo.oneRule = k, rs
+			}
 		}
-	})
-	return n.rest.collect(ev, found)
+	}
+	for k, child := range n.byValue {
+		child.finish(names)
+		if len(n.byValue) == 1 {
+			n.oneKey, n.oneChild = k, child
+		}
+	}
+	n.rest.finish(names)
 }
 
 // atom is one indexable requirement: attr holds one of vals (for a list
@@ -276,8 +370,11 @@ func leaf(rules []*Rule, cons map[*Rule]constraints) *indexNode {
 
 // zeroKey is the key an absent attribute of type t reads as.
 func zeroKey(t attrType) string {
-	if t == typeInt {
+	switch t {
+	case typeInt:
 		return "0" // conditions read an absent int as 0
+	case typeBool:
+		return "false"
 	}
 	return ""
 }
@@ -292,7 +389,9 @@ func (c *compiler) buildIndexes(asts map[*Rule]*cel.Ast) {
 		for _, r := range rules {
 			cons[r] = c.constraintsOf(asts[r])
 		}
-		c.set.index[ev] = &eventIndex{root: buildNode(rules, cons, map[string]bool{}, 0)}
+		root := buildNode(rules, cons, map[string]bool{}, 0)
+		root.finish(c.set.names)
+		c.set.index[ev] = &eventIndex{root: root}
 	}
 }
 

@@ -85,6 +85,7 @@ type TestCase struct {
 	EventName string         `yaml:"event_name"`
 	Event     map[string]any `yaml:"event"`
 	Resource  map[string]any `yaml:"resource"`
+	Body      string         `yaml:"body"` // the record's body (event.body)
 	Series    []TestEvent    `yaml:"series"`
 	Line      int            `yaml:"-"`
 }
@@ -95,6 +96,7 @@ type TestEvent struct {
 	At        time.Duration  `yaml:"at"`
 	Event     map[string]any `yaml:"event"`
 	Resource  map[string]any `yaml:"resource"`
+	Body      string         `yaml:"body"`
 }
 
 type ruleSpec struct {

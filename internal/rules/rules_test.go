@@ -635,7 +635,9 @@ func TestIndexListsNonEmptyAndAnyOf(t *testing.T) {
 	ev := func(attrs map[string]any) *Event { return event("k8s.audit", 0, attrs) }
 	candidates := func(ev *Event) []string {
 		var out []string
-		for _, r := range set.index["k8s.audit"].candidates(ev, &activation{}) {
+		act := &activation{}
+		act.reset(set, ev)
+		for _, r := range set.index["k8s.audit"].candidates(act) {
 			out = append(out, r.Name)
 		}
 		return out

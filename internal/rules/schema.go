@@ -224,6 +224,30 @@ var attributeTypes = map[string]attrType{
 	"k8s.audit.pod_security.enforce_policy":   typeString,
 	"k8s.audit.pod_security.audit_violations": typeString,
 	"k8s.audit.pod_security.exempt":           typeString,
+
+	// Kubernetes Events (the kube_events receiver). The involved object is
+	// k8s.object.*; for pods also k8s.pod.name/uid, labels and workload.
+	"k8s.event.name":                 typeString,
+	"k8s.event.uid":                  typeString,
+	"k8s.event.type":                 typeString,
+	"k8s.event.reason":               typeString,
+	"k8s.event.action":               typeString,
+	"k8s.event.count":                typeInt,
+	"k8s.event.first_time":           typeString,
+	"k8s.event.last_time":            typeString,
+	"k8s.event.time":                 typeString,
+	"k8s.event.reporting_controller": typeString,
+	"k8s.event.reporting_instance":   typeString,
+	"k8s.event.source.component":     typeString,
+	"k8s.event.source.host":          typeString,
+	"k8s.event.related.kind":         typeString,
+	"k8s.event.related.name":         typeString,
+	"k8s.object.kind":                typeString,
+	"k8s.object.name":                typeString,
+	"k8s.object.namespace":           typeString,
+	"k8s.object.uid":                 typeString,
+	"k8s.object.field_path":          typeString,
+	"k8s.object.api_version":         typeString,
 }
 
 // lookupAttr returns the type of a known attribute name.

@@ -51,12 +51,7 @@ func (s *Set) RunTests() []TestResult {
 				continue
 			}
 			act.reset(s, &ev)
-			val, _, err := r.prg.Eval(act)
-			if err != nil {
-				res.Err = fmt.Errorf("condition failed: %w", err)
-			} else {
-				res.Got = val.Value() == true
-			}
+			res.Got, res.Err = evalBoth(&r.cond, act)
 			out = append(out, res)
 		}
 	}
@@ -73,7 +68,7 @@ func (s *Set) runSeries(r *Rule, tc TestCase) (bool, error) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var ms []Match
 	for i, te := range tc.Series {
-		ev, err := TestCase{EventName: te.EventName, Event: te.Event, Resource: te.Resource}.event(r)
+		ev, err := TestCase{EventName: te.EventName, Event: te.Event, Resource: te.Resource, Body: te.Body}.event(r)
 		if err != nil {
 			return false, fmt.Errorf("series[%d]: %w", i, err)
 		}
@@ -99,5 +94,23 @@ func (tc TestCase) event(r *Rule) (Event, error) {
 	if err := ev.Resource.FromRaw(tc.Resource); err != nil {
 		return ev, fmt.Errorf("resource: %w", err)
 	}
+	if tc.Body != "" {
+		ev.Body = pcommon.NewValueStr(tc.Body)
+	}
 	return ev, nil
+}
+
+// evalBoth evaluates a test event both ways, natively and with CEL alone, and
+// reports it when they disagree: CEL is the reference.
+func evalBoth(c *condition, act *activation) (bool, error) {
+	got, err := c.evalCEL(act)
+	if err != nil {
+		return false, fmt.Errorf("condition failed: %w", err)
+	}
+	if c.native != nil {
+		if v := c.native.eval(act, c.limit); v.k == nBool && v.b != got {
+			return got, fmt.Errorf("native evaluation says %v where CEL says %v: a bug in native.go", v.b, got)
+		}
+	}
+	return got, nil
 }

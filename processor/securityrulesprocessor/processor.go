@@ -29,6 +29,7 @@ type rulesProcessor struct {
 
 	running atomic.Pointer[running] // swapped whole on reload
 	stamps  string                  // rule files' size and mtime at the last load
+	pending string                  // stamps seen changed once, loaded when seen again
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -117,6 +118,7 @@ func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Lo
 	buf := matchesPool.Get().(*[]rules.Match)
 	defer matchesPool.Put(buf)
 
+	var ev rules.Event // one for the batch: an event per record would be an allocation each
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -127,7 +129,7 @@ func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Lo
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
-				ev := rules.EventFromRecord(lr, resource)
+				ev = rules.EventFromRecord(lr, resource)
 				*buf = run.engine.Evaluate(&ev, (*buf)[:0])
 				if len(*buf) == 0 {
 					continue
@@ -225,15 +227,22 @@ func (p *rulesProcessor) flush() {
 	}
 }
 
-// reloadIfChanged reloads the rules when a rule file changed. A reload that
-// fails validation keeps the running rules and says why; state starts afresh
-// with new rules.
+// reloadIfChanged reloads the rules when a rule file changed and then stayed
+// the same for one more interval: an editor or a ConfigMap update that
+// truncates a file before writing it must not load the empty file in between.
+// A reload that fails validation keeps the running rules and says why; state
+// starts afresh with new rules.
 func (p *rulesProcessor) reloadIfChanged() {
 	stamps := p.cfg.fileStamps()
 	if stamps == p.stamps {
+		p.pending = ""
 		return
 	}
-	p.stamps = stamps
+	if stamps != p.pending {
+		p.pending = stamps // changed: wait until it settles
+		return
+	}
+	p.stamps, p.pending = stamps, ""
 	ctx := context.Background()
 	set, err := p.cfg.load()
 	if err != nil {

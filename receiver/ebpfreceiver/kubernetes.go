@@ -8,18 +8,17 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/podidentity"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/metadata"
 )
 
 // Ways to reach the Kubernetes API for pod identity.
 const (
-	authNone           = "none"           // no API: container id and runtime from the cgroup path only
-	authServiceAccount = "serviceAccount" // in a pod (the DaemonSet agent)
-	authKubeConfig     = "kubeConfig"     // $KUBECONFIG or ~/.kube/config
+	authNone           = k8sclient.AuthNone           // no API: container id and runtime from the cgroup path only
+	authServiceAccount = k8sclient.AuthServiceAccount // in a pod (the DaemonSet agent)
+	authKubeConfig     = k8sclient.AuthKubeConfig     // $KUBECONFIG or ~/.kube/config
 )
 
 // KubernetesConfig gives events the identity of their pod.
@@ -41,19 +40,12 @@ func (c KubernetesConfig) validate() error {
 }
 
 func (c KubernetesConfig) client() (kubernetes.Interface, error) {
-	var cfg *rest.Config
-	var err error
-	switch c.AuthType {
-	case authServiceAccount:
-		cfg, err = rest.InClusterConfig()
-	case authKubeConfig:
-		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-			clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{}).ClientConfig()
-	default:
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes.auth_type %s: %w", c.AuthType, err)
+	cfg, err := k8sclient.RestConfig(c.AuthType)
+	if err != nil || cfg == nil {
+		if err != nil {
+			err = fmt.Errorf("kubernetes.%w", err)
+		}
+		return nil, err
 	}
 	return kubernetes.NewForConfig(cfg)
 }

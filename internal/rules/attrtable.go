@@ -1,0 +1,94 @@
+package rules
+
+import "go.opentelemetry.io/collector/pdata/pcommon"
+
+// attrTable finds an attribute's slot by its name: open addressing on a hash
+// of the name's length and three of its bytes, which costs a fraction of a Go
+// map lookup. An activation indexes an event's attributes through it once,
+// and every read after that is a slot access instead of a scan of the record.
+type attrTable struct {
+	mask  uint32
+	keys  []string
+	slots []int32
+}
+
+func newAttrTable(names map[string]nameRef) attrTable {
+	n := 0
+	for _, r := range names {
+		if r.kind == nameAttr {
+			n++
+		}
+	}
+	size := 16
+	for size < 4*n {
+		size *= 2
+	}
+	t := attrTable{mask: uint32(size - 1), keys: make([]string, size), slots: make([]int32, size)}
+	for name, r := range names {
+		if r.kind != nameAttr {
+			continue
+		}
+		i := attrHash(name) & t.mask
+		for t.keys[i] != "" {
+			i = (i + 1) & t.mask
+		}
+		t.keys[i], t.slots[i] = name, int32(r.index)
+	}
+	return t
+}
+
+func attrHash(k string) uint32 {
+	n := len(k)
+	if n == 0 {
+		return 0
+	}
+	h := uint32(n)*0x9E3779B1 ^ uint32(k[n-1])*0x85EBCA6B ^ uint32(k[n/2])*0xC2B2AE35 ^ uint32(k[n*2/3])*0x27D4EB2F
+	return h ^ h>>15
+}
+
+// find returns the slot of name, or -1 when rules do not know it.
+func (t *attrTable) find(name string) int {
+	if len(t.keys) == 0 {
+		return -1
+	}
+	for i := attrHash(name) & t.mask; ; i = (i + 1) & t.mask {
+		switch t.keys[i] {
+		case name:
+			return int(t.slots[i])
+		case "":
+			return -1
+		}
+	}
+}
+
+// present is an event's attribute by slot; it belongs to the current event
+// when gen matches.
+type present struct {
+	gen uint32
+	v   pcommon.Value
+}
+
+// indexAttrs records where the event's attributes are, by slot: the
+// resource's first, so that the record's own win.
+func (a *activation) indexAttrs() {
+	a.indexed = a.gen
+	for _, m := range [2]pcommon.Map{a.ev.Resource, a.ev.Attrs} {
+		if m == (pcommon.Map{}) {
+			continue
+		}
+		for k, v := range m.All() {
+			if slot := a.set.attrTable.find(k); slot >= 0 {
+				a.present[slot] = present{a.gen, v}
+			}
+		}
+	}
+}
+
+// lookup is the event's attribute in slot.
+func (a *activation) lookup(slot int) (pcommon.Value, bool) {
+	if a.indexed != a.gen {
+		a.indexAttrs()
+	}
+	p := a.present[slot]
+	return p.v, p.gen == a.gen
+}

@@ -1,0 +1,56 @@
+package rules
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	packs "github.com/otelcol-k8ssec/otelcol-k8ssec/rules"
+)
+
+// BenchmarkPackEvaluation evaluates the default k8s_audit pack on the three
+// kinds of audit event a busy cluster sends most, with native evaluation and
+// with CEL's interpreter alone: what native.go is worth.
+func BenchmarkPackEvaluation(b *testing.B) {
+	events := map[string]*Event{
+		"read": event("k8s.audit", 0, map[string]any{
+			"user.name": "system:serviceaccount:kube-system:endpointslice-controller", "k8s.audit.verb": "get",
+			"k8s.audit.object.resource": "configmaps", "k8s.namespace.name": "default",
+			"http.response.status_code": 200, "k8s.audit.authorization.decision": "allow",
+			"client.address": "10.0.0.12", "user_agent.original": "kube-controller-manager/v1.36.3 (linux/amd64)",
+		}),
+		"lease-renewal": event("k8s.audit", 0, map[string]any{
+			"user.name": "system:node:worker-3", "k8s.audit.verb": "update", "k8s.audit.object.resource": "leases",
+			"k8s.audit.object.name": "worker-3", "k8s.namespace.name": "kube-node-lease",
+			"http.response.status_code": 200, "k8s.audit.authorization.decision": "allow",
+		}),
+		"pod-create": event("k8s.audit", 0, map[string]any{
+			"user.name": "system:serviceaccount:kube-system:replicaset-controller", "k8s.audit.verb": "create",
+			"k8s.audit.object.resource": "pods", "k8s.namespace.name": "shop", "http.response.status_code": 201,
+			"k8s.audit.request_object": map[string]any{"spec": map[string]any{"containers": []any{map[string]any{
+				"name": "web", "image": "registry.example.com/web:2.4.1",
+				"securityContext": map[string]any{"runAsNonRoot": true},
+			}}}},
+		}),
+	}
+	data, _ := packs.Pack("k8s_audit")
+	for _, mode := range []struct {
+		name    string
+		celOnly bool
+	}{{"native", false}, {"cel-only", true}} {
+		set, err := Load([]Source{{Name: "k8s_audit.yaml", Data: data}}, Options{CELOnly: mode.celOnly})
+		require.NoError(b, err)
+		e := NewEngine(set, StateConfig{})
+		for _, kind := range []string{"read", "lease-renewal", "pod-create"} {
+			ev := events[kind]
+			b.Run(kind+"/"+mode.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if ms := e.Evaluate(ev, nil); len(ms) != 0 {
+						b.Fatalf("%s matched %s", kind, ms[0].Rule.Name)
+					}
+				}
+			})
+		}
+	}
+}

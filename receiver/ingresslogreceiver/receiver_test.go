@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -29,6 +30,15 @@ type sinks struct {
 // pipelines, and stops it when the test ends.
 func startReceiver(t *testing.T, include string, edit func(*Config)) sinks {
 	t.Helper()
+	s := sinks{new(consumertest.LogsSink), new(consumertest.MetricsSink)}
+	startReceiverInto(t, include, edit, s.logs, s.metrics)
+	return s
+}
+
+// startReceiverInto runs an ingress_log receiver on include that feeds logs
+// and metrics, and stops it when the test ends.
+func startReceiverInto(t *testing.T, include string, edit func(*Config), logs consumer.Logs, metrics consumer.Metrics) {
+	t.Helper()
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	cfg.Include = []string{include}
 	cfg.StartAt = "beginning"
@@ -38,11 +48,10 @@ func startReceiver(t *testing.T, include string, edit func(*Config)) sinks {
 		edit(cfg)
 	}
 	require.NoError(t, cfg.Validate())
-	s := sinks{new(consumertest.LogsSink), new(consumertest.MetricsSink)}
 	set := receivertest.NewNopSettings(NewFactory().Type())
-	lr, err := NewFactory().CreateLogs(context.Background(), set, cfg, s.logs)
+	lr, err := NewFactory().CreateLogs(context.Background(), set, cfg, logs)
 	require.NoError(t, err)
-	mr, err := NewFactory().CreateMetrics(context.Background(), set, cfg, s.metrics)
+	mr, err := NewFactory().CreateMetrics(context.Background(), set, cfg, metrics)
 	require.NoError(t, err)
 	require.Same(t, lr, mr, "one receiver serves both pipelines")
 	require.NoError(t, lr.Start(context.Background(), componenttest.NewNopHost()))
@@ -51,7 +60,6 @@ func startReceiver(t *testing.T, include string, edit func(*Config)) sinks {
 		require.NoError(t, lr.Shutdown(context.Background()))
 		require.NoError(t, mr.Shutdown(context.Background()))
 	})
-	return s
 }
 
 func appendLines(t *testing.T, path string, lines ...string) {

@@ -94,6 +94,28 @@ var attributeTypes = map[string]attrType{
 	"url.scheme":                typeString,
 	"url.original":              typeString,
 
+	// HTTP access logs (the ingress_log receiver).
+	"network.protocol.version":         typeString,
+	"http.request.size":                typeInt,
+	"http.response.size":               typeInt,
+	"http.server.request.duration":     typeDouble,
+	"k8s.service.name":                 typeString,
+	"k8s.service.port":                 typeString,
+	"k8s.ingress.name":                 typeString,
+	"log.record.original":              typeString,
+	"k8ssec.parse.error":               typeString,
+	"k8ssec.http.referer":              typeString,
+	"k8ssec.http.forwarded_for":        typeString,
+	"k8ssec.http.request.id":           typeString,
+	"k8ssec.upstream.name":             typeString,
+	"k8ssec.upstream.alternative_name": typeString,
+	"k8ssec.upstream.address":          typeString,
+	"k8ssec.upstream.status_code":      typeInt,
+	"k8ssec.upstream.duration":         typeDouble,
+	"k8ssec.upstream.response.size":    typeInt,
+	"k8ssec.ingress.router":            typeString,
+	"k8ssec.envoy.response_flags":      typeString,
+
 	// Processes and files (the ebpf receiver).
 	"process.pid":                    typeInt,
 	"process.parent_pid":             typeInt,

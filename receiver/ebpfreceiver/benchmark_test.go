@@ -3,14 +3,21 @@ package ebpfreceiver
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/probe"
 )
@@ -109,4 +116,160 @@ func BenchmarkEventToLog(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// openStorm opens and closes path n times from one thread: the syscall
+// workload the file programs watch.
+func openStorm(b *testing.B, path string, n int) time.Duration {
+	b.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start := time.Now()
+	for range n {
+		fd, err := unix.Openat(unix.AT_FDCWD, path, unix.O_RDONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		unix.Close(fd)
+	}
+	return time.Since(start)
+}
+
+// counting is a pipeline end that counts records.
+func counting(b *testing.B) (consumer.Logs, *atomic.Int64) {
+	var records atomic.Int64
+	c, err := consumer.NewLogs(func(_ context.Context, ld plog.Logs) error {
+		records.Add(int64(ld.LogRecordCount()))
+		return nil
+	})
+	require.NoError(b, err)
+	return c, &records
+}
+
+func lostTotal(b *testing.B, rcv any) uint64 {
+	lost, err := rcv.(*ebpfReceiver).probe.LostCounts()
+	require.NoError(b, err)
+	var n uint64
+	for _, l := range lost {
+		n += l
+	}
+	return n
+}
+
+// BenchmarkOpenStorm opens a file of interest (/etc/hostname) as fast as one
+// thread can, with the receiver off and on (default config), side by side:
+// the workload's own rate, the records that reach the pipeline, and what the
+// ring buffer lost.
+func BenchmarkOpenStorm(b *testing.B) {
+	requireRoot(b)
+	const opens = 100_000
+	b.Run("receiver=off", func(b *testing.B) {
+		var d time.Duration
+		for b.Loop() {
+			d += openStorm(b, "/etc/hostname", opens)
+		}
+		b.ReportMetric(float64(b.N*opens)/d.Seconds(), "opens/s")
+	})
+	b.Run("receiver=on", func(b *testing.B) {
+		next, records := counting(b)
+		rcv := startReceiver(b, newTelemetry(b), next, func(c *Config) { c.RingBufferSize = defaultRingBufferSize })
+		var d time.Duration
+		for b.Loop() {
+			d += openStorm(b, "/etc/hostname", opens)
+		}
+		time.Sleep(300 * time.Millisecond) // the last batch
+		lost := lostTotal(b, rcv)
+		require.NoError(b, rcv.Shutdown(context.Background()))
+		b.ReportMetric(float64(b.N*opens)/d.Seconds(), "opens/s")
+		b.ReportMetric(float64(records.Load())/d.Seconds(), "records/s")
+		b.ReportMetric(float64(lost), "lost")
+	})
+}
+
+// BenchmarkPaced100k offers 100,000 file events a second (opens of
+// /etc/hostname, caught up every millisecond or so) to the receiver with the
+// default ring buffer, for one second per iteration: "lost" is what the ring
+// buffer dropped, "missing" what sent minus what reached the pipeline.
+func BenchmarkPaced100k(b *testing.B) {
+	requireRoot(b)
+	next, records := counting(b)
+	rcv := startReceiver(b, newTelemetry(b), next, func(c *Config) {
+		c.RingBufferSize = defaultRingBufferSize
+		c.Events = []string{eventFileOpen}
+		c.FilePrefixes = []string{"/etc/hostname"}
+	})
+	defer func() { require.NoError(b, rcv.Shutdown(context.Background())) }()
+	sent := 0
+	var pacing time.Duration
+	for b.Loop() {
+		// Catch up to 100 events per elapsed millisecond, for one second.
+		start := time.Now()
+		for done := 0; done < 100_000; {
+			due := min(100_000, int(time.Since(start).Microseconds()/10))
+			if due > done {
+				openStorm(b, "/etc/hostname", due-done)
+				sent += due - done
+				done = due
+				continue
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		pacing += time.Since(start)
+	}
+	require.Eventually(b, func() bool { return records.Load() >= int64(sent) }, 5*time.Second, 20*time.Millisecond, "records: %d of %d", records.Load(), sent)
+	b.ReportMetric(float64(lostTotal(b, rcv)), "lost")
+	b.ReportMetric(float64(int64(sent)-records.Load()), "missing")
+	b.ReportMetric(float64(sent)/pacing.Seconds(), "offered/s")
+}
+
+// BenchmarkIdleMemory starts the receiver with its defaults (every event,
+// 8 MiB ring, process cache seeded from /proc) and reports, once idle, the Go
+// heap and runtime memory, and the kernel memory its BPF maps lock (ring
+// buffer included), from /proc/self/fdinfo.
+func BenchmarkIdleMemory(b *testing.B) {
+	requireRoot(b)
+	for b.Loop() {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		rcv := startReceiver(b, newTelemetry(b), consumertest.NewNop(), func(c *Config) { c.RingBufferSize = defaultRingBufferSize })
+		time.Sleep(time.Second)
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/(1<<20), "heap-MiB")
+		b.ReportMetric(float64(after.Sys)/(1<<20), "go-sys-MiB")
+		b.ReportMetric(float64(bpfMemlock(b))/(1<<20), "bpf-MiB")
+		require.NoError(b, rcv.Shutdown(context.Background()))
+	}
+}
+
+// bpfMemlock sums the memlock of every BPF map this process holds, each
+// once however many descriptors refer to it.
+func bpfMemlock(b *testing.B) uint64 {
+	entries, err := os.ReadDir("/proc/self/fdinfo")
+	require.NoError(b, err)
+	memlock := map[string]uint64{} // by map_id
+	for _, e := range entries {
+		info, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		if err != nil || !strings.Contains(string(info), "map_type:") {
+			continue
+		}
+		var id string
+		var n uint64
+		for _, line := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(line, "memlock:"); ok {
+				n, _ = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			}
+			if v, ok := strings.CutPrefix(line, "map_id:"); ok {
+				id = strings.TrimSpace(v)
+			}
+		}
+		memlock[id] = n
+	}
+	var total uint64
+	for _, n := range memlock {
+		total += n
+	}
+	return total
 }

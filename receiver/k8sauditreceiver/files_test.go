@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/storagetest"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -18,35 +19,12 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/extension"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/k8sauditreceiver/internal/metadatatest"
 )
-
-// extHost hands extensions (file_storage) to the receiver as a collector would.
-type extHost struct {
-	component.Host
-	ext map[component.ID]component.Component
-}
-
-func (h extHost) GetExtensions() map[component.ID]component.Component { return h.ext }
-
-var storageID = component.MustNewID("file_storage")
-
-// startFileStorage starts a real file_storage extension keeping its data in dir.
-func startFileStorage(t *testing.T, dir string) extension.Extension {
-	t.Helper()
-	f := filestorage.NewFactory()
-	cfg := f.CreateDefaultConfig().(*filestorage.Config)
-	cfg.Directory = dir
-	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
-	require.NoError(t, err)
-	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
-	return ext
-}
 
 // fileReceiver is a k8s_audit receiver that tails dir/audit*.log.
 type fileReceiver struct {
@@ -62,15 +40,15 @@ func startFileReceiver(t *testing.T, tt *componenttest.Telemetry, next consumer.
 	files.Include = []string{filepath.Join(logDir, "audit*.log")}
 	files.StartAt = "beginning"
 	files.PollInterval = 20 * time.Millisecond
-	files.StorageID = &storageID
+	files.StorageID = &storagetest.ID
 	cfg.Files = configoptional.Some(*files)
 	require.NoError(t, cfg.Validate())
 
-	fr := &fileReceiver{storage: startFileStorage(t, storageDir)}
+	fr := &fileReceiver{storage: storagetest.Start(t, storageDir)}
 	var err error
 	fr.rcv, err = NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tt), cfg, next)
 	require.NoError(t, err)
-	host := extHost{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{storageID: fr.storage}}
+	host := storagetest.Host(componenttest.NewNopHost(), fr.storage)
 	require.NoError(t, fr.rcv.Start(context.Background(), host))
 	return fr
 }

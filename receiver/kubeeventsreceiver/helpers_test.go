@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/storagetest"
+
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/extension"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -29,28 +29,6 @@ import (
 
 // waitLong bounds the waits for something to arrive; never asserted as a speed.
 const waitLong = 90 * time.Second
-
-// extHost hands extensions (file_storage) to the receiver as a collector would.
-type extHost struct {
-	component.Host
-	ext map[component.ID]component.Component
-}
-
-func (h extHost) GetExtensions() map[component.ID]component.Component { return h.ext }
-
-var storageID = component.MustNewID("file_storage")
-
-// startFileStorage starts a real file_storage extension keeping its data in dir.
-func startFileStorage(t *testing.T, dir string) extension.Extension {
-	t.Helper()
-	f := filestorage.NewFactory()
-	cfg := f.CreateDefaultConfig().(*filestorage.Config)
-	cfg.Directory = dir
-	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
-	require.NoError(t, err)
-	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
-	return ext
-}
 
 // testReceiver is a started receiver with what the test looks at.
 type testReceiver struct {
@@ -95,9 +73,9 @@ func startReceiver(t *testing.T, restCfg *rest.Config, o rcvOpts) *testReceiver 
 	tr.r = r
 	host := component.Host(componenttest.NewNopHost())
 	if o.storageDir != "" {
-		cfg.StorageID = &storageID
-		tr.storage = startFileStorage(t, o.storageDir)
-		host = extHost{Host: host, ext: map[component.ID]component.Component{storageID: tr.storage}}
+		cfg.StorageID = &storagetest.ID
+		tr.storage = storagetest.Start(t, o.storageDir)
+		host = storagetest.Host(host, tr.storage)
 	}
 	require.NoError(t, r.Start(context.Background(), host))
 	t.Cleanup(func() { tr.stop(t) })

@@ -7,15 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/benchtest"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/parser/regex"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -69,10 +69,6 @@ func totalBytes(lines [][]byte) int64 {
 	return n
 }
 
-func reportLinesPerSecond(b *testing.B, lines int) {
-	b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
-}
-
 // ingressNginxRegex is what a user of contrib's regex_parser writes for the
 // default format: one named group per variable.
 const ingressNginxRegex = `^(?P<remote_addr>[^ ]*) - (?P<remote_user>[^ ]*) \[(?P<time_local>[^\]]*)\] "(?P<request>[^"]*)" ` +
@@ -97,7 +93,7 @@ func BenchmarkParse(b *testing.B) {
 			}
 		}
 	}
-	reportLinesPerSecond(b, len(lines))
+	benchtest.PerSecond(b, len(lines), "lines/s")
 }
 
 // BenchmarkParseBaselineRegexp is Go's regexp with the regex_parser's
@@ -114,7 +110,7 @@ func BenchmarkParseBaselineRegexp(b *testing.B) {
 			}
 		}
 	}
-	reportLinesPerSecond(b, len(lines))
+	benchtest.PerSecond(b, len(lines), "lines/s")
 }
 
 // BenchmarkDecode is a batch from the file consumer to pdata with no file:
@@ -137,18 +133,8 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	}
-	reportLinesPerSecond(b, len(lines))
+	benchtest.PerSecond(b, len(lines), "lines/s")
 }
-
-// countingConsumer counts log records and nothing else, so the benchmark
-// measures the receiver.
-type countingConsumer struct{ n atomic.Int64 }
-
-func (c *countingConsumer) ConsumeLogs(_ context.Context, ld plog.Logs) error {
-	c.n.Add(int64(ld.LogRecordCount()))
-	return nil
-}
-func (c *countingConsumer) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 const fileBenchLines = 100000
 
@@ -169,22 +155,7 @@ func writeAccessLog(b *testing.B) string {
 // benchFile measures a receiver reading a whole access log from the
 // beginning: from start until every line reached the consumer.
 func benchFile(b *testing.B, create func(path string, next consumer.Logs) (receiver.Logs, error)) {
-	path := writeAccessLog(b)
-	st, err := os.Stat(path)
-	require.NoError(b, err)
-	b.SetBytes(st.Size())
-	b.ReportAllocs()
-	for b.Loop() {
-		next := &countingConsumer{}
-		rcv, err := create(path, next)
-		require.NoError(b, err)
-		require.NoError(b, rcv.Start(context.Background(), componenttest.NewNopHost()))
-		for next.n.Load() < fileBenchLines {
-			time.Sleep(time.Millisecond)
-		}
-		require.NoError(b, rcv.Shutdown(context.Background()))
-	}
-	reportLinesPerSecond(b, fileBenchLines)
+	benchtest.ReadFile(b, writeAccessLog(b), fileBenchLines, "lines/s", create)
 }
 
 // BenchmarkFile is the ingress_log file path: tail, parse, map to pdata.
@@ -234,5 +205,5 @@ func BenchmarkPdataFloor(b *testing.B) {
 			appendRecords(entries, strs, lrs, pcommon.Timestamp(1))
 		}
 	}
-	reportLinesPerSecond(b, len(lines))
+	benchtest.PerSecond(b, len(lines), "lines/s")
 }

@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/benchtest"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator"
 	jsonparser "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/parser/json"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -93,10 +93,6 @@ var webhookBodies = []struct {
 	body func(*testing.B) []byte
 }{{"mixed", events400}, {"metadata-only", metadataEvents400}}
 
-func reportEventsPerSecond(b *testing.B, events int) {
-	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
-}
-
 // BenchmarkWebhookDecode is the webhook path minus the network: one posted
 // batch of 400 events decoded and mapped to pdata.
 func BenchmarkWebhookDecode(b *testing.B) {
@@ -113,7 +109,7 @@ func BenchmarkWebhookDecode(b *testing.B) {
 					b.Fatalf("decoded %d: %v", out.Len(), err)
 				}
 			}
-			reportEventsPerSecond(b, 400)
+			benchtest.PerSecond(b, 400, "events/s")
 		})
 	}
 }
@@ -132,20 +128,10 @@ func BenchmarkWebhookDecodeBaselineK8sTypes(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			reportEventsPerSecond(b, 400)
+			benchtest.PerSecond(b, 400, "events/s")
 		})
 	}
 }
-
-// countingConsumer counts log records and nothing else, so the benchmark
-// measures the receiver.
-type countingConsumer struct{ n atomic.Int64 }
-
-func (c *countingConsumer) ConsumeLogs(_ context.Context, ld plog.Logs) error {
-	c.n.Add(int64(ld.LogRecordCount()))
-	return nil
-}
-func (c *countingConsumer) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 const fileBenchEvents = 20000
 
@@ -166,22 +152,7 @@ func writeAuditFile(b *testing.B) string {
 // benchFile measures a receiver reading a whole audit log from the beginning:
 // from start until every line reached the consumer.
 func benchFile(b *testing.B, create func(path string, next consumer.Logs) (receiver.Logs, error)) {
-	path := writeAuditFile(b)
-	st, err := os.Stat(path)
-	require.NoError(b, err)
-	b.SetBytes(st.Size())
-	b.ReportAllocs()
-	for b.Loop() {
-		next := &countingConsumer{}
-		rcv, err := create(path, next)
-		require.NoError(b, err)
-		require.NoError(b, rcv.Start(context.Background(), componenttest.NewNopHost()))
-		for next.n.Load() < fileBenchEvents {
-			time.Sleep(time.Millisecond)
-		}
-		require.NoError(b, rcv.Shutdown(context.Background()))
-	}
-	reportEventsPerSecond(b, fileBenchEvents)
+	benchtest.ReadFile(b, writeAuditFile(b), fileBenchEvents, "events/s", create)
 }
 
 // BenchmarkFile is the k8s_audit file path: tail, decode and map.

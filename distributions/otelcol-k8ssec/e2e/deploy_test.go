@@ -70,5 +70,5 @@ func TestAgentEnforcementOverrideIsValidated(t *testing.T) {
 	out, err = validate(t, env, "--config", "k8ssec:agent",
 		"--set", "receivers::ebpf::enforcement::kill_paths=[nc]")
 	require.Error(t, err, "a relative kill path passed:\n%s", out)
-	assert.Contains(t, string(out), "kill_paths")
+	assert.Contains(t, string(out), `enforcement.kill_paths: "nc" must be an absolute path`)
 }

@@ -105,6 +105,26 @@ func TestManifestsOnARealAPIServer(t *testing.T) {
 		}
 	})
 
+	t.Run("pods from the templates", func(t *testing.T) {
+		// What the DaemonSet and ReplicaSet controllers would create (no controller
+		// runs here): pod admission (Pod Security enforce, the priority class, the
+		// service account) judges the templates, dry-run.
+		objs := load(t)
+		ds := one[*appsv1.DaemonSet](t, objs, agentName)
+		dep := one[*appsv1.Deployment](t, objs, gatewayName)
+		for name, tmpl := range map[string]corev1.PodTemplateSpec{agentName: ds.Spec.Template, gatewayName: dep.Spec.Template} {
+			pod := &corev1.Pod{ObjectMeta: *tmpl.ObjectMeta.DeepCopy(), Spec: *tmpl.Spec.DeepCopy()}
+			pod.Name = name + "-dry-run"
+			pod.Namespace = Namespace
+			got, err := admin.CoreV1().Pods(Namespace).Create(t.Context(), pod, metav1.CreateOptions{
+				DryRun: []string{metav1.DryRunAll}, FieldValidation: metav1.FieldValidationStrict})
+			if assert.NoError(t, err, "pod of %s", name) && name == agentName {
+				require.NotNil(t, got.Spec.Priority, "the priority class resolved")
+				assert.Positive(t, *got.Spec.Priority)
+			}
+		}
+	})
+
 	t.Run("access review", func(t *testing.T) { accessReview(t, admin) })
 	t.Run("gateway as itself", func(t *testing.T) { gatewayAsItself(t, cluster, admin) })
 }

@@ -344,12 +344,11 @@ func TestStandaloneWebhookToFile(t *testing.T) {
 }
 
 // Every configuration the binary embeds must validate against the components it was
-// built with: agent and gateway join standalone here as they are written.
+// built with, in the environment its deployment gives it (deploy_test.go).
 func TestEmbeddedConfigsValidate(t *testing.T) {
-	bin := binary(t)
 	for _, name := range config.Names() {
 		t.Run(name, func(t *testing.T) {
-			out, err := exec.Command(bin, "validate", "--config", "k8ssec:"+name).CombinedOutput()
+			out, err := validate(t, deployEnv(t, name), "--config", "k8ssec:"+name)
 			assert.NoError(t, err, "validate k8ssec:%s:\n%s", name, out)
 		})
 	}

@@ -31,33 +31,7 @@ func TestStandaloneShellInContainerAlerts(t *testing.T) {
 	}
 	_, _, out := startStandalone(t)
 
-	mount, _, err := podidentity.FindCgroup2Mount("/proc/self/mountinfo")
-	require.NoError(t, err)
-	raw := make([]byte, 32)
-	_, err = rand.Read(raw)
-	require.NoError(t, err)
-	containerID := hex.EncodeToString(raw)
-	podUID := "3f9d2c1e-7b4a-4e21-9c55-0a1b2c3d4e5f"
-	slice := filepath.Join(mount, fmt.Sprintf("k8ssec-e2e-%d.slice", os.Getpid()))
-	pod := filepath.Join(slice, "kubepods-besteffort-pod"+strings.ReplaceAll(podUID, "-", "_")+".slice")
-	dir := filepath.Join(pod, "cri-containerd-"+containerID+".scope")
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	t.Cleanup(func() {
-		for _, d := range []string{dir, pod, slice} {
-			_ = os.Remove(d)
-		}
-	})
-	cg, err := os.Open(dir)
-	require.NoError(t, err)
-	defer cg.Close()
-
-	// The shell outlives its exec event by a second: a brand-new cgroup may be
-	// newer than the receiver's last walk of the hierarchy, and then the
-	// process's /proc/PID/cgroup names its container.
-	shell := exec.Command("/bin/sh", "-c", "echo k8ssec-e2e; sleep 1")
-	shell.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
-	require.NoError(t, shell.Run())
-	pid := int64(shell.ProcessState.Pid())
+	pid, containerID := shellInContainer(t, testSlice(t), "echo k8ssec-e2e; sleep 1")
 
 	var alert plog.LogRecord
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
@@ -80,6 +54,52 @@ func TestStandaloneShellInContainerAlerts(t *testing.T) {
 	assert.Equal(t, plog.SeverityNumberWarn2, alert.SeverityNumber())
 	techniques, _ := alert.Attributes().Get("security_rule.mitre.techniques")
 	assert.Contains(t, techniques.AsRaw(), "T1059.004")
+}
+
+// testSlice makes a cgroup for the test's processes below the cgroup2 root,
+// removed when the test ends (after the cgroups made in it).
+func testSlice(t *testing.T) string {
+	t.Helper()
+	mount, _, err := podidentity.FindCgroup2Mount("/proc/self/mountinfo")
+	require.NoError(t, err)
+	raw := make([]byte, 4)
+	_, err = rand.Read(raw)
+	require.NoError(t, err)
+	slice := filepath.Join(mount, fmt.Sprintf("k8ssec-e2e-%d-%x.slice", os.Getpid(), raw))
+	require.NoError(t, os.Mkdir(slice, 0o755))
+	t.Cleanup(func() { _ = os.Remove(slice) })
+	return slice
+}
+
+// shellInContainer runs /bin/sh -c script in a new cgroup below slice, named the
+// way containerd names a container's (under the systemd driver), and returns the
+// shell's PID and the container id the name carries.
+func shellInContainer(t *testing.T, slice, script string) (pid int64, containerID string) {
+	t.Helper()
+	raw := make([]byte, 32)
+	_, err := rand.Read(raw)
+	require.NoError(t, err)
+	containerID = hex.EncodeToString(raw)
+	podUID := "3f9d2c1e-7b4a-4e21-9c55-0a1b2c3d4e5f"
+	pod := filepath.Join(slice, "kubepods-besteffort-pod"+strings.ReplaceAll(podUID, "-", "_")+".slice")
+	dir := filepath.Join(pod, "cri-containerd-"+containerID+".scope")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	t.Cleanup(func() {
+		for _, d := range []string{dir, pod} {
+			_ = os.Remove(d)
+		}
+	})
+	cg, err := os.Open(dir)
+	require.NoError(t, err)
+	defer cg.Close()
+
+	// The shell should outlive its exec event by a second (the script's sleep): a
+	// brand-new cgroup may be newer than the receiver's last walk of the hierarchy,
+	// and then the process's /proc/PID/cgroup names its container.
+	shell := exec.Command("/bin/sh", "-c", script)
+	shell.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	require.NoError(t, shell.Run())
+	return int64(shell.ProcessState.Pid()), containerID
 }
 
 // execRecordsOf describes the process.exec records of pid in the output, with

@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// deployEnv is the environment an embedded config expects in its pod, with test
+// values: what the manifests set (K8S_NODE_NAME from the downward API, the backend
+// address) and state directories in the test's temporary directory.
+func deployEnv(t *testing.T, name string) []string {
+	t.Helper()
+	switch name {
+	case "agent":
+		return []string{"K8S_NODE_NAME=node-1", "K8SSEC_STORAGE_DIR=" + filepath.Join(t.TempDir(), "agent")}
+	case "gateway":
+		return []string{"K8SSEC_BACKEND_ENDPOINT=backend.example.com:4317", "K8SSEC_STORAGE_DIR=" + filepath.Join(t.TempDir(), "gateway")}
+	}
+	return nil
+}
+
+func validate(t *testing.T, env []string, args ...string) ([]byte, error) {
+	t.Helper()
+	cmd := exec.Command(binary(t), append([]string{"validate"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd.CombinedOutput()
+}
+
+// The two configs of the Kubernetes deployment must be embedded and valid for the
+// components the binary was built with.
+func TestDeployConfigsValidate(t *testing.T) {
+	for _, name := range []string{"agent", "gateway"} {
+		t.Run(name, func(t *testing.T) {
+			out, err := validate(t, deployEnv(t, name), "--config", "k8ssec:"+name)
+			assert.NoError(t, err, "validate k8ssec:%s:\n%s", name, out)
+		})
+	}
+}
+
+// The backend address has no default: a gateway deployed without one must not
+// pass validation (and so not start) pointing nowhere.
+func TestGatewayNeedsBackendEndpoint(t *testing.T) {
+	var env []string
+	for _, kv := range deployEnv(t, "gateway") {
+		if !strings.HasPrefix(kv, "K8SSEC_BACKEND_ENDPOINT=") {
+			env = append(env, kv)
+		}
+	}
+	require.Len(t, env, 1)
+	t.Setenv("K8SSEC_BACKEND_ENDPOINT", "") // whatever the caller's environment holds
+	out, err := validate(t, env, "--config", "k8ssec:gateway")
+	require.Error(t, err, "validate passed:\n%s", out)
+	assert.Contains(t, string(out), "otlp_grpc/backend")
+	assert.Contains(t, string(out), "endpoint")
+}
+
+// The agent refuses enforcement without the exec events it kills in: what a user
+// uncommenting the example after trimming `events` would meet at validate time.
+func TestAgentEnforcementOverrideIsValidated(t *testing.T) {
+	env := deployEnv(t, "agent")
+	out, err := validate(t, env, "--config", "k8ssec:agent",
+		"--set", "receivers::ebpf::enforcement::kill_comms=[xmrig]")
+	assert.NoError(t, err, "enforcement on top of the agent config:\n%s", out)
+	out, err = validate(t, env, "--config", "k8ssec:agent",
+		"--set", "receivers::ebpf::enforcement::kill_paths=[nc]")
+	require.Error(t, err, "a relative kill path passed:\n%s", out)
+	assert.Contains(t, string(out), `enforcement.kill_paths: "nc" must be an absolute path`)
+}

@@ -1,0 +1,312 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testcerts"
+)
+
+// The gateway's name in its serving certificate (make-certs.sh): the agents and
+// the apiserver dial the Service by this name.
+const gatewayServerName = "otelcol-k8ssec-gateway.otelcol-k8ssec.svc"
+
+// deployment is the agent -> gateway -> backend chain of the Kubernetes deployment,
+// run on this machine with the embedded agent and gateway configs and the
+// certificates make-certs.sh makes. Only what a pod provides differs: loopback
+// ports, files in temporary directories, and no Kubernetes API (auth_type none,
+// the gateway's pipeline without kube_events, which manifests/ tests on a real
+// apiserver).
+type deployment struct {
+	bin, certs                               string
+	slice                                    string // the only cgroup the agent watches: this test's processes
+	gwDir                                    string // the gateway's working and storage directory: kept across restarts
+	agentDir                                 string // the agent's: its persistent queue survives a restart
+	backendOut                               string // what reached the backend: OTLP/JSON lines
+	backend                                  string // backend OTLP/gRPC address
+	backendCA                                string
+	otlpPort, auditPort, gwHealth, gwMetrics int
+	agentHealth, agentMetrics                int
+}
+
+func newDeployment(t *testing.T) *deployment {
+	t.Helper()
+	d := &deployment{bin: binary(t), certs: filepath.Join(t.TempDir(), "certs"), gwDir: t.TempDir(), agentDir: t.TempDir()}
+	d.slice = testSlice(t)
+	out, err := exec.Command("bash", filepath.Join("..", "manifests", "make-certs.sh"), d.certs).CombinedOutput()
+	require.NoError(t, err, "make-certs.sh:\n%s", out)
+	for _, p := range []*int{&d.otlpPort, &d.auditPort, &d.gwHealth, &d.gwMetrics, &d.agentHealth, &d.agentMetrics} {
+		*p = freePort(t)
+	}
+	d.startBackend(t)
+	return d
+}
+
+func (d *deployment) cert(name string) string { return filepath.Join(d.certs, name) }
+
+// startBackend runs the binary once more as the backend the gateway exports to:
+// an OTLP/gRPC receiver with TLS, writing what it receives to a file.
+func (d *deployment) startBackend(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t)
+	certPEM, keyPEM := ca.Server(t)
+	crt, key := testcerts.WriteFiles(t, dir, "backend", certPEM, keyPEM)
+	d.backendCA = filepath.Join(dir, "backend-ca.crt")
+	require.NoError(t, os.WriteFile(d.backendCA, ca.CertPEM(), 0o644))
+	d.backend = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d.backendOut = filepath.Join(dir, "received.jsonl")
+	health := freePort(t)
+	cfg := fmt.Sprintf(`
+extensions:
+  health_check: {endpoint: "127.0.0.1:%d"}
+receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: "%s", tls: {cert_file: "%s", key_file: "%s"}}
+exporters:
+  file: {path: "%s", format: json, rotation: {max_megabytes: 100}}
+service:
+  extensions: [health_check]
+  pipelines:
+    logs: {receivers: [otlp], exporters: [file]}
+  telemetry:
+    metrics: {level: none}
+`, health, d.backend, crt, key, d.backendOut)
+	path := filepath.Join(dir, "backend.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+	c := start(t, d.bin, dir, nil, "--config", "file:"+path)
+	c.waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", health))
+}
+
+func (d *deployment) startGateway(t *testing.T) *collector {
+	t.Helper()
+	c := start(t, d.bin, d.gwDir, []string{
+		"K8SSEC_BACKEND_ENDPOINT=" + d.backend,
+		"K8SSEC_BACKEND_CA_FILE=" + d.backendCA,
+		"K8SSEC_TLS_CERT_FILE=" + d.cert("gateway.crt"),
+		"K8SSEC_TLS_KEY_FILE=" + d.cert("gateway.key"),
+		"K8SSEC_AUDIT_CLIENT_CA_FILE=" + d.cert("audit-client-ca.crt"),
+		"K8SSEC_AGENT_CA_FILE=" + d.cert("agent-ca.crt"),
+		"K8SSEC_STORAGE_DIR=" + filepath.Join(d.gwDir, "storage"),
+		fmt.Sprintf("K8SSEC_HEALTH_ENDPOINT=127.0.0.1:%d", d.gwHealth),
+		fmt.Sprintf("K8SSEC_METRICS_PORT=%d", d.gwMetrics),
+	}, "--config", "k8ssec:gateway",
+		"--set", fmt.Sprintf("receivers::otlp::protocols::grpc::endpoint=127.0.0.1:%d", d.otlpPort),
+		"--set", fmt.Sprintf("receivers::k8s_audit::webhook::endpoint=127.0.0.1:%d", d.auditPort),
+		"--set", "service::pipelines::logs::receivers=[k8s_audit,otlp]")
+	c.waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", d.gwHealth))
+	return c
+}
+
+func (d *deployment) startAgent(t *testing.T) *collector {
+	t.Helper()
+	c := start(t, d.bin, d.agentDir, []string{
+		"K8S_NODE_NAME=node-1",
+		fmt.Sprintf("K8SSEC_GATEWAY_ENDPOINT=127.0.0.1:%d", d.otlpPort),
+		"K8SSEC_CA_FILE=" + d.cert("gateway-ca.crt"),
+		"K8SSEC_CERT_FILE=" + d.cert("agent.crt"),
+		"K8SSEC_KEY_FILE=" + d.cert("agent.key"),
+		"K8SSEC_STORAGE_DIR=" + filepath.Join(d.agentDir, "storage"),
+		fmt.Sprintf("K8SSEC_HEALTH_ENDPOINT=127.0.0.1:%d", d.agentHealth),
+		fmt.Sprintf("K8SSEC_METRICS_PORT=%d", d.agentMetrics),
+	}, "--config", "k8ssec:agent",
+		"--set", "receivers::ebpf::kubernetes::auth_type=none",
+		// This machine's other processes (other tests, builds) would flood the pipeline.
+		"--set", "receivers::ebpf::cgroup_path="+d.slice,
+		// Dialled by address here; the certificate names the Service.
+		"--set", "exporters::otlp_grpc/gateway::tls::server_name_override="+gatewayServerName)
+	c.waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", d.agentHealth))
+	return c
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func stop(t *testing.T, c *collector) {
+	t.Helper()
+	require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-c.exited:
+		require.NoError(t, c.err, "exit status after SIGTERM")
+	case <-time.After(30 * time.Second):
+		t.Fatal("still running 30s after SIGTERM")
+	}
+}
+
+// clientTLS is a client of the gateway presenting the certificate name (a
+// make-certs.sh base name, "" for none).
+func (d *deployment) clientTLS(t *testing.T, name string, alpn ...string) *tls.Config {
+	t.Helper()
+	caPEM, err := os.ReadFile(d.cert("gateway-ca.crt"))
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(caPEM))
+	cfg := &tls.Config{RootCAs: pool, ServerName: gatewayServerName, NextProtos: alpn}
+	if name != "" {
+		pair, err := tls.LoadX509KeyPair(d.cert(name+".crt"), d.cert(name+".key"))
+		require.NoError(t, err)
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg
+}
+
+// postAudit posts an audit EventList to the gateway's webhook as the holder of
+// cert would, returning the HTTP status or the TLS error.
+func (d *deployment) postAudit(t *testing.T, cert string, body []byte) (int, error) {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: d.clientTLS(t, cert)}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Post(fmt.Sprintf("https://127.0.0.1:%d/k8s-audit", d.auditPort), "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// otlpAccepts says whether the gateway's OTLP listener keeps a TLS connection
+// from the holder of cert: a gRPC server that accepted the client sends its
+// SETTINGS frame, one that refused its certificate sends an alert.
+func (d *deployment) otlpAccepts(t *testing.T, cert string) error {
+	t.Helper()
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", d.otlpPort), d.clientTLS(t, cert, "h2"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")); err != nil {
+		return err
+	}
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err = conn.Read(make([]byte, 9))
+	return err
+}
+
+// alertsFor returns the backend's alerts of rule for pid.
+func (d *deployment) alertsFor(rule string, pid int64) (int, error) {
+	alerts, err := readAlerts(d.backendOut)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, a := range alerts[rule] {
+		if p, ok := a.Attributes().Get("process.pid"); ok && p.Int() == pid {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func TestDeploymentAgentGatewayBackend(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the agent's ebpf receiver needs root")
+	}
+	d := newDeployment(t)
+	gw := d.startGateway(t)
+	agent := d.startAgent(t)
+
+	t.Run("mutual TLS on both listeners", func(t *testing.T) {
+		assert.NoError(t, d.otlpAccepts(t, "agent"), "the agent's certificate on OTLP")
+		assert.Error(t, d.otlpAccepts(t, "audit-client"), "the apiserver's certificate must not send OTLP")
+		assert.Error(t, d.otlpAccepts(t, ""), "no certificate on OTLP")
+
+		list, ids := auditEvents(t, time.Now())
+		body, err := json.Marshal(list)
+		require.NoError(t, err)
+		code, err := d.postAudit(t, "audit-client", body)
+		require.NoError(t, err, "the apiserver's certificate on the webhook")
+		assert.Equal(t, http.StatusOK, code)
+		_, err = d.postAudit(t, "agent", body)
+		assert.Error(t, err, "an agent's certificate must not post audit events")
+		_, err = d.postAudit(t, "", body)
+		assert.Error(t, err, "no certificate on the webhook")
+
+		// The accepted batch reaches the backend, with the gateway's k8s_audit alerts.
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			records, err := readAuditRecords(d.backendOut)
+			if assert.NoError(ct, err) {
+				for _, id := range ids {
+					assert.Contains(ct, records, id)
+				}
+			}
+			alerts, err := readAlerts(d.backendOut)
+			if assert.NoError(ct, err) {
+				assert.NotEmpty(ct, alerts["Privileged pod created"])
+			}
+		}, 30*time.Second, 200*time.Millisecond)
+	})
+
+	t.Run("runtime alerts come from the agent, once", func(t *testing.T) {
+		pid, _ := shellInContainer(t, d.slice, "echo k8ssec-deploy; sleep 1")
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			n, err := d.alertsFor("Shell spawned in a container", pid)
+			assert.NoError(ct, err)
+			assert.Positive(ct, n, "no alert for the shell yet; its exec records: %s", execRecordsOf(d.backendOut, pid))
+		}, 30*time.Second, 200*time.Millisecond)
+		time.Sleep(2 * time.Second) // a second copy, if the gateway also ran runtime, would be here by now
+		n, err := d.alertsFor("Shell spawned in a container", pid)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "the runtime pack runs on the agent only")
+	})
+
+	t.Run("a gateway outage and an agent restart lose nothing", func(t *testing.T) {
+		stop(t, gw)
+		pid, _ := shellInContainer(t, d.slice, "echo k8ssec-outage; sleep 1")
+		// The agent watches only this test's processes: what it queues now is the
+		// shell's events and alert, once the batch processor (timeout 1s) let them go.
+		require.Eventually(t, func() bool { return queuedBytes(t, d.agentMetrics) > 0 }, 30*time.Second, 200*time.Millisecond,
+			"the agent never queued anything while the gateway was down")
+		time.Sleep(2 * time.Second)
+		stop(t, agent)
+		d.startAgent(t) // a new agent process, the same queue directory
+		d.startGateway(t)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			n, err := d.alertsFor("Shell spawned in a container", pid)
+			assert.NoError(ct, err)
+			assert.Equal(ct, 1, n, "the alert raised during the outage")
+		}, 60*time.Second, 500*time.Millisecond)
+	})
+}
+
+// queuedBytes reads otelcol_exporter_queue_size (bytes, with the agent's sizer)
+// from the collector's self-metrics on localhost:port; -1 when unreadable.
+func queuedBytes(t *testing.T, port int) float64 {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://localhost:%d/metrics", port))
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return -1
+	}
+	total := -1.0
+	for line := range strings.Lines(string(body)) {
+		if !strings.HasPrefix(line, "otelcol_exporter_queue_size{") {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err == nil {
+			total = max(total, 0) + v
+		}
+	}
+	return total
+}

@@ -20,6 +20,8 @@ var agentHostPaths = map[string]bool{
 	"/sys/kernel/tracing":           true,
 	"/sys/fs/cgroup":                true,
 	"/var/lib/otelcol-k8ssec/agent": false,
+	"/var/log/containers":           true, // ingress controllers' logs (ingress_log)
+	"/var/log/pods":                 true,
 }
 
 type workload struct {

@@ -25,7 +25,7 @@ BUILD_INPUTS := $(shell find . \
 # Go files gofmt checks: everything but ocb's generated module.
 GO_FILES = $(shell find . \( -path ./.git -o -path ./$(BUILD_DIR) -o -path ./.cache \) -prune -o -type f -name '*.go' -print)
 
-.PHONY: build run test generate bench lint clean ocb k8s-binaries secrules
+.PHONY: build run test generate bench lint clean ocb k8s-binaries test-kernel secrules
 
 build: $(BINARY) $(BUILD_DIR)/secrules
 
@@ -54,9 +54,13 @@ run: $(BINARY)
 k8s-binaries:
 	hack/build-k8s-binaries.sh >/dev/null
 
+# The kernel the BPF LSM test boots under qemu (Debian's 6.12), cached beside them.
+test-kernel:
+	hack/fetch-test-kernel.sh >/dev/null
+
 # The integration tests need root, the k8s binaries and the collector binary (e2e).
 # -count=1: they talk to processes and files go test cannot see, so never reuse results.
-test: k8s-binaries $(BINARY)
+test: k8s-binaries test-kernel $(BINARY)
 	assets="$$(hack/build-k8s-binaries.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 

@@ -55,6 +55,7 @@ enum event_kind {
 #define EXEC_FLAG_KILLED_PATH (1 << 4)    /* enforcement: SIGKILL sent, the filename is in enforce_paths */
 #define EXEC_FLAG_KILLED_COMM (1 << 5)    /* enforcement: SIGKILL sent, the comm is in enforce_comms */
 #define EXEC_FLAG_DRIFT (1 << 6)          /* the executable was created or truncated since the probe started (created_files) */
+#define EXEC_FLAG_DENIED (1 << 7)         /* enforcement: BPF LSM refused the exec (EPERM): the executable is in deny_exec */
 
 #define SIGKILL_NR 9
 

@@ -165,12 +165,25 @@ type EnforcementConfig struct {
 	// 15 bytes, as the kernel keeps it) to kill at exec. At most 1024
 	// entries. Default: none.
 	KillComms []string `mapstructure:"kill_comms"`
+	// DenyExecPaths are executables whose exec the kernel refuses (EPERM)
+	// before the new program exists: BPF LSM (bprm_check_security), by
+	// inode, so another path, a hard link, a symlink or a rename of the same
+	// file is refused too (a copy is another file). Each must exist when the
+	// receiver starts. Needs a kernel running BPF LSM (CONFIG_BPF_LSM and
+	// "bpf" in lsm=); without it the receiver does not start. Applies within
+	// cgroup_path when set, whatever ignore_comms says. Default: none.
+	DenyExecPaths []string `mapstructure:"deny_exec_paths"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
 
-func (e *EnforcementConfig) enabled() bool { return len(e.KillPaths) > 0 || len(e.KillComms) > 0 }
+func (e *EnforcementConfig) enabled() bool {
+	return len(e.KillPaths) > 0 || len(e.KillComms) > 0 || len(e.DenyExecPaths) > 0
+}
+
+// kills reports whether SIGKILL enforcement (the exec program's) is asked for.
+func (e *EnforcementConfig) kills() bool { return len(e.KillPaths) > 0 || len(e.KillComms) > 0 }
 
 func (e *EnforcementConfig) validate(c *Config) error {
 	var errs []error
@@ -187,10 +200,15 @@ func (e *EnforcementConfig) validate(c *Config) error {
 			errs = append(errs, fmt.Errorf("enforcement.kill_comms: %q is also in ignore_comms, whose processes enforcement does not see", comm))
 		}
 	}
-	if len(e.KillPaths) > probe.MaxEnforceEntries || len(e.KillComms) > probe.MaxEnforceEntries {
-		errs = append(errs, fmt.Errorf("enforcement: at most %d kill_paths and %d kill_comms", probe.MaxEnforceEntries, probe.MaxEnforceEntries))
+	for _, p := range e.DenyExecPaths {
+		if !strings.HasPrefix(p, "/") {
+			errs = append(errs, fmt.Errorf("enforcement.deny_exec_paths: %q must be an absolute path", p))
+		}
 	}
-	if e.enabled() && !c.wants(eventProcessExec) {
+	if len(e.KillPaths) > probe.MaxEnforceEntries || len(e.KillComms) > probe.MaxEnforceEntries || len(e.DenyExecPaths) > probe.MaxEnforceEntries {
+		errs = append(errs, fmt.Errorf("enforcement: at most %d kill_paths, kill_comms and deny_exec_paths each", probe.MaxEnforceEntries))
+	}
+	if e.kills() && !c.wants(eventProcessExec) {
 		errs = append(errs, fmt.Errorf("enforcement: kills happen in the %s program: add %s to events", eventProcessExec, eventProcessExec))
 	}
 	return errors.Join(errs...)
@@ -206,7 +224,7 @@ func createDefaultConfig() component.Config {
 		FilePrefixes:     slices.Clone(defaultFilePrefixes),
 		PortsOfInterest:  []uint16{},
 		Kubernetes:       KubernetesConfig{AuthType: authNone},
-		Enforcement:      EnforcementConfig{KillPaths: []string{}, KillComms: []string{}},
+		Enforcement:      EnforcementConfig{KillPaths: []string{}, KillComms: []string{}, DenyExecPaths: []string{}},
 	}
 }
 

@@ -44,8 +44,9 @@ func TestConfigUnmarshalAndValidate(t *testing.T) {
 		"file_prefixes":     []any{"/opt/app"},
 		"ports_of_interest": []any{443, 3333},
 		"enforcement": map[string]any{
-			"kill_paths": []any{"/usr/bin/nc"},
-			"kill_comms": []any{"xmrig"},
+			"kill_paths":      []any{"/usr/bin/nc"},
+			"kill_comms":      []any{"xmrig"},
+			"deny_exec_paths": []any{"/usr/bin/ncat"},
 		},
 	}).Unmarshal(cfg))
 	require.NoError(t, cfg.Validate())
@@ -59,6 +60,7 @@ func TestConfigUnmarshalAndValidate(t *testing.T) {
 	assert.Empty(t, cfg.privKinds())
 	assert.Equal(t, []string{"/usr/bin/nc"}, cfg.Enforcement.KillPaths)
 	assert.Equal(t, []string{"xmrig"}, cfg.Enforcement.KillComms)
+	assert.Equal(t, []string{"/usr/bin/ncat"}, cfg.Enforcement.DenyExecPaths)
 	assert.True(t, cfg.Enforcement.enabled())
 
 	for name, edit := range map[string]func(*Config){
@@ -79,6 +81,7 @@ func TestConfigUnmarshalAndValidate(t *testing.T) {
 		"empty kill path":         func(c *Config) { c.Enforcement.KillPaths = []string{""} },
 		"long kill path":          func(c *Config) { c.Enforcement.KillPaths = []string{"/" + strings.Repeat("x", 255)} },
 		"empty kill comm":         func(c *Config) { c.Enforcement.KillComms = []string{""} },
+		"relative deny path":      func(c *Config) { c.Enforcement.DenyExecPaths = []string{"usr/bin/nc"} },
 		"kill comm ignored": func(c *Config) {
 			c.IgnoreComms = []string{"xmrig"}
 			c.Enforcement.KillComms = []string{"xmrig"}

@@ -54,6 +54,27 @@ func TestAppendEventFromSyntheticRecord(t *testing.T) {
 	assert.Equal(t, "/usr/bin/curl", info.exe)
 }
 
+// TestDeniedExecRecord: an exec that BPF LSM refused says so, and leaves the
+// process cache as it was (the caller still runs its old program).
+func TestDeniedExecRecord(t *testing.T) {
+	r := &ebpfReceiver{procs: newProcCache(8), clock: probe.NewClock()}
+	r.procs.put(4242, procInfo{exe: "/bin/sh", commandLine: "sh -c curl", execID: "n:b:1:4242"})
+	raw := syntheticExec(t)
+	binary.LittleEndian.PutUint32(raw[84:], probe.FlagDenied)
+	var ev probe.Event
+	require.NoError(t, probe.Decode(raw, &ev))
+	_, sl := newBatch()
+	r.appendEvent(sl, &ev)
+	lr := sl.LogRecords().At(0)
+	a := lr.Attributes().AsRaw()
+	assert.Equal(t, "deny", a["k8ssec.enforcement.action"])
+	assert.Equal(t, "/usr/bin/curl", a["k8ssec.enforcement.rule"])
+	assert.Equal(t, plog.SeverityNumberWarn, lr.SeverityNumber())
+	info, ok := r.procs.get(4242)
+	require.True(t, ok)
+	assert.Equal(t, "/bin/sh", info.exe, "the exec never happened")
+}
+
 // FuzzDecode: no record, however malformed, panics the decoder or the mapping.
 func FuzzDecode(f *testing.F) {
 	f.Add(syntheticExec(f))

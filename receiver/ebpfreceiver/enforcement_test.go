@@ -3,8 +3,10 @@ package ebpfreceiver
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +17,8 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/metadatatest"
 )
 
 // TestEnforcementKillsAtExec runs, with enforcement on and cgroup_path set to a
@@ -134,4 +138,23 @@ func killsValue(t *testing.T, tt *componenttest.Telemetry) int64 {
 		total += dp.Value
 	}
 	return total
+}
+
+// TestDenyWithoutBPFLSMRefusesToStart: on a kernel without BPF LSM (this
+// one), a receiver asked to deny execs does not start, and says why.
+func TestDenyWithoutBPFLSMRefusesToStart(t *testing.T) {
+	requireRoot(t)
+	if b, err := os.ReadFile("/sys/kernel/security/lsm"); err == nil && strings.Contains(string(b), "bpf") {
+		t.Skip("this kernel runs BPF LSM: the probe's qemu test covers denial")
+	}
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Enforcement.DenyExecPaths = []string{"/usr/bin/true"}
+	require.NoError(t, cfg.Validate())
+	rcv, err := f.CreateLogs(context.Background(), metadatatest.NewSettings(newTelemetry(t)), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	err = rcv.Start(context.Background(), componenttest.NewNopHost())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "needs BPF LSM")
+	require.NoError(t, rcv.Shutdown(context.Background()))
 }

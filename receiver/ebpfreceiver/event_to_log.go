@@ -45,6 +45,7 @@ const (
 	attrChildPid             = "k8ssec.process.child.pid" // process.fork: the new process
 
 	enforcementSigkill = "sigkill"
+	enforcementDeny    = "deny" // BPF LSM refused the exec: it never happened
 )
 
 // appendEvent adds ev to sl as one log record and updates the process cache.
@@ -99,6 +100,10 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 		execID := r.execID(ev)
 		attrs.PutStr(attrExecID, execID)
 		switch {
+		case ev.Flags&probe.FlagDenied != 0:
+			attrs.PutStr(attrEnforcementAction, enforcementDeny)
+			attrs.PutStr(attrEnforcementRule, exe)
+			lr.SetSeverityNumber(plog.SeverityNumberWarn)
 		case ev.Flags&probe.FlagKilledPath != 0:
 			attrs.PutStr(attrEnforcementAction, enforcementSigkill)
 			attrs.PutStr(attrEnforcementRule, exe)
@@ -114,7 +119,9 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 			attrs.PutStr(attrParentCommandLine, parent.commandLine)
 			putExecID(attrs, attrParentExecID, parent.execID)
 		}
-		r.procs.put(ev.Tgid, procInfo{exe: exe, commandLine: cmdline, execID: execID})
+		if ev.Flags&probe.FlagDenied == 0 { // a refused exec left the process as it was
+			r.procs.put(ev.Tgid, procInfo{exe: exe, commandLine: cmdline, execID: execID})
+		}
 		lr.Body().SetStr(cmdline)
 	case probe.KindFork:
 		// The child runs its parent's executable until it execs: the cache says so.

@@ -56,6 +56,7 @@ type ebpfReceiver struct {
 	unwarnedLost uint64
 	lastWarn     time.Time
 	lastKills    uint64
+	lastDenials  uint64
 
 	kindAttrs [probe.NumKinds]metric.AddOption
 	lossPoll  time.Duration
@@ -99,6 +100,7 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		PrivKinds:      r.cfg.privKinds(),
 		KillPaths:      r.cfg.Enforcement.KillPaths,
 		KillComms:      r.cfg.Enforcement.KillComms,
+		DenyExecPaths:  r.cfg.Enforcement.DenyExecPaths,
 	})
 	if err != nil {
 		return err
@@ -132,8 +134,9 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		zap.Strings("events", r.cfg.Events), zap.Int("ring_buffer_size", r.cfg.RingBufferSize),
 		zap.Int("processes_seeded", r.procs.len()))
 	if r.cfg.Enforcement.enabled() {
-		r.set.Logger.Info("ebpf receiver: enforcement on: matching execs are killed (SIGKILL)",
+		r.set.Logger.Info("ebpf receiver: enforcement on: matching execs are killed (SIGKILL) or refused (BPF LSM)",
 			zap.Strings("kill_paths", r.cfg.Enforcement.KillPaths), zap.Strings("kill_comms", r.cfg.Enforcement.KillComms),
+			zap.Strings("deny_exec_paths", r.cfg.Enforcement.DenyExecPaths),
 			zap.String("cgroup_path", r.cfg.CgroupPath))
 	}
 
@@ -242,12 +245,20 @@ func (r *ebpfReceiver) pollLoss() {
 	}
 	r.lossMu.Lock()
 	defer r.lossMu.Unlock()
-	if r.cfg.Enforcement.enabled() {
+	if r.cfg.Enforcement.kills() {
 		if kills, err := r.probe.KillCount(); err != nil {
 			r.set.Logger.Warn("cannot read the kernel's enforcement kill counter", zap.Error(err))
 		} else if kills > r.lastKills {
 			r.tel.ReceiverEbpfEnforcementKills.Add(context.Background(), int64(kills-r.lastKills))
 			r.lastKills = kills
+		}
+	}
+	if len(r.cfg.Enforcement.DenyExecPaths) > 0 {
+		if denials, err := r.probe.DenyCount(); err != nil {
+			r.set.Logger.Warn("cannot read the kernel's enforcement deny counter", zap.Error(err))
+		} else if denials > r.lastDenials {
+			r.tel.ReceiverEbpfEnforcementDenials.Add(context.Background(), int64(denials-r.lastDenials))
+			r.lastDenials = denials
 		}
 	}
 	var fresh uint64

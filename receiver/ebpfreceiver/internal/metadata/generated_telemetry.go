@@ -23,12 +23,13 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                        metric.Meter
-	mu                           sync.Mutex
-	registrations                []metric.Registration
-	ReceiverEbpfEnforcementKills metric.Int64Counter
-	ReceiverEbpfEventsLost       metric.Int64Counter
-	ReceiverEbpfEventsRead       metric.Int64Counter
+	meter                          metric.Meter
+	mu                             sync.Mutex
+	registrations                  []metric.Registration
+	ReceiverEbpfEnforcementDenials metric.Int64Counter
+	ReceiverEbpfEnforcementKills   metric.Int64Counter
+	ReceiverEbpfEventsLost         metric.Int64Counter
+	ReceiverEbpfEventsRead         metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -60,6 +61,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ReceiverEbpfEnforcementDenials, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_enforcement_denials",
+		metric.WithDescription("Execs refused (EPERM) by BPF LSM enforcement (`enforcement.deny_exec_paths`), counted in the kernel. [Alpha]"),
+		metric.WithUnit("{exec}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfEnforcementKills, err = builder.meter.Int64Counter(
 		"otelcol_receiver_ebpf_enforcement_kills",
 		metric.WithDescription("Processes killed (SIGKILL at exec) by enforcement (`enforcement.kill_paths`, `enforcement.kill_comms`), counted in the kernel. [Alpha]"),

@@ -19,9 +19,13 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ReceiverEbpfEnforcementDenials.Add(context.Background(), 1)
 	tb.ReceiverEbpfEnforcementKills.Add(context.Background(), 1)
 	tb.ReceiverEbpfEventsLost.Add(context.Background(), 1)
 	tb.ReceiverEbpfEventsRead.Add(context.Background(), 1)
+	AssertEqualReceiverEbpfEnforcementDenials(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverEbpfEnforcementKills(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())

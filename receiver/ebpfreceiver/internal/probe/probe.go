@@ -48,6 +48,10 @@ type Config struct {
 	// SkipExec, SkipExit and SkipFork leave a program loaded but not
 	// attached; with all three, the process object is not loaded.
 	SkipExec, SkipExit, SkipFork bool
+	// DenyExecPaths are executables whose exec BPF LSM refuses (EPERM), by
+	// inode (bpf/lsm.bpf.c). Needs a kernel running BPF LSM; Load fails
+	// without it.
+	DenyExecPaths []string
 	// FileKinds are the file event kinds to report (KindFileOpen, …); none:
 	// the file object is not loaded.
 	FileKinds []Kind
@@ -85,6 +89,7 @@ type Probe struct {
 	file    *fileObjects
 	net     *netObjects
 	priv    *privObjects
+	lsm     *lsmObjects
 	links   map[string][]link.Link // by object
 
 	// Unavailable says, per object ("process", "file", "net", "priv"), why it is not
@@ -187,6 +192,13 @@ func Load(cfg Config) (*Probe, error) {
 		if err != nil {
 			p.Unavailable[obj.name] = err
 			p.unload(obj.name)
+		}
+	}
+	if len(cfg.DenyExecPaths) > 0 {
+		// Enforcement asked for is never skipped quietly: without it, Load fails.
+		if err := p.loadLSM(cfg); err != nil {
+			p.Close()
+			return nil, err
 		}
 	}
 	if cfg.enforcing() && (cfg.SkipExec || p.process == nil) {
@@ -312,8 +324,8 @@ func checkConfig(cfg Config) error {
 		return fmt.Errorf("max args %d: must be between 1 and %d", cfg.MaxArgs, MaxArgsCap)
 	}
 	var errs []error
-	if len(cfg.KillPaths) > MaxEnforceEntries || len(cfg.KillComms) > MaxEnforceEntries {
-		errs = append(errs, fmt.Errorf("enforcement: at most %d kill paths and %d kill comms", MaxEnforceEntries, MaxEnforceEntries))
+	if len(cfg.KillPaths) > MaxEnforceEntries || len(cfg.KillComms) > MaxEnforceEntries || len(cfg.DenyExecPaths) > MaxEnforceEntries {
+		errs = append(errs, fmt.Errorf("enforcement: at most %d kill paths, kill comms and denied executables each", MaxEnforceEntries))
 	}
 	for _, p := range cfg.KillPaths {
 		if len(p) == 0 || p[0] != '/' || len(p) >= ExecFilenameMax {
@@ -481,6 +493,11 @@ func (p *Probe) unload(object string) {
 			_ = p.priv.Close()
 			p.priv = nil
 		}
+	case "lsm":
+		if p.lsm != nil {
+			_ = p.lsm.Close()
+			p.lsm = nil
+		}
 	}
 }
 
@@ -525,6 +542,10 @@ func (p *Probe) Close() error {
 	if p.priv != nil {
 		errs = append(errs, p.priv.Close())
 		p.priv = nil
+	}
+	if p.lsm != nil {
+		errs = append(errs, p.lsm.Close())
+		p.lsm = nil
 	}
 	errs = append(errs, p.shared.close())
 	p.shared = sharedMaps{}

@@ -92,3 +92,12 @@ func (a *activation) lookup(slot int) (pcommon.Value, bool) {
 	p := a.present[slot]
 	return p.v, p.gen == a.gen
 }
+
+// has reports whether the event carries the attribute in slot (on the record
+// or its resource).
+func (a *activation) has(slot int) bool {
+	if a.indexed != a.gen {
+		a.indexAttrs()
+	}
+	return a.present[slot].gen == a.gen
+}

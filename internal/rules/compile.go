@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/cel-go/cel"
@@ -117,6 +118,8 @@ type Set struct {
 	names    map[string]nameRef
 	attrs    int // attribute slots an activation caches
 	lists    []ref.Val
+	// last is the EventName rulesFor looked up last.
+	last atomic.Pointer[byName]
 	// memo numbers the values native evaluation computes once per event.
 	memo map[string]int
 	// attrTable finds the slots of an event's attributes.

@@ -92,7 +92,7 @@ func (e *Engine) RuleMatches(r *Rule) int64 { return e.matches[r.index].Load() }
 // Evaluate runs every rule that applies to the event and returns the alerts to
 // emit, appended to dst. Only rules listing the event's name are evaluated.
 func (e *Engine) Evaluate(ev *Event, dst []Match) []Match {
-	ix, steps := e.set.index[ev.Name], e.set.seqSteps[ev.Name]
+	ix, steps := e.set.rulesFor(ev.Name)
 	if ix == nil && len(steps) == 0 {
 		return dst
 	}
@@ -314,4 +314,23 @@ func addKey[V any](e *Engine, c *lru.Cache[string, V], k string, v V) {
 	if c.Add(k, v) {
 		e.stats.DroppedState.Add(1)
 	}
+}
+
+// byName is what one EventName meets: its index and the sequence steps.
+type byName struct {
+	name  string
+	ix    *eventIndex
+	steps []stepRef
+}
+
+// rulesFor returns the index and sequence steps of an EventName. A batch is
+// mostly one EventName: the last one looked up is kept, so that most events
+// cost a string comparison instead of two map lookups.
+func (s *Set) rulesFor(name string) (*eventIndex, []stepRef) {
+	if last := s.last.Load(); last != nil && last.name == name {
+		return last.ix, last.steps
+	}
+	b := &byName{name: name, ix: s.index[name], steps: s.seqSteps[name]}
+	s.last.Store(b)
+	return b.ix, b.steps
 }

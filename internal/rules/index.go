@@ -39,6 +39,9 @@ type indexNode struct {
 	// Most nodes key one value: compared directly, with no map lookup.
 	oneKey   string
 	oneChild *indexNode
+	// absentChild is where an event without attr goes (the child of its zero
+	// value's key): known without reading anything.
+	absentChild *indexNode
 }
 
 func (n *indexNode) child(key string) *indexNode {
@@ -61,6 +64,8 @@ type fanout struct {
 	byValue map[string][]*Rule
 	oneKey  string
 	oneRule []*Rule // the rules of oneKey when it is the only key
+	// absentRules are the rules of an event without attr.
+	absentRules []*Rule
 }
 
 func (fo *fanout) rules(key string) []*Rule {
@@ -151,6 +156,12 @@ func (n *indexNode) collect(act *activation, found [][]*Rule) [][]*Rule {
 			}
 			for i := range n.fanout {
 				fo := &n.fanout[i]
+				if !act.has(fo.slot) {
+					if len(fo.absentRules) > 0 {
+						found = append(found, fo.absentRules)
+					}
+					continue
+				}
 				v := act.attrRef(fo.slot, fo.attr, fo.typ)
 				if !fo.list {
 					text := keyText(v)
@@ -169,6 +180,12 @@ func (n *indexNode) collect(act *activation, found [][]*Rule) [][]*Rule {
 				}
 			}
 			return found
+		}
+		if !act.has(n.slot) {
+			if n.absentChild != nil {
+				found = n.absentChild.collect(act, found)
+			}
+			continue
 		}
 		v := act.attrRef(n.slot, n.attr, n.typ)
 		if !n.list {
@@ -217,12 +234,18 @@ func (n *indexNode) finish(names map[string]nameRef) {
 				fo.oneKey, fo.oneRule = k, rs
 			}
 		}
+		if !fo.list && !isSynthetic(fo.attr) {
+			fo.absentRules = fo.byValue[fo.absent]
+		}
 	}
 	for k, child := range n.byValue {
 		child.finish(names)
 		if len(n.byValue) == 1 {
 			n.oneKey, n.oneChild = k, child
 		}
+	}
+	if n.attr != "" && !n.list && !isSynthetic(n.attr) {
+		n.absentChild = n.byValue[n.absent]
 	}
 	n.rest.finish(names)
 }
@@ -371,8 +394,8 @@ func leaf(rules []*Rule, cons map[*Rule]constraints) *indexNode {
 // zeroKey is the key an absent attribute of type t reads as.
 func zeroKey(t attrType) string {
 	switch t {
-	case typeInt:
-		return "0" // conditions read an absent int as 0
+	case typeInt, typeDouble:
+		return "0" // conditions read an absent number as 0
 	case typeBool:
 		return "false"
 	}
@@ -658,4 +681,10 @@ func (c *compiler) stringValues(refs map[int64]*celast.ReferenceInfo, e celast.E
 		return out, true
 	}
 	return nil, false
+}
+
+// isSynthetic names the attributes that are record fields, not map entries:
+// never absent.
+func isSynthetic(attr string) bool {
+	return attr == "event.name" || attr == "event.severity" || attr == "event.body"
 }

@@ -1,12 +1,14 @@
 package rules
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 
 	"github.com/google/cel-go/cel"
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/operators"
+	"github.com/google/cel-go/common/overloads"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/traits"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -592,6 +594,29 @@ func (c *compiler) atomOf(e celast.Expr, refs map[int64]*celast.ReferenceInfo) (
 		if attr, ok := c.listAttr(refs, args[0]); ok {
 			if vals, ok := c.stringValues(refs, args[1]); ok {
 				return atom{attr: attr, vals: vals, list: true}, true
+			}
+		}
+	case overloads.Contains, overloads.StartsWith, overloads.EndsWith:
+		// s.contains("x") can only hold for a non-empty s.
+		if call.IsMemberFunction() && len(args) == 1 {
+			if attr, ok := c.attrOfType(refs, call.Target(), typeString); ok {
+				if lit, ok := stringLit(args[0]); ok && lit != "" {
+					return atom{attr: attr, vals: []string{anyValue}}, true
+				}
+			}
+		}
+	case "icontains", "starts_with_any", "ends_with_any", "icontains_any":
+		// Every needle non-empty: only a non-empty attribute can hold one.
+		if attr, ok := c.attrOfType(refs, args[0], typeString); ok {
+			needles, ok := c.stringValues(refs, args[1])
+			if !ok && call.FunctionName() == "icontains" {
+				var lit string
+				if lit, ok = stringLit(args[1]); ok {
+					needles = []string{lit}
+				}
+			}
+			if ok && len(needles) > 0 && !slices.Contains(needles, "") {
+				return atom{attr: attr, vals: []string{anyValue}}, true
 			}
 		}
 	}

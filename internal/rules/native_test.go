@@ -174,9 +174,11 @@ func TestNativeCostLimit(t *testing.T) {
 
 // TestNativeAgreesWithCELOnThePacks runs every default rule on events made of
 // random mixes of the attribute values their own tests use, and of values of
-// the wrong type: native evaluation and CEL must agree on each.
+// the wrong type: native evaluation and CEL must agree on each, and the index
+// must offer every rule whose condition holds.
 func TestNativeAgreesWithCELOnThePacks(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
+	matches := 0
 	for _, name := range packs.PackNames() {
 		data, _ := packs.Pack(name)
 		set, err := Load([]Source{{Name: name + ".yaml", Data: data}}, Options{})
@@ -207,14 +209,24 @@ func TestNativeAgreesWithCELOnThePacks(t *testing.T) {
 			}
 			ev := event("", 0, attrs)
 			for _, r := range set.Rules {
-				if r.cond.native == nil {
+				if r.Sequence != nil || !r.Enabled {
 					continue
 				}
 				ev.Name = r.Events[0]
 				act := &activation{}
 				act.reset(set, ev)
-				agree(t, r, act, fmt.Sprintf("%s: %q on %v", name, r.Name, attrs))
+				what := fmt.Sprintf("%s: %q on %v", name, r.Name, attrs)
+				if r.cond.native != nil {
+					agree(t, r, act, what)
+				}
+				// The index never hides a match.
+				if matched, err := r.cond.evalCEL(act); err == nil && matched {
+					matches++
+					act.reset(set, ev)
+					assert.Contains(t, set.index[ev.Name].candidates(act), r, "the index hides a match: %s", what)
+				}
 			}
 		}
 	}
+	assert.Greater(t, matches, 200, "random events must match rules often enough to check the index")
 }

@@ -2,6 +2,7 @@ package ebpfreceiver
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -98,24 +99,37 @@ func BenchmarkDecode(b *testing.B) {
 }
 
 // BenchmarkEventToLog is decode plus the mapping to a log record with the
-// process cache: what the reader goroutine spends per event.
+// process cache: what the reader goroutine spends per event, for an exec and
+// for a file open (by a process the cache knows).
 func BenchmarkEventToLog(b *testing.B) {
-	raw := syntheticExec(b)
-	r := &ebpfReceiver{procs: newProcCache(1024), clock: probe.NewClock()}
-	logs, sl := newBatch()
-	_ = logs
-	var ev probe.Event
-	b.ReportAllocs()
-	n := 0
-	for b.Loop() {
-		require.NoError(b, probe.Decode(raw, &ev))
-		r.appendEvent(sl, &ev)
-		if n++; n == maxBatch {
-			logs, sl = newBatch()
-			n = 0
-		}
+	open := syntheticRecord(probe.KindFileOpen, 104+12)
+	le := binary.LittleEndian
+	le.PutUint32(open[8:], 4242) // tgid
+	le.PutUint32(open[96:], 12)  // path length, NUL included
+	copy(open[104:], "/etc/passwd\x00")
+	for _, rec := range []struct {
+		name string
+		raw  []byte
+	}{{"exec", syntheticExec(b)}, {"file.open", open}} {
+		b.Run(rec.name, func(b *testing.B) {
+			r := &ebpfReceiver{procs: newProcCache(1024), clock: probe.NewClock(), strings: newInterner(internSize)}
+			r.procs.put(4242, procInfo{exe: "/usr/bin/cat", commandLine: "cat /etc/passwd", execID: "node:0123abcd:1:4242"})
+			logs, sl := newBatch()
+			_ = logs
+			var ev probe.Event
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				require.NoError(b, probe.Decode(rec.raw, &ev))
+				r.appendEvent(sl, &ev)
+				if n++; n == maxBatch {
+					logs, sl = newBatch()
+					n = 0
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
 // openStorm opens and closes path n times from one thread: the syscall

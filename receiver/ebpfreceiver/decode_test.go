@@ -3,6 +3,7 @@ package ebpfreceiver
 import (
 	"encoding/binary"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,7 +35,7 @@ func syntheticExec(tb testing.TB) []byte {
 }
 
 func TestAppendEventFromSyntheticRecord(t *testing.T) {
-	r := &ebpfReceiver{procs: newProcCache(8), clock: probe.NewClock()}
+	r := &ebpfReceiver{procs: newProcCache(8), clock: probe.NewClock(), strings: newInterner(8)}
 	r.procs.put(1, procInfo{exe: "/sbin/init", commandLine: "/sbin/init"})
 	var ev probe.Event
 	require.NoError(t, probe.Decode(syntheticExec(t), &ev))
@@ -57,7 +58,7 @@ func TestAppendEventFromSyntheticRecord(t *testing.T) {
 // TestDeniedExecRecord: an exec that BPF LSM refused says so, and leaves the
 // process cache as it was (the caller still runs its old program).
 func TestDeniedExecRecord(t *testing.T) {
-	r := &ebpfReceiver{procs: newProcCache(8), clock: probe.NewClock()}
+	r := &ebpfReceiver{procs: newProcCache(8), clock: probe.NewClock(), strings: newInterner(8)}
 	r.procs.put(4242, procInfo{exe: "/bin/sh", commandLine: "sh -c curl", execID: "n:b:1:4242"})
 	raw := syntheticExec(t)
 	binary.LittleEndian.PutUint32(raw[84:], probe.FlagDenied)
@@ -87,7 +88,7 @@ func FuzzDecode(f *testing.F) {
 		if probe.Decode(raw, &ev) != nil {
 			return
 		}
-		r := &ebpfReceiver{procs: newProcCache(8)}
+		r := &ebpfReceiver{procs: newProcCache(8), strings: newInterner(8)}
 		_, sl := newBatch()
 		r.appendEvent(sl, &ev)
 	})
@@ -125,4 +126,17 @@ func TestDecodeNewKindsWithoutAllocating(t *testing.T) {
 func newBatch() (plog.Logs, plog.ScopeLogs) {
 	b := newPodBatch()
 	return b.logs, b.scopeFor(podidentity.Identity{})
+}
+
+func TestInternerSharesAndStaysBounded(t *testing.T) {
+	in := newInterner(2)
+	a := in.get([]byte("/etc/passwd"))
+	b := in.get([]byte("/etc/passwd"))
+	assert.Equal(t, "/etc/passwd", a)
+	assert.Equal(t, unsafe.StringData(a), unsafe.StringData(b), "the second is the first's string")
+	assert.Zero(t, testing.AllocsPerRun(100, func() { in.get([]byte("/etc/passwd")) }))
+	in.get([]byte("/etc/shadow"))
+	in.get([]byte("/etc/group")) // full: starts over
+	assert.LessOrEqual(t, len(in.m), 2)
+	assert.Equal(t, "/etc/shadow", in.get([]byte("/etc/shadow")))
 }

@@ -55,7 +55,7 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 	lr.SetObservedTimestamp(r.now)
 	lr.SetSeverityNumber(plog.SeverityNumberInfo)
 	attrs := lr.Attributes()
-	attrs.EnsureCapacity(20)
+	attrs.EnsureCapacity(28) // a file event with its process and parent has 25: one allocation, no growth
 	attrs.PutInt(attrPid, int64(ev.Tgid))
 	attrs.PutInt(attrParentPid, int64(ev.Ppid))
 	if ev.Pid != ev.Tgid {
@@ -65,7 +65,8 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 	attrs.PutInt(attrRealUserID, int64(ev.Uid))
 	attrs.PutInt(attrGroupID, int64(ev.Egid))
 	attrs.PutInt(attrRealGroupID, int64(ev.Gid))
-	attrs.PutStr(attrComm, string(ev.CommBytes()))
+	comm := r.strings.get(ev.CommBytes())
+	attrs.PutStr(attrComm, comm)
 	attrs.PutInt(attrCgroupID, int64(ev.CgroupID))
 	attrs.PutInt(attrMntNs, int64(ev.MntNs))
 	attrs.PutInt(attrPidNs, int64(ev.PidNs))
@@ -73,7 +74,7 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 	switch ev.Kind {
 	case probe.KindExec:
 		lr.SetEventName(eventProcessExec)
-		exe := string(ev.Filename)
+		exe := r.strings.get(ev.Filename)
 		attrs.PutStr(attrExecutablePath, exe)
 		attrs.PutStr(attrExecutableName, path.Base(exe))
 		args := attrs.PutEmptySlice(attrCommandArgs)
@@ -110,7 +111,7 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 			lr.SetSeverityNumber(plog.SeverityNumberWarn)
 		case ev.Flags&probe.FlagKilledComm != 0:
 			attrs.PutStr(attrEnforcementAction, enforcementSigkill)
-			attrs.PutStr(attrEnforcementRule, string(ev.CommBytes()))
+			attrs.PutStr(attrEnforcementRule, comm)
 			lr.SetSeverityNumber(plog.SeverityNumberWarn)
 		}
 		if parent, ok := r.procs.get(ev.Ppid); ok {
@@ -131,7 +132,7 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 		if self, ok := r.procs.get(ev.Tgid); ok {
 			r.procs.put(ev.ChildTgid, self)
 		}
-		lr.Body().SetStr(string(ev.CommBytes()))
+		lr.Body().SetStr(comm)
 	case probe.KindExit:
 		lr.SetEventName(eventProcessExit)
 		attrs.PutInt(attrExitCode, int64(ev.ExitCode))
@@ -155,7 +156,7 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 	case probe.KindFileOpen, probe.KindFileUnlink, probe.KindFileRename, probe.KindFileChmod, probe.KindFileChown,
 		probe.KindFileLink, probe.KindFileSymlink:
 		r.putProcessFromCache(attrs, ev)
-		appendFile(lr, attrs, ev)
+		appendFile(lr, attrs, ev, r.strings)
 	case probe.KindNetConnect, probe.KindNetAccept, probe.KindNetBind, probe.KindNetListen, probe.KindNetTCPState:
 		r.putProcessFromCache(attrs, ev)
 		appendNet(lr, attrs, ev)

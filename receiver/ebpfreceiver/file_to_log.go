@@ -34,9 +34,9 @@ const (
 )
 
 // appendFile maps a file.* record; the process header is already there.
-func appendFile(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event) {
+func appendFile(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event, strs *interner) {
 	lr.SetEventName(ev.Kind.String())
-	p := string(ev.Path)
+	p := strs.get(ev.Path)
 	attrs.PutStr(attrFilePath, p)
 	attrs.PutStr(attrFileName, path.Base(p))
 	attrs.PutStr(attrFileDirectory, path.Dir(p))
@@ -53,7 +53,7 @@ func appendFile(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event) {
 		// rename: the new name; link: the existing file; symlink: what the
 		// link points to (only when absolute: the kernel reads no other)
 		if len(ev.TargetPath) > 0 {
-			attrs.PutStr(attrFileTargetPath, string(ev.TargetPath))
+			attrs.PutStr(attrFileTargetPath, strs.get(ev.TargetPath))
 		}
 		attrs.PutInt(attrFileFlags, int64(ev.FileFlags))
 	case probe.KindFileChmod:

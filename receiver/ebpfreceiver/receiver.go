@@ -46,6 +46,7 @@ type ebpfReceiver struct {
 	// reader goroutine state
 	now     pcommon.Timestamp
 	cmdline []byte
+	strings *interner // comms, paths and executables, shared between events
 	// execIDPrefix starts every exec id: this node and this boot.
 	execIDPrefix string
 	read         [probe.NumKinds]int64
@@ -129,6 +130,7 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 	// exec event (newer) overwrites the seed when it is read.
 	r.procs = newProcCache(r.cfg.ProcessCacheSize)
 	r.procs.seed(procRoot)
+	r.strings = newInterner(internSize)
 	r.execIDPrefix = execIDPrefix(r.cfg.Kubernetes.NodeName)
 	r.set.Logger.Info("ebpf receiver started",
 		zap.Strings("events", r.cfg.Events), zap.Int("ring_buffer_size", r.cfg.RingBufferSize),

@@ -9,11 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receivertest"
 )
 
 // Counting counts log records and nothing else, so that a benchmark measures
@@ -51,4 +54,16 @@ func ReadFile(b *testing.B, path string, records int, unit string, create func(p
 // PerSecond reports n records per benchmark iteration as unit per second.
 func PerSecond(b *testing.B, n int, unit string) {
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), unit)
+}
+
+// Filelog makes contrib's file_log receiver reading path from its beginning
+// with operators: the baseline a user would configure instead of ours.
+func Filelog(path string, next consumer.Logs, operators ...operator.Config) (receiver.Logs, error) {
+	f := filelogreceiver.NewFactory()
+	cfg := f.CreateDefaultConfig().(*filelogreceiver.FileLogConfig)
+	cfg.InputConfig.Include = []string{path}
+	cfg.InputConfig.StartAt = "beginning"
+	cfg.InputConfig.PollInterval = time.Millisecond
+	cfg.Operators = operators
+	return f.CreateLogs(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, next)
 }

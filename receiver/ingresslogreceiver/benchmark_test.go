@@ -14,7 +14,6 @@ import (
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/parser/regex"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -175,15 +174,9 @@ func BenchmarkFile(b *testing.B) {
 // nothing.
 func BenchmarkFileBaselineFilelogRegex(b *testing.B) {
 	benchFile(b, func(path string, next consumer.Logs) (receiver.Logs, error) {
-		f := filelogreceiver.NewFactory()
-		cfg := f.CreateDefaultConfig().(*filelogreceiver.FileLogConfig)
-		cfg.InputConfig.Include = []string{path}
-		cfg.InputConfig.StartAt = "beginning"
-		cfg.InputConfig.PollInterval = time.Millisecond
 		rc := regex.NewConfig()
 		rc.Regex = ingressNginxRegex
-		cfg.Operators = []operator.Config{{Builder: rc}}
-		return f.CreateLogs(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, next)
+		return benchtest.Filelog(path, next, operator.Config{Builder: rc})
 	})
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/filetest"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -28,8 +30,8 @@ func TestGarbageLines(t *testing.T) {
 		strings.Repeat("A", 64<<10),
 		"caf\xc3\x28 invalid utf-8",
 	}
-	appendLines(t, logPath, garbage...)
-	appendLines(t, logPath, accessLine(7, "/after-garbage", 200))
+	filetest.AppendLines(t, logPath, garbage...)
+	filetest.AppendLines(t, logPath, accessLine(7, "/after-garbage", 200))
 	got := waitRecords(t, s.logs, len(garbage)+1)
 
 	for i, r := range got[:len(garbage)] {

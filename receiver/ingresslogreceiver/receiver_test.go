@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/filetest"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -60,17 +62,6 @@ func startReceiverInto(t *testing.T, include string, edit func(*Config), logs co
 		require.NoError(t, lr.Shutdown(context.Background()))
 		require.NoError(t, mr.Shutdown(context.Background()))
 	})
-}
-
-func appendLines(t *testing.T, path string, lines ...string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	require.NoError(t, err)
-	for _, l := range lines {
-		_, err = f.WriteString(l + "\n")
-		require.NoError(t, err)
-	}
-	require.NoError(t, f.Close())
 }
 
 // rec is a record with its resource, as a test reads it.
@@ -131,12 +122,12 @@ func TestCRIContainerLog(t *testing.T) {
 	s := startReceiver(t, filepath.Join(dir, "*.log"), nil)
 
 	long := accessLine(2, "/search?q="+strings.Repeat("a", 300), 200)
-	appendLines(t, logPath,
+	filetest.AppendLines(t, logPath,
 		"2026-11-29T10:11:12.000000001Z stdout F "+accessLine(1, "/", 200),
 		"2026-11-29T10:11:12.000000002Z stdout P "+long[:100],
 	)
 	waitRecords(t, s.logs, 1)
-	appendLines(t, logPath,
+	filetest.AppendLines(t, logPath,
 		"2026-11-29T10:11:12.000000003Z stdout P "+long[100:200],
 		"2026-11-29T10:11:12.000000004Z stdout F "+long[200:],
 		"2026-11-29T10:11:12.000000005Z stderr F I1129 10:11:12.000000 7 controller.go:190] Configuration changes detected",
@@ -233,7 +224,7 @@ func TestDockerJSONFile(t *testing.T) {
 	logPath := filepath.Join(dir, "nginx-json.log")
 	s := startReceiver(t, filepath.Join(dir, "*.log"), func(c *Config) { c.Container = containerDocker })
 	line := accessLine(5, `/a"b`, 301)
-	appendLines(t, logPath,
+	filetest.AppendLines(t, logPath,
 		`{"log":"`+strings.ReplaceAll(line[:50], `"`, `\"`)+`","stream":"stdout","time":"2026-11-29T10:11:12.1Z"}`,
 		`{"log":"`+strings.ReplaceAll(line[50:], `"`, `\"`)+`\n","stream":"stdout","time":"2026-11-29T10:11:12.2Z"}`,
 		`{"stream":"stdout"}`,
@@ -252,7 +243,7 @@ func TestRotationWhileWriting(t *testing.T) {
 	logPath := filepath.Join(dir, "access.log")
 	s := startReceiver(t, filepath.Join(dir, "access.log*"), func(c *Config) { c.Container = containerNone })
 	for i := range 20 {
-		appendLines(t, logPath, accessLine(i, fmt.Sprintf("/r%d", i), 200))
+		filetest.AppendLines(t, logPath, accessLine(i, fmt.Sprintf("/r%d", i), 200))
 		if i == 9 {
 			require.NoError(t, os.Rename(logPath, logPath+".1"))
 		}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator"
 	jsonparser "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/parser/json"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
@@ -174,12 +173,6 @@ func BenchmarkFile(b *testing.B) {
 // parses; it maps nothing to semantic-convention names.
 func BenchmarkFileBaselineFilelogJSON(b *testing.B) {
 	benchFile(b, func(path string, next consumer.Logs) (receiver.Logs, error) {
-		f := filelogreceiver.NewFactory()
-		cfg := f.CreateDefaultConfig().(*filelogreceiver.FileLogConfig)
-		cfg.InputConfig.Include = []string{path}
-		cfg.InputConfig.StartAt = "beginning"
-		cfg.InputConfig.PollInterval = time.Millisecond
-		cfg.Operators = []operator.Config{{Builder: jsonparser.NewConfig()}}
-		return f.CreateLogs(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, next)
+		return benchtest.Filelog(path, next, operator.Config{Builder: jsonparser.NewConfig()})
 	})
 }

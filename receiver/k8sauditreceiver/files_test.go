@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/filetest"
+
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/storagetest"
 
 	"github.com/stretchr/testify/assert"
@@ -56,17 +58,6 @@ func startFileReceiver(t *testing.T, tt *componenttest.Telemetry, next consumer.
 func (fr *fileReceiver) stop(t *testing.T) {
 	require.NoError(t, fr.rcv.Shutdown(context.Background()))
 	require.NoError(t, fr.storage.Shutdown(context.Background()))
-}
-
-func appendLines(t *testing.T, path string, lines ...string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	require.NoError(t, err)
-	for _, l := range lines {
-		_, err = f.WriteString(l + "\n")
-		require.NoError(t, err)
-	}
-	require.NoError(t, f.Close())
 }
 
 func auditLines(t *testing.T, from, to int) []string {
@@ -123,9 +114,9 @@ func TestFilesTailAcrossRotationAndRestart(t *testing.T) {
 	tt := newTelemetry(t)
 	sink := new(consumertest.LogsSink)
 
-	appendLines(t, logPath, auditLines(t, 1, 3)...)
-	appendLines(t, logPath, `{"auditID":"half`)
-	appendLines(t, logPath, auditLines(t, 4, 5)...)
+	filetest.AppendLines(t, logPath, auditLines(t, 1, 3)...)
+	filetest.AppendLines(t, logPath, `{"auditID":"half`)
+	filetest.AppendLines(t, logPath, auditLines(t, 4, 5)...)
 	fr := startFileReceiver(t, tt, sink, logDir, storageDir)
 	waitForIDs(t, sink, idRange(1, 5))
 
@@ -138,17 +129,17 @@ func TestFilesTailAcrossRotationAndRestart(t *testing.T) {
 		metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 
 	require.NoError(t, os.Rename(logPath, filepath.Join(logDir, "audit-2026-11-29T10-00-00.000.log")))
-	appendLines(t, logPath, auditLines(t, 6, 8)...)
+	filetest.AppendLines(t, logPath, auditLines(t, 6, 8)...)
 	waitForIDs(t, sink, idRange(1, 8))
 
 	fr.stop(t)
-	appendLines(t, logPath, auditLines(t, 9, 10)...) // written while the collector is down
+	filetest.AppendLines(t, logPath, auditLines(t, 9, 10)...) // written while the collector is down
 
 	sink2 := new(consumertest.LogsSink)
 	fr2 := startFileReceiver(t, newTelemetry(t), sink2, logDir, storageDir)
 	defer fr2.stop(t)
 	waitForIDs(t, sink2, idRange(9, 10))
-	appendLines(t, logPath, auditLines(t, 11, 11)...)
+	filetest.AppendLines(t, logPath, auditLines(t, 11, 11)...)
 	waitForIDs(t, sink2, idRange(9, 11))
 }
 
@@ -156,7 +147,7 @@ func TestFilesTailAcrossRotationAndRestart(t *testing.T) {
 // the file consumer moves its offset on whatever the callback returns.
 func TestFilesRetryWhilePipelineRefuses(t *testing.T) {
 	logDir := t.TempDir()
-	appendLines(t, filepath.Join(logDir, "audit.log"), auditLines(t, 1, 4)...)
+	filetest.AppendLines(t, filepath.Join(logDir, "audit.log"), auditLines(t, 1, 4)...)
 	next := &flakyConsumer{err: fmt.Errorf("sending queue is full")}
 	next.refusals.Store(3)
 	fr := startFileReceiver(t, newTelemetry(t), next, logDir, t.TempDir())

@@ -46,6 +46,9 @@ enum event_kind {
 #define EXEC_ARGS_MAX 4096     /* bytes of argv strings, NULs included */
 #define EXEC_ARG_MAX 1024      /* bytes of any single argument, NUL included */
 #define EXEC_MAX_ARGS_CAP 128  /* hard cap on max_args (the verifier unrolls nothing, but bounds the loop) */
+#define EXEC_CWD_MAX 256       /* bytes of the working directory, NUL included */
+#define EXEC_CWD_DEPTH 24      /* directories walked up from the working directory */
+#define EXEC_CWD_NAME_MAX 128  /* bytes of one directory name kept (longer: the cwd is unknown) */
 
 /* exec_event.flags */
 #define EXEC_FLAG_FILENAME_TRUNCATED (1 << 0)
@@ -88,6 +91,11 @@ struct exec_event {
 	__u32 args_len;
 	__u32 argc;
 	__u32 flags;
+	/* The working directory, built from its end: cwd[cwd_off:] up to the NUL.
+	 * cwd_off == EXEC_CWD_MAX: unknown (deeper than EXEC_CWD_DEPTH, or too long). */
+	__u32 cwd_off;
+	__u32 _pad;
+	char cwd[EXEC_CWD_MAX];
 	/* EXEC_ARG_MAX of slack after the two regions lets each bounded read start anywhere inside them. */
 	char data[EXEC_FILENAME_MAX + EXEC_ARGS_MAX + EXEC_ARG_MAX];
 };

@@ -74,6 +74,7 @@ int BPF_PROG(deny_exec_check, struct linux_binprm *bprm, int ret)
 	e->flags = EXEC_FLAG_DENIED;
 	e->argc = 0;
 	e->args_len = 0;
+	e->cwd_off = EXEC_CWD_MAX; /* not read for a refused exec */
 	long len = bpf_probe_read_kernel_str(e->data, EXEC_FILENAME_MAX, BPF_CORE_READ(bprm, filename));
 	if (len <= 0) {
 		e->data[0] = 0;

@@ -18,7 +18,9 @@ func syntheticExec(tb testing.TB) []byte {
 	tb.Helper()
 	fn := "/usr/bin/curl\x00"
 	args := "curl\x00-s\x00http://example.com/\x00"
-	raw := make([]byte, 88+len(fn)+len(args))
+	const cwdOff, dataOff = 96, 352 // struct exec_event: cwd[256] after cwd_off and a pad
+	cwd := "/work\x00"
+	raw := make([]byte, dataOff+len(fn)+len(args))
 	le := binary.LittleEndian
 	le.PutUint32(raw[0:], uint32(probe.KindExec))
 	le.PutUint32(raw[4:], 4242)
@@ -29,8 +31,10 @@ func syntheticExec(tb testing.TB) []byte {
 	le.PutUint32(raw[72:], uint32(len(fn)))
 	le.PutUint32(raw[76:], uint32(len(args)))
 	le.PutUint32(raw[80:], 3)
-	copy(raw[88:], fn)
-	copy(raw[88+len(fn):], args)
+	le.PutUint32(raw[88:], uint32(256-len(cwd)))
+	copy(raw[cwdOff+256-len(cwd):], cwd)
+	copy(raw[dataOff:], fn)
+	copy(raw[dataOff+len(fn):], args)
 	return raw
 }
 
@@ -47,6 +51,7 @@ func TestAppendEventFromSyntheticRecord(t *testing.T) {
 	assert.Equal(t, "curl", a["process.executable.name"])
 	assert.Equal(t, []any{"curl", "-s", "http://example.com/"}, a["process.command_args"])
 	assert.Equal(t, "curl -s http://example.com/", a["process.command_line"])
+	assert.Equal(t, "/work", a["process.working_directory"])
 	assert.Equal(t, int64(1000), a["process.user.id"])
 	assert.Equal(t, int64(0), a["process.real_user.id"])
 	assert.Equal(t, "/sbin/init", a["process.parent.executable.path"])
@@ -79,7 +84,7 @@ func TestDeniedExecRecord(t *testing.T) {
 // FuzzDecode: no record, however malformed, panics the decoder or the mapping.
 func FuzzDecode(f *testing.F) {
 	f.Add(syntheticExec(f))
-	f.Add(make([]byte, 88))
+	f.Add(make([]byte, 352))
 	f.Add(syntheticRecord(probe.KindFileOpen, 104+16))
 	f.Add(syntheticRecord(probe.KindNetTCPState, 136))
 	f.Add(syntheticRecord(probe.KindMemfdCreate, 680))

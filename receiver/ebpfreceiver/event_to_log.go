@@ -19,6 +19,7 @@ const (
 	attrThreadID             = "thread.id"
 	attrExecutablePath       = "process.executable.path"
 	attrExecutableName       = "process.executable.name"
+	attrWorkingDirectory     = "process.working_directory"
 	attrCommandLine          = "process.command_line"
 	attrCommandArgs          = "process.command_args"
 	attrUserID               = "process.user.id"      // effective
@@ -77,6 +78,9 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 		exe := r.strings.get(ev.Filename)
 		attrs.PutStr(attrExecutablePath, exe)
 		attrs.PutStr(attrExecutableName, path.Base(exe))
+		if ev.Cwd != nil {
+			attrs.PutStr(attrWorkingDirectory, r.strings.get(ev.Cwd))
+		}
 		args := attrs.PutEmptySlice(attrCommandArgs)
 		args.EnsureCapacity(min(int(ev.Argc), probe.MaxArgsCap)) // Argc is the kernel's word; never trust it for sizing
 		r.cmdline = r.cmdline[:0]

@@ -32,6 +32,7 @@ func TestLineageAndDrift(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(dropped, orig, 0o755))
 	sh := exec.Command("/bin/sh", "-c", dropped+"; /bin/true; exit 0")
+	sh.Dir = filepath.Dir(dropped)
 	require.NoError(t, sh.Run())
 	shPid := sh.Process.Pid
 
@@ -40,6 +41,9 @@ func TestLineageAndDrift(t *testing.T) {
 	shID, _ := shExec["k8ssec.process.exec_id"].(string)
 	assert.Regexp(t, idPattern, shID)
 	assert.NotContains(t, shExec, "k8ssec.process.drift")
+	wd, err := filepath.EvalSymlinks(sh.Dir)
+	require.NoError(t, err)
+	assert.Equal(t, wd, shExec["process.working_directory"], "the cwd, read in the kernel")
 
 	// The shell forks a child per command, then the child execs.
 	require.Eventually(t, func() bool { return len(find(sink, "process.fork", shPid)) >= 2 }, 10*time.Second, 10*time.Millisecond)

@@ -116,16 +116,18 @@ const (
 // Record sizes, taken from the bpf2go types so that a layout change in
 // events.h that is not regenerated fails the tests rather than misdecodes.
 var (
-	headerSize   = int(unsafe.Sizeof(processEventHeader{}))
-	execDataOff  = int(unsafe.Offsetof(processExecEvent{}.Data))
-	exitSize     = int(unsafe.Sizeof(processExitEvent{}))
-	forkSize     = int(unsafe.Sizeof(processForkEvent{}))
-	maxExecSize  = int(unsafe.Sizeof(processExecEvent{}))
-	fileDataOff  = int(unsafe.Offsetof(fileFileEvent{}.Data))
-	netSize      = int(unsafe.Sizeof(netNetEvent{}))
-	privSize     = int(unsafe.Sizeof(privPrivEvent{}))
-	errShort     = errors.New("probe: short record")
-	errBadLength = errors.New("probe: record lengths exceed the record")
+	headerSize    = int(unsafe.Sizeof(processEventHeader{}))
+	execDataOff   = int(unsafe.Offsetof(processExecEvent{}.Data))
+	execCwdOffOff = int(unsafe.Offsetof(processExecEvent{}.CwdOff))
+	execCwdOff    = int(unsafe.Offsetof(processExecEvent{}.Cwd))
+	exitSize      = int(unsafe.Sizeof(processExitEvent{}))
+	forkSize      = int(unsafe.Sizeof(processForkEvent{}))
+	maxExecSize   = int(unsafe.Sizeof(processExecEvent{}))
+	fileDataOff   = int(unsafe.Offsetof(fileFileEvent{}.Data))
+	netSize       = int(unsafe.Sizeof(netNetEvent{}))
+	privSize      = int(unsafe.Sizeof(privPrivEvent{}))
+	errShort      = errors.New("probe: short record")
+	errBadLength  = errors.New("probe: record lengths exceed the record")
 )
 
 // Header is the part common to every event.
@@ -163,6 +165,7 @@ type Event struct {
 	Argc     uint32
 	Filename []byte // without the NUL
 	Args     []byte // Argc NUL-terminated strings
+	Cwd      []byte // the working directory; nil when unknown
 
 	// process.fork: the new process (the header is its parent's)
 	ChildTgid uint32
@@ -201,6 +204,9 @@ type Event struct {
 	Str1    []byte
 	Str2    []byte
 }
+
+// ExecCwdMax is the bytes an exec record keeps of the working directory.
+const ExecCwdMax = int(unsafe.Sizeof(processExecEvent{}.Cwd))
 
 // NoID is a chown owner or group left unchanged ((uid_t)-1).
 const NoID = ^uint32(0)
@@ -257,6 +263,10 @@ func Decode(raw []byte, ev *Event) error {
 		}
 		ev.Filename = trimNUL(data[:fl])
 		ev.Args = data[fl : fl+al]
+		ev.Cwd = nil
+		if off := int(le.Uint32(raw[execCwdOffOff:])); off < ExecCwdMax {
+			ev.Cwd = trimNUL(raw[execCwdOff+off : execCwdOff+ExecCwdMax])
+		}
 		ev.ExitCode, ev.Signal, ev.CoreDumped = 0, 0, false
 	case KindExit:
 		if len(raw) < exitSize {

@@ -36,7 +36,7 @@ func mountTracefs(tb testing.TB) {
 func TestLayout(t *testing.T) {
 	// events.h promises no implicit padding; Decode relies on these offsets.
 	assert.Equal(t, 72, headerSize)
-	assert.Equal(t, 88, execDataOff)
+	assert.Equal(t, 352, execDataOff) // the fixed part, cwd included
 	assert.Equal(t, 88, exitSize)
 	assert.Equal(t, uintptr(56), unsafe.Offsetof(processEventHeader{}.Comm))
 	assert.Equal(t, uintptr(48), unsafe.Offsetof(processEventHeader{}.Ktime))

@@ -69,6 +69,9 @@ type processExecEvent struct {
 	ArgsLen     uint32
 	Argc        uint32
 	Flags       uint32
+	CwdOff      uint32
+	Pad         uint32
+	Cwd         [256]int8
 	Data        [5376]int8
 }
 

@@ -41,10 +41,12 @@ func BenchmarkExecStorm(b *testing.B) {
 	requireRoot(b)
 	b.Run("receiver=off", func(b *testing.B) {
 		var d time.Duration
+		children := childrenCPU(b)
 		for b.Loop() {
 			d += runStorm(b, stormChildren)
 		}
 		b.ReportMetric(float64(b.N*stormChildren)/d.Seconds(), "execs/s")
+		b.ReportMetric(float64((childrenCPU(b)-children).Microseconds())/float64(b.N*stormChildren), "workload-cpu-us/exec")
 	})
 	b.Run("receiver=on", func(b *testing.B) {
 		var records atomic.Int64
@@ -56,12 +58,17 @@ func BenchmarkExecStorm(b *testing.B) {
 		tt := newTelemetry(b)
 		rcv := startReceiver(b, tt, counter, func(c *Config) { c.RingBufferSize = defaultRingBufferSize })
 		var d time.Duration
+		children, self := childrenCPU(b), processCPU(b)
 		for b.Loop() {
 			d += runStorm(b, stormChildren)
 		}
+		time.Sleep(300 * time.Millisecond) // the last batch
+		receiverCPU := processCPU(b) - self
 		require.NoError(b, rcv.Shutdown(context.Background()))
 		b.ReportMetric(float64(b.N*stormChildren)/d.Seconds(), "execs/s")
+		b.ReportMetric(float64((childrenCPU(b)-children).Microseconds())/float64(b.N*stormChildren), "workload-cpu-us/exec")
 		b.ReportMetric(float64(records.Load())/d.Seconds(), "records/s")
+		b.ReportMetric(100*receiverCPU.Seconds()/d.Seconds(), "receiver-cpu-%")
 	})
 }
 
@@ -135,9 +142,17 @@ func BenchmarkEventToLog(b *testing.B) {
 // openStorm opens and closes path n times from one thread: the syscall
 // workload the file programs watch.
 func openStorm(b *testing.B, path string, n int) time.Duration {
+	d, _ := openStormCPU(b, path, n)
+	return d
+}
+
+// openStormCPU is openStorm that also returns the CPU the opening thread
+// used: the kernel's BPF programs run in it, charged as system time.
+func openStormCPU(b *testing.B, path string, n int) (wall, cpu time.Duration) {
 	b.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	before := threadCPU(b)
 	start := time.Now()
 	for range n {
 		fd, err := unix.Openat(unix.AT_FDCWD, path, unix.O_RDONLY, 0)
@@ -146,7 +161,28 @@ func openStorm(b *testing.B, path string, n int) time.Duration {
 		}
 		unix.Close(fd)
 	}
-	return time.Since(start)
+	return time.Since(start), threadCPU(b) - before
+}
+
+func threadCPU(b *testing.B) time.Duration {
+	var ru unix.Rusage
+	require.NoError(b, unix.Getrusage(unix.RUSAGE_THREAD, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// processCPU is the CPU this process used: with openStormCPU's share taken
+// out, what the receiver (reader goroutine, pdata, GC) costs.
+func processCPU(b *testing.B) time.Duration {
+	var ru unix.Rusage
+	require.NoError(b, unix.Getrusage(unix.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// childrenCPU is the CPU of the children waited for (the exec storm's shells).
+func childrenCPU(b *testing.B) time.Duration {
+	var ru unix.Rusage
+	require.NoError(b, unix.Getrusage(unix.RUSAGE_CHILDREN, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // counting is a pipeline end that counts records.
@@ -178,24 +214,31 @@ func BenchmarkOpenStorm(b *testing.B) {
 	requireRoot(b)
 	const opens = 100_000
 	b.Run("receiver=off", func(b *testing.B) {
-		var d time.Duration
+		var d, cpu time.Duration
 		for b.Loop() {
-			d += openStorm(b, "/etc/hostname", opens)
+			w, c := openStormCPU(b, "/etc/hostname", opens)
+			d, cpu = d+w, cpu+c
 		}
 		b.ReportMetric(float64(b.N*opens)/d.Seconds(), "opens/s")
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*opens), "workload-cpu-ns/open")
 	})
 	b.Run("receiver=on", func(b *testing.B) {
 		next, records := counting(b)
 		rcv := startReceiver(b, newTelemetry(b), next, func(c *Config) { c.RingBufferSize = defaultRingBufferSize })
-		var d time.Duration
+		var d, cpu time.Duration
+		self := processCPU(b)
 		for b.Loop() {
-			d += openStorm(b, "/etc/hostname", opens)
+			w, c := openStormCPU(b, "/etc/hostname", opens)
+			d, cpu = d+w, cpu+c
 		}
 		time.Sleep(300 * time.Millisecond) // the last batch
+		receiverCPU := processCPU(b) - self - cpu
 		lost := lostTotal(b, rcv)
 		require.NoError(b, rcv.Shutdown(context.Background()))
 		b.ReportMetric(float64(b.N*opens)/d.Seconds(), "opens/s")
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*opens), "workload-cpu-ns/open")
 		b.ReportMetric(float64(records.Load())/d.Seconds(), "records/s")
+		b.ReportMetric(float64(receiverCPU.Nanoseconds())/float64(max(records.Load(), 1)), "receiver-cpu-ns/record")
 		b.ReportMetric(float64(lost), "lost")
 	})
 }

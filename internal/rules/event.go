@@ -42,11 +42,8 @@ func (e *Event) lookup(name string) (pcommon.Value, bool) {
 	return pcommon.Value{}, false
 }
 
-// Zero values that absent attributes read as.
-var (
-	emptyList = types.DefaultTypeAdapter.NativeToValue([]string{})
-	emptyMap  = types.DefaultTypeAdapter.NativeToValue(map[string]any{})
-)
+// emptyList is what an absent list attribute reads as.
+var emptyList = types.DefaultTypeAdapter.NativeToValue([]string{})
 
 // activation resolves a condition's names for one event: attributes (read
 // lazily, converted once), lists, and macros (evaluated at most once per event).

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/filetail"
+
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/fileconsumer"
 	"go.opentelemetry.io/collector/component"
 
@@ -67,10 +69,9 @@ var defaultBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 
 func createDefaultConfig() component.Config {
 	fc := fileconsumer.NewConfig()
 	fc.StartAt = "end"
-	// Lines reach the receiver as the file's bytes (split, not decoded); it
-	// checks them for UTF-8 itself (validUTF8), which costs a fraction of the
-	// file consumer's decoder and keeps a garbled line, repaired.
-	fc.Encoding = "utf-8-raw"
+	// Lines reach the receiver as the file's bytes, split, not decoded: it
+	// checks them for UTF-8 itself (filetail.ValidUTF8).
+	fc.Encoding = filetail.RawEncoding
 	return &Config{
 		Config:    *fc,
 		Format:    accesslog.FormatIngressNginx,

@@ -1,11 +1,9 @@
 package ingresslogreceiver
 
 import (
-	"bytes"
 	"context"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -67,7 +65,7 @@ func (f *fileStates) end(path string, d *decoder) {
 func (r *ingressReceiver) emit(_ context.Context, lines [][]byte, attrs map[string]any, _ int64, _ []int64) error {
 	path, _ := attrs[attrLogFilePath].(string)
 	name, _ := attrs[attrLogFileName].(string)
-	validUTF8(lines)
+	filetail.ValidUTF8(lines)
 	d := r.decoders.Get().(*decoder)
 	pod := r.files.begin(path, d)
 	var stats lineStats
@@ -129,17 +127,5 @@ func putResource(attrs pcommon.Map, pod podInfo, path, name string) {
 	}
 	if m.containerID != "" {
 		attrs.PutStr(attrContainerID, m.containerID)
-	}
-}
-
-// validUTF8 replaces, in place, each line that is not valid UTF-8 by one
-// whose invalid bytes are U+FFFD: records carry only valid strings, and a
-// garbled line is kept, not dropped. Lines are almost always valid: the check
-// is all most of them cost.
-func validUTF8(lines [][]byte) {
-	for i, l := range lines {
-		if !utf8.Valid(l) {
-			lines[i] = bytes.ToValidUTF8(l, []byte("\uFFFD"))
-		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/filetail"
+
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/fileconsumer"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
@@ -71,6 +73,9 @@ func createDefaultConfig() component.Config {
 	server.NetAddr.Endpoint = defaultEndpoint
 	server.MaxRequestBodySize = defaultMaxRequestBodySize
 	files := fileconsumer.NewConfig()
+	// Lines reach the receiver as the file's bytes, split, not decoded: it
+	// checks them for UTF-8 itself (filetail.ValidUTF8).
+	files.Encoding = filetail.RawEncoding
 	return &Config{
 		Webhook: WebhookConfig{
 			Enabled:      true,

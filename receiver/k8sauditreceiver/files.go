@@ -46,6 +46,7 @@ func (t *fileTailer) shutdown() error {
 
 // emit is the file consumer's callback: a batch of lines from one file.
 func (t *fileTailer) emit(_ context.Context, lines [][]byte, attrs map[string]any, lastRecord int64, _ []int64) error {
+	filetail.ValidUTF8(lines)
 	ctx := t.obs.StartLogsOp(t.tailer.Context())
 	logs, records := t.r.newLogs()
 	var stats decodeStats

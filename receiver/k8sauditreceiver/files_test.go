@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,4 +155,22 @@ func TestFilesRetryWhilePipelineRefuses(t *testing.T) {
 	defer fr.stop(t)
 	waitForIDs(t, &next.LogsSink, idRange(1, 4))
 	assert.Less(t, next.refusals.Load(), int32(0), "the pipeline did refuse first")
+}
+
+// TestFilesRepairInvalidUTF8: a line with a byte that is not UTF-8 (a file
+// written by something else, or damaged) still gives its record, with the
+// byte as U+FFFD: records carry only valid strings.
+func TestFilesRepairInvalidUTF8(t *testing.T) {
+	logDir := t.TempDir()
+	line := strings.Replace(auditLines(t, 1, 1)[0], `"username":"`, "\"username\":\"b\xffd", 1)
+	require.NotEqual(t, auditLines(t, 1, 1)[0], line, "the line names a user")
+	filetest.AppendLines(t, filepath.Join(logDir, "audit.log"), line)
+	sink := new(consumertest.LogsSink)
+	fr := startFileReceiver(t, newTelemetry(t), sink, logDir, t.TempDir())
+	defer fr.stop(t)
+	waitForIDs(t, sink, idRange(1, 1))
+	lr := sink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+	user, ok := lr.Attributes().Get("user.name")
+	require.True(t, ok)
+	assert.True(t, strings.HasPrefix(user.Str(), "b\uFFFDd"), "got %q", user.Str())
 }

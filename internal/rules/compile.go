@@ -118,8 +118,9 @@ type Set struct {
 	names    map[string]nameRef
 	attrs    int // attribute slots an activation caches
 	lists    []ref.Val
-	// last is the EventName rulesFor looked up last.
-	last atomic.Pointer[byName]
+	// byName and last serve rulesFor.
+	byName map[string]*byName
+	last   atomic.Pointer[byName]
 	// memo numbers the values native evaluation computes once per event.
 	memo map[string]int
 	// attrTable finds the slots of an event's attributes.
@@ -228,6 +229,7 @@ func (c *compiler) compile() (*Set, error) {
 		return nil, joinErrors(c.errs)
 	}
 	c.buildIndexes(c.ruleASTs)
+	c.set.buildByName()
 	c.compileNatives()
 	return c.set, nil
 }

@@ -325,12 +325,30 @@ type byName struct {
 
 // rulesFor returns the index and sequence steps of an EventName. A batch is
 // mostly one EventName: the last one looked up is kept, so that most events
-// cost a string comparison instead of two map lookups.
+// cost a string comparison instead of a map lookup. The entries are made at
+// load time: switching between names allocates nothing.
 func (s *Set) rulesFor(name string) (*eventIndex, []stepRef) {
 	if last := s.last.Load(); last != nil && last.name == name {
 		return last.ix, last.steps
 	}
-	b := &byName{name: name, ix: s.index[name], steps: s.seqSteps[name]}
+	b := s.byName[name]
+	if b == nil {
+		return nil, nil // no rule reads this EventName
+	}
 	s.last.Store(b)
 	return b.ix, b.steps
+}
+
+// buildByName makes rulesFor's entries, one per EventName a rule reads.
+func (s *Set) buildByName() {
+	s.byName = map[string]*byName{}
+	for name := range s.index {
+		s.byName[name] = &byName{name: name}
+	}
+	for name := range s.seqSteps {
+		s.byName[name] = &byName{name: name}
+	}
+	for name, b := range s.byName {
+		b.ix, b.steps = s.index[name], s.seqSteps[name]
+	}
 }

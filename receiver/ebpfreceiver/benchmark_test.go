@@ -49,14 +49,8 @@ func BenchmarkExecStorm(b *testing.B) {
 		b.ReportMetric(float64((childrenCPU(b)-children).Microseconds())/float64(b.N*stormChildren), "workload-cpu-us/exec")
 	})
 	b.Run("receiver=on", func(b *testing.B) {
-		var records atomic.Int64
-		counter, err := consumer.NewLogs(func(_ context.Context, ld plog.Logs) error {
-			records.Add(int64(ld.LogRecordCount()))
-			return nil
-		})
-		require.NoError(b, err)
-		tt := newTelemetry(b)
-		rcv := startReceiver(b, tt, counter, func(c *Config) { c.RingBufferSize = defaultRingBufferSize })
+		counter, records := counting(b)
+		rcv := startReceiver(b, newTelemetry(b), counter, func(c *Config) { c.RingBufferSize = defaultRingBufferSize })
 		var d time.Duration
 		children, self := childrenCPU(b), processCPU(b)
 		for b.Loop() {

@@ -85,13 +85,9 @@ func (p *Probe) DenyCount() (uint64, error) {
 	if p.lsm == nil {
 		return 0, nil
 	}
-	var perCPU []uint64
-	if err := p.lsm.DenyCount.Lookup(uint32(0), &perCPU); err != nil {
+	n, err := sumPerCPU(p.lsm.DenyCount, 0)
+	if err != nil {
 		return 0, fmt.Errorf("reading the deny count: %w", err)
-	}
-	var n uint64
-	for _, v := range perCPU {
-		n += v
 	}
 	return n, nil
 }

@@ -429,16 +429,28 @@ func MountHint() error {
 // put in the ring buffer since load.
 func (p *Probe) LostCounts() ([NumKinds]uint64, error) {
 	var out [NumKinds]uint64
-	var perCPU []uint64
 	for k := range NumKinds {
-		if err := p.shared.lost.Lookup(uint32(k), &perCPU); err != nil {
+		n, err := sumPerCPU(p.shared.lost, uint32(k))
+		if err != nil {
 			return out, fmt.Errorf("reading lost counts: %w", err)
 		}
-		for _, v := range perCPU {
-			out[k] += v
-		}
+		out[k] = n
 	}
 	return out, nil
+}
+
+// sumPerCPU adds up the per-CPU slots of one key of a per-CPU array: the
+// kernel's counters, kept per CPU so that no program needs atomics.
+func sumPerCPU(m *ebpf.Map, key uint32) (uint64, error) {
+	var perCPU []uint64
+	if err := m.Lookup(key, &perCPU); err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n, nil
 }
 
 // KillCount returns how many SIGKILLs enforcement has sent since load (0
@@ -447,13 +459,9 @@ func (p *Probe) KillCount() (uint64, error) {
 	if p.process == nil {
 		return 0, nil
 	}
-	var perCPU []uint64
-	if err := p.process.EnforceKills.Lookup(uint32(0), &perCPU); err != nil {
+	n, err := sumPerCPU(p.process.EnforceKills, 0)
+	if err != nil {
 		return 0, fmt.Errorf("reading the kill count: %w", err)
-	}
-	var n uint64
-	for _, v := range perCPU {
-		n += v
 	}
 	return n, nil
 }

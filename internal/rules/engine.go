@@ -276,10 +276,14 @@ func (e *Engine) sequence(steps []stepRef, act *activation, ev *Event, dst []Mat
 	return dst
 }
 
-// evidence copies what a step matched; maps (request objects) are left out to
-// keep sequence state small.
+// evidence copies what a step matched, its resource's attributes (a kernel
+// event's process, container and pod) under the record's own; maps (request
+// objects) are left out to keep sequence state small.
 func evidence(r *Rule, step int, ev *Event) Evidence {
 	attrs := pcommon.NewMap()
+	if ev.Resource != (pcommon.Map{}) {
+		copyScalars(ev.Resource, attrs)
+	}
 	copyScalars(ev.Attrs, attrs)
 	return Evidence{Step: r.Sequence.Steps[step].Name, EventName: ev.Name, Time: ev.Time, Attrs: attrs}
 }

@@ -370,7 +370,10 @@ func TestSequenceAcrossSources(t *testing.T) {
 		return event("k8s.audit", at, map[string]any{"k8s.audit.object.subresource": "exec", "k8s.namespace.name": "prod", "k8s.pod.name": "web", "k8s.audit.id": "x1"})
 	}
 	shell := func(at time.Duration) *Event {
-		return pod(at, "process.exec", map[string]any{"process.executable.name": "sh", "process.pid": 42})
+		ev := pod(at, "process.exec", map[string]any{"process.command_args": []any{"sh"}})
+		ev.Resource.PutInt("process.pid", 42) // the ebpf receiver puts the process on the resource
+		ev.Resource.PutStr("process.executable.name", "sh")
+		return ev
 	}
 	connect := func(at time.Duration) *Event {
 		return pod(at, "network.connect", map[string]any{"server.port": 4444, "server.address": "203.0.113.9"})
@@ -391,7 +394,10 @@ func TestSequenceAcrossSources(t *testing.T) {
 	ev, _ := lr.Attributes().Get(AttrEvidence)
 	steps := ev.Slice().AsRaw()
 	assert.Equal(t, "x1", steps[0].(map[string]any)["attributes"].(map[string]any)["k8s.audit.id"])
-	assert.Equal(t, int64(42), steps[1].(map[string]any)["attributes"].(map[string]any)["process.pid"])
+	shellStep := steps[1].(map[string]any)["attributes"].(map[string]any)
+	assert.Equal(t, int64(42), shellStep["process.pid"], "the resource's attributes are evidence too")
+	assert.Equal(t, "web", shellStep["k8s.pod.name"])
+	assert.Equal(t, []any{"sh"}, shellStep["process.command_args"])
 
 	assert.Empty(t, e.Evaluate(exec(10*time.Minute), nil))
 	assert.Empty(t, e.Evaluate(shell(11*time.Minute), nil))

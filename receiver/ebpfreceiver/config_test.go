@@ -114,9 +114,9 @@ func TestJoinArgs(t *testing.T) {
 
 func TestProcCacheSeedAndBound(t *testing.T) {
 	c := newProcCache(2)
-	c.put(1, procInfo{exe: "/a"})
-	c.put(2, procInfo{exe: "/b"})
-	c.put(3, procInfo{exe: "/c"})
+	c.put(1, &procInfo{exe: "/a"})
+	c.put(2, &procInfo{exe: "/b"})
+	c.put(3, &procInfo{exe: "/c"})
 	_, ok := c.get(1)
 	assert.False(t, ok, "least recently used entry evicted")
 	assert.Equal(t, 2, c.len())

@@ -3,13 +3,11 @@ package ebpfreceiver
 import (
 	"encoding/binary"
 	"testing"
-	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/podidentity"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/probe"
 )
 
@@ -40,13 +38,14 @@ func syntheticExec(tb testing.TB) []byte {
 
 func TestAppendEventFromSyntheticRecord(t *testing.T) {
 	r := &ebpfReceiver{procs: newProcCache(8), clock: probe.NewClock(), strings: newInterner(8)}
-	r.procs.put(1, procInfo{exe: "/sbin/init", commandLine: "/sbin/init"})
+	r.procs.put(1, &procInfo{exe: "/sbin/init", commandLine: "/sbin/init"})
 	var ev probe.Event
 	require.NoError(t, probe.Decode(syntheticExec(t), &ev))
-	_, sl := newBatch()
-	r.appendEvent(sl, &ev)
-	a := sl.LogRecords().At(0).Attributes().AsRaw()
-	assert.Equal(t, "process.exec", sl.LogRecords().At(0).EventName())
+	b := newEventBatch()
+	r.appendEvent(b, &ev)
+	e := events(b.logs)[0]
+	a := attrMap(e)
+	assert.Equal(t, "process.exec", e.EventName())
 	assert.Equal(t, "/usr/bin/curl", a["process.executable.path"])
 	assert.Equal(t, "curl", a["process.executable.name"])
 	assert.Equal(t, []any{"curl", "-s", "http://example.com/"}, a["process.command_args"])
@@ -64,14 +63,14 @@ func TestAppendEventFromSyntheticRecord(t *testing.T) {
 // process cache as it was (the caller still runs its old program).
 func TestDeniedExecRecord(t *testing.T) {
 	r := &ebpfReceiver{procs: newProcCache(8), clock: probe.NewClock(), strings: newInterner(8)}
-	r.procs.put(4242, procInfo{exe: "/bin/sh", commandLine: "sh -c curl", execID: "n:b:1:4242"})
+	r.procs.put(4242, &procInfo{exe: "/bin/sh", commandLine: "sh -c curl", execID: "n:b:1:4242"})
 	raw := syntheticExec(t)
 	binary.LittleEndian.PutUint32(raw[84:], probe.FlagDenied)
 	var ev probe.Event
 	require.NoError(t, probe.Decode(raw, &ev))
-	_, sl := newBatch()
-	r.appendEvent(sl, &ev)
-	lr := sl.LogRecords().At(0)
+	b := newEventBatch()
+	r.appendEvent(b, &ev)
+	lr := events(b.logs)[0]
 	a := lr.Attributes().AsRaw()
 	assert.Equal(t, "deny", a["k8ssec.enforcement.action"])
 	assert.Equal(t, "/usr/bin/curl", a["k8ssec.enforcement.rule"])
@@ -94,8 +93,7 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		r := &ebpfReceiver{procs: newProcCache(8), strings: newInterner(8)}
-		_, sl := newBatch()
-		r.appendEvent(sl, &ev)
+		r.appendEvent(newEventBatch(), &ev)
 	})
 }
 
@@ -127,21 +125,62 @@ func TestDecodeNewKindsWithoutAllocating(t *testing.T) {
 	}
 }
 
-// newBatch is the batch of a host process's events, for tests of the mapping.
-func newBatch() (plog.Logs, plog.ScopeLogs) {
-	b := newPodBatch()
-	return b.logs, b.scopeFor(podidentity.Identity{})
+// syntheticOpen is a file.open record of /etc/passwd by pid (tgid) and tid.
+func syntheticOpen(pid, tid uint32) []byte {
+	raw := syntheticRecord(probe.KindFileOpen, 104+12)
+	le := binary.LittleEndian
+	le.PutUint32(raw[4:], tid)
+	le.PutUint32(raw[8:], pid)
+	le.PutUint32(raw[12:], 1) // ppid
+	le.PutUint32(raw[96:], 12)
+	copy(raw[104:], "/etc/passwd\x00")
+	return raw
 }
 
-func TestInternerSharesAndStaysBounded(t *testing.T) {
-	in := newInterner(2)
-	a := in.get([]byte("/etc/passwd"))
-	b := in.get([]byte("/etc/passwd"))
-	assert.Equal(t, "/etc/passwd", a)
-	assert.Equal(t, unsafe.StringData(a), unsafe.StringData(b), "the second is the first's string")
-	assert.Zero(t, testing.AllocsPerRun(100, func() { in.get([]byte("/etc/passwd")) }))
-	in.get([]byte("/etc/shadow"))
-	in.get([]byte("/etc/group")) // full: starts over
-	assert.LessOrEqual(t, len(in.m), 2)
-	assert.Equal(t, "/etc/shadow", in.get([]byte("/etc/shadow")))
+// TestRecordsShareTheirProcessResource: consecutive events of a process are
+// one resource carrying the process once; another process, or a new exec,
+// starts the next, so the records keep the kernel's order.
+func TestRecordsShareTheirProcessResource(t *testing.T) {
+	r := &ebpfReceiver{procs: newProcCache(8), clock: probe.NewClock(), strings: newInterner(8)}
+	r.procs.put(1, &procInfo{exe: "/sbin/init", commandLine: "/sbin/init"})
+	r.procs.put(7, &procInfo{exe: "/usr/bin/cat", commandLine: "cat /etc/passwd", execID: "n:b:1:7"})
+	curlOpen := syntheticOpen(4242, 4242)
+	copy(curlOpen[:72], syntheticExec(t)[:72]) // the exec's header: same credentials and comm
+	binary.LittleEndian.PutUint32(curlOpen, uint32(probe.KindFileOpen))
+	b := newEventBatch()
+	for _, raw := range [][]byte{syntheticOpen(7, 7), syntheticOpen(7, 8), syntheticOpen(9, 9), syntheticOpen(7, 7), syntheticExec(t), curlOpen} {
+		var ev probe.Event
+		require.NoError(t, probe.Decode(raw, &ev))
+		r.appendEvent(b, &ev)
+	}
+
+	rls := b.logs.ResourceLogs()
+	var runs []int
+	for i := range rls.Len() {
+		runs = append(runs, rls.At(i).ScopeLogs().At(0).LogRecords().Len())
+	}
+	assert.Equal(t, []int{2, 1, 1, 2}, runs, "records per resource, in the kernel's order")
+
+	cat := rls.At(0).Resource().Attributes().AsRaw()
+	assert.Equal(t, int64(7), cat["process.pid"])
+	assert.Equal(t, "/usr/bin/cat", cat["process.executable.path"])
+	assert.Equal(t, "n:b:1:7", cat["k8ssec.process.exec_id"])
+	assert.Equal(t, "/sbin/init", cat["process.parent.executable.path"])
+	first := rls.At(0).ScopeLogs().At(0).LogRecords()
+	assert.Equal(t, map[string]any{
+		"file.path": "/etc/passwd", "file.name": "passwd", "file.directory": "/etc",
+		"k8ssec.syscall.result": int64(0), "k8ssec.file.flags": int64(0), "k8ssec.file.intent": []any{"read"},
+	}, first.At(0).Attributes().AsRaw(), "a record carries its own attributes only")
+	v, _ := first.At(1).Attributes().Get("thread.id")
+	assert.Equal(t, int64(8), v.Int(), "another thread of the process: same resource, its thread on the record")
+
+	unknown := rls.At(1).Resource().Attributes().AsRaw()
+	assert.Equal(t, int64(9), unknown["process.pid"])
+	assert.NotContains(t, unknown, "process.executable.path", "not in the cache")
+
+	curl := rls.At(3)
+	assert.Equal(t, "/usr/bin/curl", curl.Resource().Attributes().AsRaw()["process.executable.path"], "the exec starts the new program's resource")
+	lrs := curl.ScopeLogs().At(0).LogRecords()
+	assert.Equal(t, "process.exec", lrs.At(0).EventName())
+	assert.Equal(t, "file.open", lrs.At(1).EventName(), "the new program's open joins its exec")
 }

@@ -109,18 +109,18 @@ func TestEnforcementKillsAtExec(t *testing.T) {
 }
 
 // waitForExe waits for the one record named event for pid whose executable is exe.
-func waitForExe(t *testing.T, sink *consumertest.LogsSink, event string, pid int, exe string) plog.LogRecord {
+func waitForExe(t *testing.T, sink *consumertest.LogsSink, name string, pid int, exe string) event {
 	t.Helper()
-	var got []plog.LogRecord
+	var got []event
 	require.Eventually(t, func() bool {
 		got = got[:0]
-		for _, lr := range find(sink, event, pid) {
-			if v, ok := lr.Attributes().Get(attrExecutablePath); ok && v.Str() == exe {
+		for _, lr := range find(sink, name, pid) {
+			if v, ok := lr.attr(attrExecutablePath); ok && v.Str() == exe {
 				got = append(got, lr)
 			}
 		}
 		return len(got) > 0
-	}, 10*time.Second, 10*time.Millisecond, "no %s record of %s for pid %d", event, exe, pid)
+	}, 10*time.Second, 10*time.Millisecond, "no %s record of %s for pid %d", name, exe, pid)
 	require.Len(t, got, 1)
 	return got[0]
 }

@@ -49,94 +49,46 @@ const (
 	enforcementDeny    = "deny" // BPF LSM refused the exec: it never happened
 )
 
-// appendEvent adds ev to sl as one log record and updates the process cache.
-func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
-	lr := sl.LogRecords().AppendEmpty()
+// appendEvent adds ev to b as one log record under its process's resource,
+// and updates the process cache.
+func (r *ebpfReceiver) appendEvent(b *eventBatch, ev *probe.Event) {
+	self, _ := r.procs.get(ev.Tgid)
+	var exec *procInfo // process.exec: the program the process now runs (or was refused)
+	if ev.Kind == probe.KindExec {
+		exec = r.execInfo(ev)
+		if ev.Flags&probe.FlagDenied == 0 { // a refused exec left the process as it was
+			self = exec
+			r.procs.put(ev.Tgid, self)
+		}
+	}
+	parent, _ := r.procs.get(ev.Ppid)
+	lrs, res, isNew := b.recordsFor(keyOf(ev, self, parent))
+	if isNew {
+		r.putProcess(res, ev, self, parent)
+	}
+
+	lr := lrs.AppendEmpty()
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(r.clock.Wall(ev.Ktime)))
 	lr.SetObservedTimestamp(r.now)
 	lr.SetSeverityNumber(plog.SeverityNumberInfo)
 	attrs := lr.Attributes()
-	attrs.EnsureCapacity(28) // a file event with its process and parent has 25: one allocation, no growth
-	attrs.PutInt(attrPid, int64(ev.Tgid))
-	attrs.PutInt(attrParentPid, int64(ev.Ppid))
+	attrs.EnsureCapacity(ownAttributes(ev.Kind)) // one allocation, no growth
 	if ev.Pid != ev.Tgid {
 		attrs.PutInt(attrThreadID, int64(ev.Pid))
 	}
-	attrs.PutInt(attrUserID, int64(ev.Euid))
-	attrs.PutInt(attrRealUserID, int64(ev.Uid))
-	attrs.PutInt(attrGroupID, int64(ev.Egid))
-	attrs.PutInt(attrRealGroupID, int64(ev.Gid))
-	comm := r.strings.get(ev.CommBytes())
-	attrs.PutStr(attrComm, comm)
-	attrs.PutInt(attrCgroupID, int64(ev.CgroupID))
-	attrs.PutInt(attrMntNs, int64(ev.MntNs))
-	attrs.PutInt(attrPidNs, int64(ev.PidNs))
 
 	switch ev.Kind {
 	case probe.KindExec:
 		lr.SetEventName(eventProcessExec)
-		exe := r.strings.get(ev.Filename)
-		attrs.PutStr(attrExecutablePath, exe)
-		attrs.PutStr(attrExecutableName, path.Base(exe))
-		if ev.Cwd != nil {
-			attrs.PutStr(attrWorkingDirectory, r.strings.get(ev.Cwd))
-		}
-		args := attrs.PutEmptySlice(attrCommandArgs)
-		args.EnsureCapacity(min(int(ev.Argc), probe.MaxArgsCap)) // Argc is the kernel's word; never trust it for sizing
-		r.cmdline = r.cmdline[:0]
-		ev.EachArg(func(a []byte) {
-			args.AppendEmpty().SetStr(string(a))
-			if len(r.cmdline) > 0 {
-				r.cmdline = append(r.cmdline, ' ')
-			}
-			r.cmdline = append(r.cmdline, a...)
-		})
-		cmdline := string(r.cmdline)
-		attrs.PutStr(attrCommandLine, cmdline)
-		if ev.Flags&(probe.FlagArgsTruncated|probe.FlagFilenameTruncated) != 0 {
-			attrs.PutBool(attrArgsTruncated, true)
-		}
-		if ev.Flags&probe.FlagMemfd != 0 || strings.HasPrefix(exe, "/memfd:") {
-			attrs.PutBool(attrFileless, true)
-		}
-		if ev.Flags&probe.FlagDrift != 0 {
-			attrs.PutBool(attrDrift, true)
-		}
-		execID := r.execID(ev)
-		attrs.PutStr(attrExecID, execID)
-		switch {
-		case ev.Flags&probe.FlagDenied != 0:
-			attrs.PutStr(attrEnforcementAction, enforcementDeny)
-			attrs.PutStr(attrEnforcementRule, exe)
-			lr.SetSeverityNumber(plog.SeverityNumberWarn)
-		case ev.Flags&probe.FlagKilledPath != 0:
-			attrs.PutStr(attrEnforcementAction, enforcementSigkill)
-			attrs.PutStr(attrEnforcementRule, exe)
-			lr.SetSeverityNumber(plog.SeverityNumberWarn)
-		case ev.Flags&probe.FlagKilledComm != 0:
-			attrs.PutStr(attrEnforcementAction, enforcementSigkill)
-			attrs.PutStr(attrEnforcementRule, comm)
-			lr.SetSeverityNumber(plog.SeverityNumberWarn)
-		}
-		if parent, ok := r.procs.get(ev.Ppid); ok {
-			attrs.PutStr(attrParentExecutablePath, parent.exe)
-			attrs.PutStr(attrParentExecutableName, path.Base(parent.exe))
-			attrs.PutStr(attrParentCommandLine, parent.commandLine)
-			putExecID(attrs, attrParentExecID, parent.execID)
-		}
-		if ev.Flags&probe.FlagDenied == 0 { // a refused exec left the process as it was
-			r.procs.put(ev.Tgid, procInfo{exe: exe, commandLine: cmdline, execID: execID})
-		}
-		lr.Body().SetStr(cmdline)
+		r.putExec(lr, attrs, ev, exec)
 	case probe.KindFork:
 		// The child runs its parent's executable until it execs: the cache says so.
 		lr.SetEventName(eventProcessFork)
 		attrs.PutInt(attrChildPid, int64(ev.ChildTgid))
-		r.putProcessFromCache(attrs, ev)
-		if self, ok := r.procs.get(ev.Tgid); ok {
+		if self != nil {
 			r.procs.put(ev.ChildTgid, self)
 		}
-		lr.Body().SetStr(comm)
+		lr.Body().SetStr(r.strings.get(ev.CommBytes()))
 	case probe.KindExit:
 		lr.SetEventName(eventProcessExit)
 		attrs.PutInt(attrExitCode, int64(ev.ExitCode))
@@ -146,45 +98,116 @@ func (r *ebpfReceiver) appendEvent(sl plog.ScopeLogs, ev *probe.Event) {
 		if ev.CoreDumped {
 			attrs.PutBool(attrCoreDumped, true)
 		}
-		if self, ok := r.procs.get(ev.Tgid); ok {
-			attrs.PutStr(attrExecutablePath, self.exe)
-			attrs.PutStr(attrExecutableName, path.Base(self.exe))
-			attrs.PutStr(attrCommandLine, self.commandLine)
-			putExecID(attrs, attrExecID, self.execID)
-			r.procs.remove(ev.Tgid)
-		}
-		if parent, ok := r.procs.get(ev.Ppid); ok {
-			attrs.PutStr(attrParentExecutablePath, parent.exe)
-			attrs.PutStr(attrParentExecutableName, path.Base(parent.exe))
-		}
+		r.procs.remove(ev.Tgid)
 	case probe.KindFileOpen, probe.KindFileUnlink, probe.KindFileRename, probe.KindFileChmod, probe.KindFileChown,
 		probe.KindFileLink, probe.KindFileSymlink:
-		r.putProcessFromCache(attrs, ev)
 		appendFile(lr, attrs, ev, r.strings)
 	case probe.KindNetConnect, probe.KindNetAccept, probe.KindNetBind, probe.KindNetListen, probe.KindNetTCPState:
-		r.putProcessFromCache(attrs, ev)
 		appendNet(lr, attrs, ev)
 	default:
 		if probe.IsPrivKind(ev.Kind) {
-			r.putProcessFromCache(attrs, ev)
 			appendPriv(lr, attrs, ev)
 		}
 	}
 }
 
-// putProcessFromCache adds the executable and command line of the event's
-// process and its parent's, as the process cache knows them.
-func (r *ebpfReceiver) putProcessFromCache(attrs pcommon.Map, ev *probe.Event) {
-	if self, ok := r.procs.get(ev.Tgid); ok {
-		attrs.PutStr(attrExecutablePath, self.exe)
-		attrs.PutStr(attrExecutableName, path.Base(self.exe))
-		attrs.PutStr(attrCommandLine, self.commandLine)
-		putExecID(attrs, attrExecID, self.execID)
+// ownAttributes is the most attributes a record of kind has of its own,
+// thread.id included: room for them in one allocation, and no more, since
+// the slots of a record's map are a good part of its memory.
+func ownAttributes(kind probe.Kind) int {
+	switch {
+	case kind == probe.KindExec:
+		return 12
+	case kind == probe.KindExit, kind == probe.KindFork:
+		return 4
+	case probe.IsPrivKind(kind):
+		return 10
+	default: // file and network
+		return 9
 	}
-	if parent, ok := r.procs.get(ev.Ppid); ok {
-		attrs.PutStr(attrParentExecutablePath, parent.exe)
-		attrs.PutStr(attrParentExecutableName, path.Base(parent.exe))
-		attrs.PutStr(attrParentCommandLine, parent.commandLine)
+}
+
+// execInfo is the program an exec record names: its executable, command
+// line and exec id.
+func (r *ebpfReceiver) execInfo(ev *probe.Event) *procInfo {
+	r.cmdline = r.cmdline[:0]
+	ev.EachArg(func(a []byte) {
+		if len(r.cmdline) > 0 {
+			r.cmdline = append(r.cmdline, ' ')
+		}
+		r.cmdline = append(r.cmdline, a...)
+	})
+	return &procInfo{exe: r.strings.get(ev.Filename), commandLine: string(r.cmdline), execID: r.execID(ev)}
+}
+
+// putExec adds what only the exec record says: the arguments, the working
+// directory, and how the exec went. A refused exec's resource is the process
+// that asked, so the record names the program it was refused.
+func (r *ebpfReceiver) putExec(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event, exec *procInfo) {
+	if ev.Cwd != nil {
+		attrs.PutStr(attrWorkingDirectory, r.strings.get(ev.Cwd))
+	}
+	args := attrs.PutEmptySlice(attrCommandArgs)
+	args.EnsureCapacity(min(int(ev.Argc), probe.MaxArgsCap)) // Argc is the kernel's word; never trust it for sizing
+	ev.EachArg(func(a []byte) { args.AppendEmpty().SetStr(string(a)) })
+	if ev.Flags&(probe.FlagArgsTruncated|probe.FlagFilenameTruncated) != 0 {
+		attrs.PutBool(attrArgsTruncated, true)
+	}
+	if ev.Flags&probe.FlagMemfd != 0 || strings.HasPrefix(exec.exe, "/memfd:") {
+		attrs.PutBool(attrFileless, true)
+	}
+	if ev.Flags&probe.FlagDrift != 0 {
+		attrs.PutBool(attrDrift, true)
+	}
+	switch {
+	case ev.Flags&probe.FlagDenied != 0:
+		attrs.PutStr(attrExecutablePath, exec.exe)
+		attrs.PutStr(attrExecutableName, path.Base(exec.exe))
+		attrs.PutStr(attrCommandLine, exec.commandLine)
+		attrs.PutStr(attrExecID, exec.execID)
+		attrs.PutStr(attrEnforcementAction, enforcementDeny)
+		attrs.PutStr(attrEnforcementRule, exec.exe)
+		lr.SetSeverityNumber(plog.SeverityNumberWarn)
+	case ev.Flags&probe.FlagKilledPath != 0:
+		attrs.PutStr(attrEnforcementAction, enforcementSigkill)
+		attrs.PutStr(attrEnforcementRule, exec.exe)
+		lr.SetSeverityNumber(plog.SeverityNumberWarn)
+	case ev.Flags&probe.FlagKilledComm != 0:
+		attrs.PutStr(attrEnforcementAction, enforcementSigkill)
+		attrs.PutStr(attrEnforcementRule, r.strings.get(ev.CommBytes()))
+		lr.SetSeverityNumber(plog.SeverityNumberWarn)
+	}
+	lr.Body().SetStr(exec.commandLine)
+}
+
+// putProcess fills the resource of a process new to the batch: who it is,
+// its program and its parent's as the process cache knows them, and its
+// container and pod.
+func (r *ebpfReceiver) putProcess(res pcommon.Map, ev *probe.Event, self, parent *procInfo) {
+	res.EnsureCapacity(28) // with a pod's identity: one allocation, no growth
+	id := identityOf(r.pods, ev.CgroupID, ev.Tgid)
+	id.Attributes(res)
+	res.PutInt(attrPid, int64(ev.Tgid))
+	res.PutInt(attrParentPid, int64(ev.Ppid))
+	res.PutInt(attrUserID, int64(ev.Euid))
+	res.PutInt(attrRealUserID, int64(ev.Uid))
+	res.PutInt(attrGroupID, int64(ev.Egid))
+	res.PutInt(attrRealGroupID, int64(ev.Gid))
+	res.PutStr(attrComm, r.strings.get(ev.CommBytes()))
+	res.PutInt(attrCgroupID, int64(ev.CgroupID))
+	res.PutInt(attrMntNs, int64(ev.MntNs))
+	res.PutInt(attrPidNs, int64(ev.PidNs))
+	if self != nil {
+		res.PutStr(attrExecutablePath, self.exe)
+		res.PutStr(attrExecutableName, path.Base(self.exe))
+		res.PutStr(attrCommandLine, self.commandLine)
+		putExecID(res, attrExecID, self.execID)
+	}
+	if parent != nil {
+		res.PutStr(attrParentExecutablePath, parent.exe)
+		res.PutStr(attrParentExecutableName, path.Base(parent.exe))
+		res.PutStr(attrParentCommandLine, parent.commandLine)
+		putExecID(res, attrParentExecID, parent.execID)
 	}
 }
 

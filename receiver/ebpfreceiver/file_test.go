@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,7 +37,7 @@ func TestFileEventsEndToEnd(t *testing.T) {
 	exe := selfExe(t)
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 
-	common := func(lr plog.LogRecord) map[string]any {
+	common := func(lr event) map[string]any {
 		m := attrMap(lr)
 		assert.Equal(t, int64(pid), m["process.pid"])
 		assert.Equal(t, int64(os.Getpid()), m["process.parent_pid"])
@@ -111,21 +110,21 @@ func TestFileEventsGatedByEvents(t *testing.T) {
 
 // waitForN waits for n records named event of pid, below dir when dir is
 // set (the dynamic loader's opens of /etc/ld.so.cache are left out).
-func waitForN(t *testing.T, sink *consumertest.LogsSink, event string, pid int, dir string, n int) []plog.LogRecord {
+func waitForN(t *testing.T, sink *consumertest.LogsSink, name string, pid int, dir string, n int) []event {
 	t.Helper()
-	var got []plog.LogRecord
+	var got []event
 	require.Eventually(t, func() bool {
 		got = got[:0]
-		for _, lr := range find(sink, event, pid) {
-			if p, _ := lr.Attributes().Get("file.path"); dir == "" || strings.HasPrefix(p.Str(), dir+"/") {
+		for _, lr := range find(sink, name, pid) {
+			if p, _ := lr.attr("file.path"); dir == "" || strings.HasPrefix(p.Str(), dir+"/") {
 				got = append(got, lr)
 			}
 		}
 		return len(got) >= n
-	}, 10*time.Second, 10*time.Millisecond, "fewer than %d %s records for pid %d", n, event, pid)
+	}, 10*time.Second, 10*time.Millisecond, "fewer than %d %s records for pid %d", n, name, pid)
 	require.Len(t, got, n, "%v", func() (raw []any) {
 		for _, lr := range got {
-			raw = append(raw, lr.Attributes().AsRaw())
+			raw = append(raw, attrMap(lr))
 		}
 		return raw
 	}())

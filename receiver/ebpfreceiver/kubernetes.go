@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/podidentity"
-	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/metadata"
 )
 
 // Ways to reach the Kubernetes API for pod identity.
@@ -82,39 +80,4 @@ func identityOf(r *podidentity.Resolver, cgroupID uint64, tgid uint32) podidenti
 		}
 	}
 	return id
-}
-
-// podBatch groups a batch's records by container: each container's resource
-// carries its identity (container.id, k8s.pod.*) once, as the event model has it.
-type podBatch struct {
-	logs  plog.Logs
-	byKey map[string]plog.ScopeLogs
-	n     int
-}
-
-func newPodBatch() *podBatch {
-	return &podBatch{logs: plog.NewLogs(), byKey: map[string]plog.ScopeLogs{}}
-}
-
-// scopeFor returns the records of id's container, made on first use.
-func (b *podBatch) scopeFor(id podidentity.Identity) plog.ScopeLogs {
-	k := resourceKey(id)
-	if sl, ok := b.byKey[k]; ok {
-		return sl
-	}
-	rl := b.logs.ResourceLogs().AppendEmpty()
-	id.Attributes(rl.Resource().Attributes())
-	sl := rl.ScopeLogs().AppendEmpty()
-	sl.Scope().SetName(metadata.ScopeName)
-	b.byKey[k] = sl
-	return sl
-}
-
-// resourceKey groups the events of one batch by container: one resource per
-// container carries its identity once.
-func resourceKey(id podidentity.Identity) string {
-	if !id.Resolved || id.Host {
-		return "host"
-	}
-	return id.ContainerID + "/" + id.PodUID
 }

@@ -17,21 +17,22 @@ type procInfo struct {
 	execID      string // "" when seeded from /proc
 }
 
-// procCache maps a pid (tgid) to its last exec, bounded (least recently used
+// procCache maps a pid (tgid) to its last exec (a new exec, a new
+// *procInfo: batches tell execs apart by pointer), bounded (least recently used
 // out). Only the reader goroutine touches it.
 type procCache struct {
-	lru *simplelru.LRU[uint32, procInfo]
+	lru *simplelru.LRU[uint32, *procInfo]
 }
 
 func newProcCache(size int) *procCache {
-	lru, _ := simplelru.NewLRU[uint32, procInfo](size, nil) // size >= 1, checked by Validate
+	lru, _ := simplelru.NewLRU[uint32, *procInfo](size, nil) // size >= 1, checked by Validate
 	return &procCache{lru: lru}
 }
 
-func (c *procCache) get(pid uint32) (procInfo, bool) { return c.lru.Get(pid) }
-func (c *procCache) put(pid uint32, p procInfo)      { c.lru.Add(pid, p) }
-func (c *procCache) remove(pid uint32)               { c.lru.Remove(pid) }
-func (c *procCache) len() int                        { return c.lru.Len() }
+func (c *procCache) get(pid uint32) (*procInfo, bool) { return c.lru.Get(pid) }
+func (c *procCache) put(pid uint32, p *procInfo)      { c.lru.Add(pid, p) }
+func (c *procCache) remove(pid uint32)                { c.lru.Remove(pid) }
+func (c *procCache) len() int                         { return c.lru.Len() }
 
 // seed fills the cache from /proc (root: a host path mounted elsewhere in a
 // pod). Kernel threads, which have no executable, are skipped; so are
@@ -52,7 +53,7 @@ func (c *procCache) seed(root string) {
 			continue
 		}
 		cmdline, _ := os.ReadFile(dir + "/cmdline")
-		c.put(uint32(pid), procInfo{
+		c.put(uint32(pid), &procInfo{
 			exe:         strings.TrimSuffix(exe, " (deleted)"),
 			commandLine: joinArgs(cmdline),
 		})

@@ -172,7 +172,7 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 
 func (r *ebpfReceiver) readLoop(ctx context.Context) {
 	var ev probe.Event
-	batch := newPodBatch()
+	batch := newEventBatch()
 	n := 0
 	flush := func() {
 		if n == 0 {
@@ -190,7 +190,7 @@ func (r *ebpfReceiver) readLoop(ctx context.Context) {
 		if err != nil {
 			r.set.Logger.Warn("the next consumer refused kernel events", zap.Int("records", n), zap.Error(err))
 		}
-		batch = newPodBatch()
+		batch = newEventBatch()
 		n = 0
 	}
 	for {
@@ -215,7 +215,7 @@ func (r *ebpfReceiver) readLoop(ctx context.Context) {
 		if n == 0 {
 			r.now = pcommon.NewTimestampFromTime(time.Now())
 		}
-		r.appendEvent(batch.scopeFor(identityOf(r.pods, ev.CgroupID, ev.Tgid)), &ev)
+		r.appendEvent(batch, &ev)
 		r.read[ev.Kind]++
 		n++
 		if n >= maxBatch {

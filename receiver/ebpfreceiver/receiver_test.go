@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -69,42 +71,70 @@ func newTelemetry(t testing.TB) *componenttest.Telemetry {
 	return tt
 }
 
-// find returns the records named event for pid seen by sink so far.
-func find(sink *consumertest.LogsSink, event string, pid int) []plog.LogRecord {
-	var out []plog.LogRecord
-	for _, ld := range sink.AllLogs() {
-		rls := ld.ResourceLogs()
-		for i := range rls.Len() {
-			sls := rls.At(i).ScopeLogs()
-			for j := range sls.Len() {
-				lrs := sls.At(j).LogRecords()
-				for k := range lrs.Len() {
-					lr := lrs.At(k)
-					if lr.EventName() != event {
-						continue
-					}
-					if v, ok := lr.Attributes().Get(attrPid); ok && (pid < 0 || v.Int() == int64(pid)) {
-						out = append(out, lr)
-					}
-				}
+// event is a record as rules see it: its own attributes over its
+// resource's (the process, its container and pod).
+type event struct {
+	plog.LogRecord
+	Resource pcommon.Resource
+}
+
+// attr is the event's attribute name: the record's, else its resource's.
+func (e event) attr(name string) (pcommon.Value, bool) {
+	if v, ok := e.Attributes().Get(name); ok {
+		return v, true
+	}
+	return e.Resource.Attributes().Get(name)
+}
+
+// events lists the records of ld with their resources.
+func events(ld plog.Logs) []event {
+	var out []event
+	rls := ld.ResourceLogs()
+	for i := range rls.Len() {
+		sls := rls.At(i).ScopeLogs()
+		for j := range sls.Len() {
+			lrs := sls.At(j).LogRecords()
+			for k := range lrs.Len() {
+				out = append(out, event{lrs.At(k), rls.At(i).Resource()})
 			}
 		}
 	}
 	return out
 }
 
-func waitFor(t *testing.T, sink *consumertest.LogsSink, event string, pid int) plog.LogRecord {
+// find returns the records named event for pid seen by sink so far.
+func find(sink *consumertest.LogsSink, name string, pid int) []event {
+	var out []event
+	for _, ld := range sink.AllLogs() {
+		for _, e := range events(ld) {
+			if e.EventName() != name {
+				continue
+			}
+			if v, ok := e.attr(attrPid); ok && (pid < 0 || v.Int() == int64(pid)) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, sink *consumertest.LogsSink, name string, pid int) event {
 	t.Helper()
-	var got []plog.LogRecord
+	var got []event
 	require.Eventually(t, func() bool {
-		got = find(sink, event, pid)
+		got = find(sink, name, pid)
 		return len(got) > 0
-	}, 10*time.Second, 10*time.Millisecond, "no %s record for pid %d", event, pid)
+	}, 10*time.Second, 10*time.Millisecond, "no %s record for pid %d", name, pid)
 	require.Len(t, got, 1)
 	return got[0]
 }
 
-func attrMap(lr plog.LogRecord) map[string]any { return lr.Attributes().AsRaw() }
+// attrMap is every attribute of e, the record's over its resource's.
+func attrMap(e event) map[string]any {
+	m := e.Resource.Attributes().AsRaw()
+	maps.Copy(m, e.Attributes().AsRaw())
+	return m
+}
 
 func TestExecAndExitEndToEnd(t *testing.T) {
 	requireRoot(t)
@@ -236,10 +266,10 @@ func TestLossAccountingIsExact(t *testing.T) {
 	assert.Equal(t, readExec, counterValue(t, tt, "otelcol_receiver_ebpf_events_read", "process.exec"))
 	assert.Equal(t, readExit, counterValue(t, tt, "otelcol_receiver_ebpf_events_read", "process.exit"))
 	for _, lr := range find(sink, "process.exec", -1) {
-		if lr.Attributes().AsRaw()["process.executable.path"] == storm {
+		if attrMap(lr)["process.executable.path"] == storm {
 			continue
 		}
-		assert.Contains(t, []any{"/bin/sh", "/bin/true"}, lr.Attributes().AsRaw()["process.executable.path"])
+		assert.Contains(t, []any{"/bin/sh", "/bin/true"}, attrMap(lr)["process.executable.path"])
 	}
 }
 

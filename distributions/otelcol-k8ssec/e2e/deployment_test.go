@@ -206,7 +206,7 @@ func (d *deployment) alertsFor(rule string, pid int64) (int, error) {
 	}
 	n := 0
 	for _, a := range alerts[rule] {
-		if p, ok := a.Attributes().Get("process.pid"); ok && p.Int() == pid {
+		if p, ok := a.Resource.Get("process.pid"); ok && p.Int() == pid {
 			n++
 		}
 	}

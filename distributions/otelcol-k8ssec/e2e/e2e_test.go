@@ -415,7 +415,7 @@ func TestStandaloneFromRealApiserver(t *testing.T) {
 	})
 
 	var records map[string]plog.LogRecord
-	var alerts map[string][]plog.LogRecord
+	var alerts map[string][]alert
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		var err error
 		records, err = readAuditRecords(out)
@@ -448,21 +448,28 @@ func TestStandaloneFromRealApiserver(t *testing.T) {
 		"Secret read by a non-system identity": secretReadID,
 	} {
 		a := alerts[rule][0]
-		assert.Equal(t, id, attr(a, "k8s.audit.id"), "%s: the alert names its evidence", rule)
-		assert.Equal(t, "k8s_audit", attr(a, "security_rule.ruleset.name"), rule)
-		assert.NotEmpty(t, attr(a, "security_rule.mitre.techniques"), rule)
+		assert.Equal(t, id, attr(a.LogRecord, "k8s.audit.id"), "%s: the alert names its evidence", rule)
+		assert.Equal(t, "k8s_audit", attr(a.LogRecord, "security_rule.ruleset.name"), rule)
+		assert.NotEmpty(t, attr(a.LogRecord, "security_rule.mitre.techniques"), rule)
 		assert.NotEmpty(t, a.Body().AsString(), rule)
 	}
 	assert.Equal(t, plog.SeverityNumberError, alerts["Privileged pod created"][0].SeverityNumber())
 }
 
+// alert is a security.alert record with its resource: the resource of the
+// event that raised it (a kernel event's process, container and pod).
+type alert struct {
+	plog.LogRecord
+	Resource pcommon.Map
+}
+
 // readAlerts returns the security.alert records of the output file by rule name.
-func readAlerts(path string) (map[string][]plog.LogRecord, error) {
+func readAlerts(path string) (map[string][]alert, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	alerts := map[string][]plog.LogRecord{}
+	alerts := map[string][]alert{}
 	var unmarshaler plog.JSONUnmarshaler
 	for _, line := range bytes.Split(data, []byte("\n")) {
 		logs, err := unmarshaler.UnmarshalLogs(line)
@@ -474,7 +481,7 @@ func readAlerts(path string) (map[string][]plog.LogRecord, error) {
 				for _, lr := range sl.LogRecords().All() {
 					if lr.EventName() == "security.alert" {
 						name := attr(lr, "security_rule.name")
-						alerts[name] = append(alerts[name], lr)
+						alerts[name] = append(alerts[name], alert{lr, rl.Resource().Attributes()})
 					}
 				}
 			}

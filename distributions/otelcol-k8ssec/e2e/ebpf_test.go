@@ -33,26 +33,29 @@ func TestStandaloneShellInContainerAlerts(t *testing.T) {
 
 	pid, containerID := shellInContainer(t, testSlice(t), "echo k8ssec-e2e; sleep 1")
 
-	var alert plog.LogRecord
+	var found alert
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		alerts, err := readAlerts(out)
 		if !assert.NoError(ct, err) {
 			return
 		}
 		for _, a := range alerts["Shell spawned in a container"] {
-			if p, ok := a.Attributes().Get("process.pid"); ok && p.Int() == pid {
-				alert = a
+			if p, ok := a.Resource.Get("process.pid"); ok && p.Int() == pid { // the process is the event's resource, and the alert's
+				found = a
 				return
 			}
 		}
 		assert.Fail(ct, "no alert for the shell yet", "pid %d; its exec records: %s", pid, execRecordsOf(out, pid))
 	}, 30*time.Second, 200*time.Millisecond)
 
-	assert.Contains(t, alert.Body().AsString(), "in container "+containerID, "the alert names the container")
-	assert.Equal(t, "runtime", attr(alert, "security_rule.ruleset.name"))
-	assert.Equal(t, "/bin/sh", attr(alert, "process.executable.path"))
-	assert.Equal(t, plog.SeverityNumberWarn2, alert.SeverityNumber())
-	techniques, _ := alert.Attributes().Get("security_rule.mitre.techniques")
+	assert.Contains(t, found.Body().AsString(), "in container "+containerID, "the alert names the container")
+	assert.Equal(t, "runtime", attr(found.LogRecord, "security_rule.ruleset.name"))
+	exe, _ := found.Resource.Get("process.executable.path")
+	assert.Equal(t, "/bin/sh", exe.Str())
+	id, _ := found.Resource.Get("container.id")
+	assert.Equal(t, containerID, id.Str())
+	assert.Equal(t, plog.SeverityNumberWarn2, found.SeverityNumber())
+	techniques, _ := found.Attributes().Get("security_rule.mitre.techniques")
 	assert.Contains(t, techniques.AsRaw(), "T1059.004")
 }
 
@@ -119,7 +122,7 @@ func execRecordsOf(path string, pid int64) string {
 		for _, rl := range logs.ResourceLogs().All() {
 			for _, sl := range rl.ScopeLogs().All() {
 				for _, lr := range sl.LogRecords().All() {
-					if p, ok := lr.Attributes().Get("process.pid"); ok && p.Int() == pid && lr.EventName() == "process.exec" {
+					if p, ok := rl.Resource().Attributes().Get("process.pid"); ok && p.Int() == pid && lr.EventName() == "process.exec" {
 						found = append(found, fmt.Sprintf("resource=%v attrs=%v", rl.Resource().Attributes().AsRaw(), lr.Attributes().AsRaw()))
 					}
 				}

@@ -69,13 +69,22 @@ type present struct {
 }
 
 // indexAttrs records where the event's attributes are, by slot: the
-// resource's first, so that the record's own win.
+// record's, and the resource's unless they are indexed already (the same
+// ResourceID as the last event's). lookup prefers the record's.
 func (a *activation) indexAttrs() {
 	a.indexed = a.gen
-	for _, m := range [2]pcommon.Map{a.ev.Resource, a.ev.Attrs} {
-		if m == (pcommon.Map{}) {
-			continue
+	if id := a.ev.ResourceID; id == 0 || id != a.resID {
+		a.resGen++
+		a.resID = id
+		if m := a.ev.Resource; m != (pcommon.Map{}) {
+			for k, v := range m.All() {
+				if slot := a.set.attrTable.find(k); slot >= 0 {
+					a.resPresent[slot] = present{a.resGen, v}
+				}
+			}
 		}
+	}
+	if m := a.ev.Attrs; m != (pcommon.Map{}) {
 		for k, v := range m.All() {
 			if slot := a.set.attrTable.find(k); slot >= 0 {
 				a.present[slot] = present{a.gen, v}
@@ -89,8 +98,11 @@ func (a *activation) lookup(slot int) (pcommon.Value, bool) {
 	if a.indexed != a.gen {
 		a.indexAttrs()
 	}
-	p := a.present[slot]
-	return p.v, p.gen == a.gen
+	if p := a.present[slot]; p.gen == a.gen {
+		return p.v, true
+	}
+	p := a.resPresent[slot]
+	return p.v, p.gen == a.resGen
 }
 
 // has reports whether the event carries the attribute in slot (on the record
@@ -99,5 +111,5 @@ func (a *activation) has(slot int) bool {
 	if a.indexed != a.gen {
 		a.indexAttrs()
 	}
-	return a.present[slot].gen == a.gen
+	return a.present[slot].gen == a.gen || a.resPresent[slot].gen == a.resGen
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/cel-go/common/types"
@@ -19,7 +20,16 @@ type Event struct {
 	Attrs    pcommon.Map
 	Resource pcommon.Map
 	Time     time.Time
+	// ResourceID, when not zero, is the same for the events of one resource
+	// in one batch and never used for another: the resource's attributes are
+	// then indexed once for all of them (see NewResourceID).
+	ResourceID uint64
 }
+
+var resourceIDs atomic.Uint64
+
+// NewResourceID names one resource of one batch for Event.ResourceID.
+func NewResourceID() uint64 { return resourceIDs.Add(1) }
 
 // EventFromRecord views a record and its resource as an Event, without copying.
 func EventFromRecord(lr plog.LogRecord, resource pcommon.Map) Event {
@@ -62,7 +72,10 @@ type activation struct {
 	// comprehension variables; lists built during one evaluation; and the
 	// comprehension steps taken against the cost limit.
 	nattrs           []nslot
-	present          []present
+	present          []present // the record's attributes, by slot, for gen
+	resPresent       []present // the resource's, for resGen
+	resGen           uint32
+	resID            uint64  // the Event.ResourceID that resPresent holds
 	memo             []nslot // values computed once per event, by Set.memo
 	indexed          uint32  // the gen whose attributes present holds
 	vars, scratch    []nval
@@ -82,12 +95,13 @@ type slot struct {
 var _ interpreter.Activation = (*activation)(nil)
 
 func (a *activation) reset(set *Set, ev *Event) {
-	if a.set != set || a.gen == ^uint32(0) {
+	if a.set != set || a.gen == ^uint32(0) || a.resGen == ^uint32(0) {
 		a.attrs = make([]slot, set.attrs)
 		a.nattrs = make([]nslot, set.attrs)
 		a.present = make([]present, set.attrs)
+		a.resPresent = make([]present, set.attrs)
 		a.memo = make([]nslot, len(set.memo))
-		a.gen, a.indexed = 0, 0
+		a.gen, a.indexed, a.resGen, a.resID = 0, 0, 0, 0
 	}
 	a.set, a.ev = set, ev
 	a.gen++

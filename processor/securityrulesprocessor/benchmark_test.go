@@ -189,3 +189,79 @@ func BenchmarkKeyFlood(b *testing.B) {
 	b.ReportMetric(float64(n), "keys")
 	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(1<<20), "heap-MiB")
 }
+
+// kernelStream is a batch of file.open events as the ebpf receiver sends
+// them: runs of events by one process, each run a resource carrying the
+// process, its parent, container and pod; a record carries the file only.
+// None of them matches a rule of the runtime pack.
+func kernelStream(n, run int) plog.Logs {
+	ld := plog.NewLogs()
+	var lrs plog.LogRecordSlice
+	for i := 0; i < n; i++ {
+		if i%run == 0 {
+			rl := ld.ResourceLogs().AppendEmpty()
+			r := rl.Resource().Attributes()
+			pid := int64(4000 + i/run)
+			r.PutStr("container.id", "3f9d1c0a7b2e4d6f8a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e3f")
+			r.PutStr("container.runtime.name", "containerd")
+			r.PutStr("k8s.pod.uid", "6b1f2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d")
+			r.PutStr("k8s.pod.name", "web-7d9f8b6c5d-x2x4z")
+			r.PutStr("k8s.namespace.name", "shop")
+			r.PutBool("k8ssec.process.host", false)
+			r.PutInt("process.pid", pid)
+			r.PutInt("process.parent_pid", 1)
+			r.PutInt("process.user.id", 101)
+			r.PutInt("process.real_user.id", 101)
+			r.PutInt("process.group.id", 101)
+			r.PutInt("process.real_group.id", 101)
+			r.PutStr("k8ssec.process.comm", "nginx")
+			r.PutInt("k8ssec.linux.cgroup.id", 81234)
+			r.PutInt("k8ssec.linux.mnt_ns", 4026532201)
+			r.PutInt("k8ssec.linux.pid_ns", 4026532204)
+			r.PutStr("process.executable.path", "/usr/sbin/nginx")
+			r.PutStr("process.executable.name", "nginx")
+			r.PutStr("process.command_line", "nginx: worker process")
+			r.PutStr("k8ssec.process.exec_id", fmt.Sprintf("node-a:0123abcd:1000:%d", pid))
+			r.PutStr("process.parent.executable.path", "/usr/sbin/nginx")
+			r.PutStr("process.parent.executable.name", "nginx")
+			r.PutStr("process.parent.command_line", "nginx: master process nginx -g daemon off;")
+			lrs = rl.ScopeLogs().AppendEmpty().LogRecords()
+		}
+		lr := lrs.AppendEmpty()
+		lr.SetEventName("file.open")
+		lr.SetTimestamp(1e18)
+		a := lr.Attributes()
+		a.PutStr("file.path", "/etc/nginx/mime.types")
+		a.PutStr("file.name", "mime.types")
+		a.PutStr("file.directory", "/etc/nginx")
+		a.PutInt("k8ssec.syscall.result", 5)
+		a.PutInt("k8ssec.file.flags", 0o2000000)
+		a.PutEmptySlice("k8ssec.file.intent").AppendEmpty().SetStr("read")
+		lr.Body().SetStr("/etc/nginx/mime.types")
+	}
+	return ld
+}
+
+// BenchmarkRuntimePack is the agent's rules: the whole runtime pack on a
+// stream of kernel events, runs of 100 events per process.
+func BenchmarkRuntimePack(b *testing.B) {
+	p := rulesProcessorFor(b, "runtime")
+	in := kernelStream(1000, 100)
+	require.NoError(b, p.Start(context.Background(), nil))
+	defer func() { require.NoError(b, p.Shutdown(context.Background())) }()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		if i%32 == 0 {
+			runtime.GC()
+		}
+		ld := plog.NewLogs()
+		in.CopyTo(ld)
+		b.StartTimer()
+		if err := p.ConsumeLogs(context.Background(), ld); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(1000*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

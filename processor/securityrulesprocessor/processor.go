@@ -123,6 +123,7 @@ func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Lo
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
 		resource := rl.Resource().Attributes()
+		resourceID := rules.NewResourceID() // its attributes are indexed once for all its records
 		var out plog.LogRecordSlice // this resource's alerts, made on the first
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
@@ -130,6 +131,7 @@ func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Lo
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
 				ev = rules.EventFromRecord(lr, resource)
+				ev.ResourceID = resourceID
 				*buf = run.engine.Evaluate(&ev, (*buf)[:0])
 				if len(*buf) == 0 {
 					continue

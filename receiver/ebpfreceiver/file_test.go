@@ -187,3 +187,33 @@ func TestFileLossAccountingIsExact(t *testing.T) {
 	assert.Equal(t, int64(opens+markers), read()+lost, "every open read or counted lost")
 	assert.Equal(t, read(), counterValue(t, tt, "otelcol_receiver_ebpf_events_read", "file.open"))
 }
+
+// TestTrickleIsFlushedWithinTheInterval: a batch goes flushInterval after its
+// first record even while more keep coming, each sooner than the interval
+// (a deadline renewed per record would hold them all until the batch filled).
+func TestTrickleIsFlushedWithinTheInterval(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	sink := new(consumertest.LogsSink)
+	rcv := startReceiver(t, newTelemetry(t), sink, func(c *Config) {
+		c.Events = []string{eventFileOpen}
+		c.FilePrefixes = []string{dir}
+	})
+	defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
+
+	path := filepath.Join(dir, "trickle")
+	require.NoError(t, os.WriteFile(path, nil, 0o600))
+	const opens, every = 20, flushInterval / 2
+	firstSeen := -1
+	for i := range opens {
+		f, err := os.Open(path)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		if firstSeen < 0 && len(find(sink, "file.open", os.Getpid())) > 0 {
+			firstSeen = i
+		}
+		time.Sleep(every)
+	}
+	require.GreaterOrEqual(t, firstSeen, 0, "no record while the trickle went on (%v apart, %d opens)", every, opens)
+	assert.LessOrEqual(t, firstSeen, 4, "the first records came after %d opens %v apart; the interval is %v", firstSeen, every, flushInterval)
+}

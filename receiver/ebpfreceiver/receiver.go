@@ -192,13 +192,9 @@ func (r *ebpfReceiver) readLoop(ctx context.Context) {
 		}
 		batch = newEventBatch()
 		n = 0
+		r.reader.SetDeadline(time.Time{}) // an empty batch waits for its first record
 	}
 	for {
-		if n > 0 {
-			r.reader.SetDeadline(time.Now().Add(flushInterval))
-		} else {
-			r.reader.SetDeadline(time.Time{})
-		}
 		err := r.reader.Read(&ev)
 		switch {
 		case err == nil:
@@ -213,7 +209,11 @@ func (r *ebpfReceiver) readLoop(ctx context.Context) {
 			continue
 		}
 		if n == 0 {
-			r.now = pcommon.NewTimestampFromTime(time.Now())
+			// The batch goes at most flushInterval after its first record,
+			// however slowly the rest trickle in.
+			now := time.Now()
+			r.now = pcommon.NewTimestampFromTime(now)
+			r.reader.SetDeadline(now.Add(flushInterval))
 		}
 		r.appendEvent(batch, &ev)
 		r.read[ev.Kind]++

@@ -130,9 +130,16 @@ func (e *entry) reset() {
 type arena struct{ b []byte }
 
 func (a *arena) add(v []byte) span {
-	s := span{off: uint32(len(a.b)), n: uint32(len(v))}
-	a.b = append(a.b, v...)
-	return s
+	n := len(a.b)
+	if cap(a.b)-n < len(v) {
+		a.b = append(a.b, v...)
+	} else {
+		// Resliced in place: a.b = append(a.b, v...) would store the
+		// pointer too, with a write barrier while the GC marks.
+		a.b = a.b[:n+len(v)]
+		copy(a.b[n:], v)
+	}
+	return span{off: uint32(n), n: uint32(len(v))}
 }
 
 func (s span) in(str string) string { return str[s.off : s.off+s.n] }

@@ -22,101 +22,99 @@ type mapper struct {
 // mapLine fills e from a parsed record.
 func (m *mapper) mapLine(e *entry) {
 	r := &m.rec
-	v := &r.V
 	a := &m.arena
 
-	if req := v[al.Request]; req != nil {
+	if req := r.Get(al.Request); req != nil {
 		splitRequest(r, req)
 	}
-	if uri := v[al.RequestURI]; uri != nil && v[al.Path] == nil {
+	if uri := r.Get(al.RequestURI); uri != nil && !r.Has(al.Path) {
 		if q := bytes.IndexByte(uri, '?'); q >= 0 {
-			v[al.Path] = uri[:q]
-			if v[al.Query] == nil && q+1 < len(uri) {
-				v[al.Query] = uri[q+1:]
+			r.Put(al.Path, uri[:q])
+			if !r.Has(al.Query) && q+1 < len(uri) {
+				r.Put(al.Query, uri[q+1:])
 			}
 		} else {
-			v[al.Path] = uri
+			r.Put(al.Path, uri)
 		}
 	}
 
-	peer := v[al.RemoteAddr]
-	if peer == nil && v[al.RemoteAddrPort] != nil {
-		peer = stripPort(v[al.RemoteAddrPort])
+	peer := r.Get(al.RemoteAddr)
+	if peer == nil && r.Get(al.RemoteAddrPort) != nil {
+		peer = stripPort(r.Get(al.RemoteAddrPort))
 	}
-	client, viaXFF := clientAddress(peer, v[al.XForwardedFor], m.trusted)
-	e.str(a, attrClientAddress, client)
+	client, viaXFF := clientAddress(peer, r.Get(al.XForwardedFor), m.trusted)
+	e.str(a, keyClientAddress, client)
 	if viaXFF && peer != nil {
-		e.str(a, attrPeerAddress, peer)
+		e.str(a, keyPeerAddress, peer)
 	}
-	e.str(a, attrUserName, v[al.RemoteUser])
-	if method := v[al.Method]; method != nil {
-		e.str(a, attrMethod, method)
+	e.str(a, keyUserName, r.Get(al.RemoteUser))
+	if method := r.Get(al.Method); method != nil {
+		e.str(a, keyMethod, method)
 		e.method = knownMethod(method)
 	}
-	e.str(a, attrPath, v[al.Path])
-	e.str(a, attrQuery, v[al.Query])
-	e.str(a, attrScheme, v[al.Scheme])
-	if p := v[al.Protocol]; len(p) > 5 && string(p[:5]) == "HTTP/" {
-		e.str(a, attrProtocolVersion, p[5:])
+	e.str(a, keyPath, r.Get(al.Path))
+	e.str(a, keyQuery, r.Get(al.Query))
+	e.str(a, keyScheme, r.Get(al.Scheme))
+	if p := r.Get(al.Protocol); len(p) > 5 && string(p[:5]) == "HTTP/" {
+		e.str(a, keyProtocolVersion, p[5:])
 	}
-	e.str(a, attrServerAddress, v[al.Host])
-	e.class = statusClassUnknown
-	if st, ok := al.ParseInt(v[al.Status]); ok {
-		e.ints = append(e.ints, intAttr{attrStatus, st})
+	e.str(a, keyServerAddress, r.Get(al.Host))
+	if st, ok := al.ParseInt(r.Get(al.Status)); ok {
+		e.ints = append(e.ints, intAttr{keyStatus, st})
 		e.class, e.sev = statusClass(st)
 	}
-	e.num(attrResponseBodySize, v[al.BodyBytesSent])
-	e.num(attrResponseSize, v[al.BytesSent])
-	e.num(attrRequestSize, v[al.RequestLength])
-	e.num(attrRequestBodySize, v[al.RequestBodyLength])
-	e.str(a, attrUserAgent, v[al.UserAgent])
-	e.str(a, attrReferer, v[al.Referer])
-	e.str(a, attrForwardedFor, v[al.XForwardedFor])
-	e.str(a, attrRequestID, v[al.RequestID])
-	if d, ok := duration(v[al.RequestTimeSec], v[al.RequestTimeMs], v[al.RequestTimeNs]); ok {
-		e.dbls = append(e.dbls, dblAttr{attrDuration, d})
+	e.num(keyResponseBodySize, r.Get(al.BodyBytesSent))
+	e.num(keyResponseSize, r.Get(al.BytesSent))
+	e.num(keyRequestSize, r.Get(al.RequestLength))
+	e.num(keyRequestBodySize, r.Get(al.RequestBodyLength))
+	e.str(a, keyUserAgent, r.Get(al.UserAgent))
+	e.str(a, keyReferer, r.Get(al.Referer))
+	e.str(a, keyForwardedFor, r.Get(al.XForwardedFor))
+	e.str(a, keyRequestID, r.Get(al.RequestID))
+	if d, ok := duration(r.Get(al.RequestTimeSec), r.Get(al.RequestTimeMs), r.Get(al.RequestTimeNs)); ok {
+		e.dbls = append(e.dbls, dblAttr{keyDuration, d})
 		e.duration = d
 	}
 
-	e.str(a, attrUpstreamName, v[al.ProxyUpstreamName])
-	e.str(a, attrUpstreamAltName, v[al.ProxyAltUpstreamName])
-	e.str(a, attrUpstreamAddress, v[al.UpstreamAddr])
-	if st, ok := al.ParseInt(al.Last(v[al.UpstreamStatus])); ok {
-		e.ints = append(e.ints, intAttr{attrUpstreamStatus, st})
+	e.str(a, keyUpstreamName, r.Get(al.ProxyUpstreamName))
+	e.str(a, keyUpstreamAltName, r.Get(al.ProxyAltUpstreamName))
+	e.str(a, keyUpstreamAddress, r.Get(al.UpstreamAddr))
+	if st, ok := al.ParseInt(al.Last(r.Get(al.UpstreamStatus))); ok {
+		e.ints = append(e.ints, intAttr{keyUpstreamStatus, st})
 	}
-	if n, ok := al.ParseInt(al.Last(v[al.UpstreamResponseLength])); ok {
-		e.ints = append(e.ints, intAttr{attrUpstreamSize, n})
+	if n, ok := al.ParseInt(al.Last(r.Get(al.UpstreamResponseLength))); ok {
+		e.ints = append(e.ints, intAttr{keyUpstreamSize, n})
 	}
-	if d, ok := al.SumDecimal(v[al.UpstreamTimeSec]); ok {
-		e.dbls = append(e.dbls, dblAttr{attrUpstreamDuration, d})
-	} else if ms, ok := al.ParseDecimal(v[al.UpstreamTimeMs]); ok {
-		e.dbls = append(e.dbls, dblAttr{attrUpstreamDuration, ms / 1e3})
+	if d, ok := al.SumDecimal(r.Get(al.UpstreamTimeSec)); ok {
+		e.dbls = append(e.dbls, dblAttr{keyUpstreamDuration, d})
+	} else if ms, ok := al.ParseDecimal(r.Get(al.UpstreamTimeMs)); ok {
+		e.dbls = append(e.dbls, dblAttr{keyUpstreamDuration, ms / 1e3})
 	}
 
-	ns, svc, port := v[al.Namespace], v[al.ServiceName], v[al.ServicePort]
-	upstream := v[al.ProxyUpstreamName]
+	ns, svc, port := r.Get(al.Namespace), r.Get(al.ServiceName), r.Get(al.ServicePort)
+	upstream := r.Get(al.ProxyUpstreamName)
 	if upstream == nil {
-		upstream = v[al.UpstreamService]
+		upstream = r.Get(al.UpstreamService)
 	}
 	if ns == nil && svc == nil && upstream != nil {
 		if b, ok := splitUpstream(upstream, m.namespaces); ok {
 			ns, svc, port = b.namespace, b.service, b.port
 		}
 	}
-	e.ns = e.str(a, attrNamespace, ns)
-	e.svc = e.str(a, attrService, svc)
-	e.str(a, attrServicePort, port)
-	e.ingress = e.str(a, attrIngress, v[al.IngressName])
-	e.str(a, attrRouter, v[al.Router])
-	e.str(a, attrResponseFlags, v[al.ResponseFlags])
+	e.ns = e.str(a, keyNamespace, ns)
+	e.svc = e.str(a, keyService, svc)
+	e.str(a, keyServicePort, port)
+	e.ingress = e.str(a, keyIngress, r.Get(al.IngressName))
+	e.str(a, keyRouter, r.Get(al.Router))
+	e.str(a, keyResponseFlags, r.Get(al.ResponseFlags))
 
 	switch {
-	case v[al.TimeLocal] != nil:
-		e.ts = unixNano(al.ParseTimeLocal(v[al.TimeLocal]))
-	case v[al.TimeISO8601] != nil:
-		e.ts = unixNano(al.ParseISO8601(v[al.TimeISO8601]))
-	case v[al.TimeMsec] != nil:
-		e.ts = unixNano(al.ParseMsec(v[al.TimeMsec]))
+	case r.Get(al.TimeLocal) != nil:
+		e.ts = unixNano(al.ParseTimeLocal(r.Get(al.TimeLocal)))
+	case r.Get(al.TimeISO8601) != nil:
+		e.ts = unixNano(al.ParseISO8601(r.Get(al.TimeISO8601)))
+	case r.Get(al.TimeMsec) != nil:
+		e.ts = unixNano(al.ParseMsec(r.Get(al.TimeMsec)))
 	}
 }
 
@@ -124,8 +122,8 @@ func (m *mapper) mapLine(e *entry) {
 func (m *mapper) mapBad(e *entry, line []byte, reason string) {
 	e.bad = true
 	e.sev = int32(plog.SeverityNumberWarn)
-	e.str(&m.arena, attrOriginal, line)
-	e.strs = append(e.strs, strAttr{key: attrParseError, v: m.arena.add([]byte(reason))})
+	e.str(&m.arena, keyOriginal, line)
+	e.strs = append(e.strs, strAttr{key: keyParseError, v: m.arena.add([]byte(reason))})
 }
 
 // splitRequest splits "METHOD target PROTOCOL"; a request line nginx could
@@ -137,16 +135,16 @@ func splitRequest(r *al.Record, req []byte) {
 	}
 	target := req[sp+1:]
 	if end := bytes.LastIndexByte(target, ' '); end >= 0 && bytes.HasPrefix(target[end+1:], []byte("HTTP/")) {
-		if r.V[al.Protocol] == nil {
-			r.V[al.Protocol] = target[end+1:]
+		if !r.Has(al.Protocol) {
+			r.Put(al.Protocol, target[end+1:])
 		}
 		target = target[:end]
 	}
-	if r.V[al.Method] == nil {
-		r.V[al.Method] = req[:sp]
+	if !r.Has(al.Method) {
+		r.Put(al.Method, req[:sp])
 	}
-	if r.V[al.RequestURI] == nil && len(target) > 0 {
-		r.V[al.RequestURI] = target
+	if !r.Has(al.RequestURI) && len(target) > 0 {
+		r.Put(al.RequestURI, target)
 	}
 }
 
@@ -163,31 +161,34 @@ func duration(sec, ms, ns []byte) (float64, bool) {
 	return 0, false
 }
 
-var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+// classNames are the status classes of the metrics, by entry.class: the
+// hundreds digit of the code, 0 when there is no code in 100-599.
+var classNames = [...]string{statusClassUnknown, "1xx", "2xx", "3xx", "4xx", "5xx"}
 
-func statusClass(code int64) (string, int32) {
+func statusClass(code int64) (uint8, int32) {
 	switch {
 	case code >= 500 && code < 600:
-		return statusClasses[4], int32(plog.SeverityNumberError)
+		return 5, int32(plog.SeverityNumberError)
 	case code >= 400 && code < 500:
-		return statusClasses[3], int32(plog.SeverityNumberWarn)
+		return 4, int32(plog.SeverityNumberWarn)
 	case code >= 100 && code < 400:
-		return statusClasses[code/100-1], int32(plog.SeverityNumberInfo)
+		return uint8(code / 100), int32(plog.SeverityNumberInfo)
 	}
-	return statusClassUnknown, int32(plog.SeverityNumberInfo)
+	return 0, int32(plog.SeverityNumberInfo)
 }
 
-// knownMethods bounds the method dimension of the metrics, as the semantic
-// conventions advise; the record keeps whatever the client sent.
-var knownMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+// methodNames bound the method dimension of the metrics, as the semantic
+// conventions advise, by entry.method: 0 is any other method, or none; the
+// record keeps whatever the client sent.
+var methodNames = [...]string{methodOther, "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 
-func knownMethod(m []byte) string {
-	for _, k := range knownMethods {
+func knownMethod(m []byte) uint8 {
+	for i, k := range methodNames[1:] {
 		if string(m) == k {
-			return k
+			return uint8(i + 1)
 		}
 	}
-	return methodOther
+	return 0
 }
 
 func unixNano(t time.Time, ok bool) int64 {
@@ -198,7 +199,7 @@ func unixNano(t time.Time, ok bool) int64 {
 }
 
 // str adds a string attribute unless v is absent and returns its span.
-func (e *entry) str(a *arena, key string, v []byte) span {
+func (e *entry) str(a *arena, key attrKey, v []byte) span {
 	if v == nil {
 		return span{}
 	}
@@ -208,7 +209,7 @@ func (e *entry) str(a *arena, key string, v []byte) span {
 }
 
 // num adds an integer attribute when v is a number.
-func (e *entry) num(key string, v []byte) {
+func (e *entry) num(key attrKey, v []byte) {
 	if n, ok := al.ParseInt(v); ok {
 		e.ints = append(e.ints, intAttr{key, n})
 	}
@@ -225,12 +226,12 @@ func (e *entry) toRecord(lr plog.LogRecord, strs string, observed pcommon.Timest
 	attrs := lr.Attributes()
 	attrs.EnsureCapacity(len(e.strs) + len(e.ints) + len(e.dbls))
 	for _, s := range e.strs {
-		attrs.PutStr(s.key, s.v.in(strs))
+		attrs.PutStr(attrKeys[s.key], s.v.in(strs))
 	}
 	for _, n := range e.ints {
-		attrs.PutInt(n.key, n.v)
+		attrs.PutInt(attrKeys[n.key], n.v)
 	}
 	for _, d := range e.dbls {
-		attrs.PutDouble(d.key, d.v)
+		attrs.PutDouble(attrKeys[d.key], d.v)
 	}
 }

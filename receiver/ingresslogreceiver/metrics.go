@@ -46,12 +46,8 @@ func (m *red) add(entries []entry, strs string) int {
 		if e.bad {
 			continue
 		}
-		method := e.method
-		if method == "" {
-			method = methodOther
-		}
 		// Substrings of the batch: the map keeps copies only of new keys.
-		k := seriesKey{e.ns.in(strs), e.ingress.in(strs), e.svc.in(strs), method, e.class}
+		k := seriesKey{e.ns.in(strs), e.ingress.in(strs), e.svc.in(strs), methodNames[e.method], classNames[e.class]}
 		s := m.series[k]
 		if s == nil {
 			if len(m.series) >= m.max {

@@ -52,24 +52,54 @@ const (
 	NumFields
 )
 
+// A Record's presence bits are one uint64.
+var _ [64 - NumFields]struct{}
+
 // Record holds one parsed line: views into the line or into the parser's
-// buffer, valid until the parser's next Parse. nil is absent.
+// buffer, valid until the parser's next Parse.
+//
+// A field is present when its bit in has is set: Reset clears the bits, not
+// the views, so it writes no pointer. Clearing some 40 views on every line
+// would cost write barriers while the garbage collector marks, and a
+// Record lives in the heap. A view left from an earlier line keeps that
+// line's buffer from the collector until a later line overwrites it.
 type Record struct {
-	V [NumFields][]byte
+	v   [NumFields][]byte
+	has uint64
 }
 
 // Reset clears every field.
-func (r *Record) Reset() { r.V = [NumFields][]byte{} }
+func (r *Record) Reset() { r.has = 0 }
 
 // Get returns a field's value, nil when absent.
-func (r *Record) Get(f Field) []byte { return r.V[f] }
+func (r *Record) Get(f Field) []byte {
+	if r.has&(1<<f) == 0 {
+		return nil
+	}
+	return r.v[f]
+}
+
+// Has reports whether the field is present.
+func (r *Record) Has(f Field) bool { return r.has&(1<<f) != 0 }
+
+// Put sets a field, as derived from others: a path from a request line.
+// A nil v removes it.
+func (r *Record) Put(f Field, v []byte) {
+	if v == nil {
+		r.has &^= 1 << f
+		return
+	}
+	r.v[f] = v
+	r.has |= 1 << f
+}
 
 // set keeps v unless it is nginx's and Envoy's "-" for no value.
 func (r *Record) set(f Field, v []byte) {
 	if f == None || (len(v) == 1 && v[0] == '-') || len(v) == 0 {
 		return
 	}
-	r.V[f] = v
+	r.v[f] = v
+	r.has |= 1 << f
 }
 
 // Parser turns one line into a Record.

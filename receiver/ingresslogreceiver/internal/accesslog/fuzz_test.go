@@ -31,7 +31,8 @@ func FuzzParse(f *testing.F) {
 			}
 			_, json := p.(*JSONParser)
 			json = json || (len(line) > 0 && line[0] == '{') // auto detection
-			for field, v := range r.V {
+			for field := range NumFields {
+				v := r.Get(field)
 				if v == nil {
 					continue
 				}

@@ -98,7 +98,7 @@ func (j *JSONParser) Parse(line []byte, r *Record) error {
 	if j.err != nil {
 		return j.err
 	}
-	if s := r.V[Status]; s != nil && !isDigits(s) {
+	if s := r.Get(Status); s != nil && !isDigits(s) {
 		return errStatus
 	}
 	return nil

@@ -146,7 +146,7 @@ func (p *TextParser) Parse(line []byte, r *Record) error {
 		r.set(s.field, line[pos:end])
 		pos = end + len(s.next)
 	}
-	if v := r.V[Status]; v != nil && !isDigits(v) {
+	if v := r.Get(Status); v != nil && !isDigits(v) {
 		return errStatus
 	}
 	return nil

@@ -91,9 +91,9 @@ var formatCases = []struct {
 
 func fields(r *Record) map[Field]string {
 	got := map[Field]string{}
-	for f, v := range r.V {
-		if v != nil {
-			got[Field(f)] = string(v)
+	for f := range NumFields {
+		if v := r.Get(f); v != nil {
+			got[f] = string(v)
 		}
 	}
 	return got

@@ -23,11 +23,14 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient"
 )
 
 // Defaults for Options' zero values.
@@ -46,7 +49,7 @@ var ErrNoCgroup2 = errors.New("no cgroup2 hierarchy")
 // Options configures a Resolver.
 type Options struct {
 	// Client watches pods; nil means no cluster (no Pod in identities).
-	Client kubernetes.Interface
+	Client k8sclient.Interface
 	// NodeName restricts the watch to pods with spec.nodeName=NodeName; ""
 	// watches all pods of the cluster (tests, single-node setups).
 	NodeName string
@@ -74,7 +77,7 @@ type Resolver struct {
 	walks    atomic.Int64
 
 	index    *podIndex // nil without a client
-	factory  informers.SharedInformerFactory
+	informer sync.WaitGroup
 	stopCh   chan struct{}
 	stopOnce sync.Once
 }
@@ -141,13 +144,7 @@ func (r *Resolver) Start(ctx context.Context) error {
 }
 
 func (r *Resolver) startInformer(ctx context.Context) error {
-	var tweak []informers.SharedInformerOption
-	if r.opts.NodeName != "" {
-		sel := fields.OneTermEqualSelector("spec.nodeName", r.opts.NodeName).String()
-		tweak = append(tweak, informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = sel }))
-	}
-	r.factory = informers.NewSharedInformerFactoryWithOptions(r.opts.Client, 0, tweak...)
-	inf := r.factory.Core().V1().Pods().Informer()
+	inf := newPodInformer(r.opts.Client, r.opts.NodeName)
 	var lastErr atomic.Value
 	_ = inf.SetTransform(trimPod)
 	_ = inf.SetWatchErrorHandler(func(rf *cache.Reflector, err error) {
@@ -157,7 +154,7 @@ func (r *Resolver) startInformer(ctx context.Context) error {
 	if _, err := inf.AddEventHandler(r.index.handlers()); err != nil {
 		return fmt.Errorf("podidentity: %w", err)
 	}
-	r.factory.Start(r.stopCh)
+	r.informer.Go(func() { inf.Run(r.stopCh) })
 	waitCtx, cancel := context.WithTimeout(ctx, r.opts.SyncTimeout)
 	defer cancel()
 	if !cache.WaitForCacheSync(waitCtx.Done(), inf.HasSynced) {
@@ -177,13 +174,46 @@ func (r *Resolver) startInformer(ctx context.Context) error {
 	return nil
 }
 
+// newPodInformer is the pod informer client-go's informer factory would make
+// (resync 0, the namespace index; with NodeName, only pods with
+// spec.nodeName=NodeName) from the core/v1 client alone: the factory links the
+// informers of every API group.
+func newPodInformer(client k8sclient.Interface, nodeName string) cache.SharedIndexInformer {
+	tweak := func(*metav1.ListOptions) {}
+	if nodeName != "" {
+		sel := fields.OneTermEqualSelector("spec.nodeName", nodeName).String()
+		tweak = func(o *metav1.ListOptions) { o.FieldSelector = sel }
+	}
+	pods := client.CoreV1().Pods(metav1.NamespaceAll)
+	lw := &cache.ListWatch{
+		ListFunc: func(o metav1.ListOptions) (runtime.Object, error) {
+			tweak(&o)
+			return pods.List(context.Background(), o)
+		},
+		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) {
+			tweak(&o)
+			return pods.Watch(context.Background(), o)
+		},
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			tweak(&o)
+			return pods.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			tweak(&o)
+			return pods.Watch(ctx, o)
+		},
+	}
+	// The client decides, as in the factory, whether the reflector may use
+	// watch-list semantics (fake clientsets may not).
+	return cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), &corev1.Pod{},
+		cache.SharedIndexInformerOptions{Indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}})
+}
+
 // Stop stops the informer. Lookups keep answering from what is cached.
 func (r *Resolver) Stop() {
 	r.stopOnce.Do(func() {
 		close(r.stopCh)
-		if r.factory != nil {
-			r.factory.Shutdown()
-		}
+		r.informer.Wait()
 	})
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"go.uber.org/zap"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/podidentity"
@@ -37,7 +36,7 @@ func (c KubernetesConfig) validate() error {
 	return fmt.Errorf("kubernetes.auth_type %q: want %s, %s or %s", c.AuthType, authNone, authServiceAccount, authKubeConfig)
 }
 
-func (c KubernetesConfig) client() (kubernetes.Interface, error) {
+func (c KubernetesConfig) client() (k8sclient.Interface, error) {
 	cfg, err := k8sclient.RestConfig(c.AuthType)
 	if err != nil || cfg == nil {
 		if err != nil {
@@ -45,7 +44,11 @@ func (c KubernetesConfig) client() (kubernetes.Interface, error) {
 		}
 		return nil, err
 	}
-	return kubernetes.NewForConfig(cfg)
+	cs, err := k8sclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, err // not a nil *Clientset, which would be a non-nil Interface
+	}
+	return cs, nil
 }
 
 // startPodIdentity starts the resolver. Without a cgroup v2 hierarchy events go

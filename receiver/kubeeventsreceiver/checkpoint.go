@@ -13,7 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient"
 )
 
 // errFenced means another replica wrote the shared checkpoint since we read it:
@@ -102,7 +103,7 @@ func (c *checkpoints) saveTo(ctx context.Context, key, rv string, shared bool) e
 // resourceVersions. Updates carry the ConfigMap's resourceVersion, so a deposed
 // leader that still writes is refused (errFenced) instead of rewinding it.
 type sharedCheckpoint struct {
-	client          kubernetes.Interface
+	client          k8sclient.Interface
 	namespace, name string
 
 	mu sync.Mutex

@@ -11,8 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/podidentity"
 )
 
@@ -53,7 +53,7 @@ func (p *podMeta) putAttributes(a pcommon.Map) {
 // Entries expire by their own timestamp on read (golang-lru's expirable cache
 // runs a goroutine that cannot be stopped).
 type podCache struct {
-	client    kubernetes.Interface
+	client    k8sclient.Interface
 	maxLabels int
 	ttl       time.Duration
 	cache     *lru.Cache[string, podEntry]
@@ -64,7 +64,7 @@ type podEntry struct {
 	fetched time.Time
 }
 
-func newPodCache(client kubernetes.Interface, cfg PodsConfig) *podCache {
+func newPodCache(client k8sclient.Interface, cfg PodsConfig) *podCache {
 	c, _ := lru.New[string, podEntry](cfg.CacheSize) // size > 0: Validate
 	return &podCache{client: client, maxLabels: cfg.MaxLabels, ttl: cfg.TTL, cache: c}
 }

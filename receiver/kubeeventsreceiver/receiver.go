@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/uuid"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient"
@@ -39,7 +38,7 @@ type eventsReceiver struct {
 	// takes over at once; tests clear it to die as a crashed replica would.
 	releaseOnCancel bool
 
-	client kubernetes.Interface
+	client k8sclient.Interface
 	pods   *podCache
 	dedupe *lru.Cache[string, struct{}]
 	ckpt   *checkpoints
@@ -189,12 +188,12 @@ func (c LeaderElectionConfig) identity() string {
 
 // newClient talks protobuf, which core types support: decoding a burst of
 // Events costs a fraction of JSON's.
-func newClient(restCfg *rest.Config) (kubernetes.Interface, error) {
+func newClient(restCfg *rest.Config) (k8sclient.Interface, error) {
 	restCfg = rest.CopyConfig(restCfg)
 	restCfg.UserAgent = "otelcol-k8ssec/kube_events"
 	restCfg.ContentType = runtime.ContentTypeProtobuf
 	restCfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
-	client, err := kubernetes.NewForConfig(restCfg)
+	client, err := k8sclient.NewForConfig(restCfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}

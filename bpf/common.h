@@ -53,6 +53,28 @@ struct {
 	__type(value, __u8);
 } created_files SEC(".maps");
 
+/*
+ * Records go to the ring without waking the reader until cfg_wakeup_bytes are
+ * pending (set by the loader, a fraction of the ring; 0: the kernel's default
+ * of waking a reader that had caught up, which at storm rates is a wakeup per
+ * record: an irq_work in the traced thread and a syscall and context switch
+ * in the reader, each). Only the record that crosses the mark wakes the
+ * reader; the reader also polls, so a lone record waits at most its poll
+ * interval, and a wakeup lost to a race between CPUs costs no more than that.
+ */
+const volatile __u64 cfg_wakeup_bytes = 0;
+
+static __always_inline long emit(void *data, __u64 size)
+{
+	__u64 flags = 0;
+	if (cfg_wakeup_bytes) {
+		__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+		flags = pending < cfg_wakeup_bytes && pending + size >= cfg_wakeup_bytes ?
+			BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	}
+	return bpf_ringbuf_output(&events, data, size, flags);
+}
+
 static __always_inline void count_lost(__u32 kind)
 {
 	__u64 *n = bpf_map_lookup_elem(&lost_events, &kind);

@@ -182,7 +182,7 @@ int handle_file_exit(struct trace_event_raw_sys_exit *ctx)
 	__u64 size = offsetof(struct file_event, data) + (__u64)e->path_len + (__u64)e->target_len;
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	if (bpf_ringbuf_output(&events, e, size, 0))
+	if (emit(e, size))
 		count_lost(e->hdr.kind);
 	bpf_map_delete_elem(&file_pending, &tid);
 	return 0;

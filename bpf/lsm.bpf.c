@@ -86,7 +86,7 @@ int BPF_PROG(deny_exec_check, struct linux_binprm *bprm, int ret)
 	__u64 size = offsetof(struct exec_event, data) + (__u64)e->filename_len;
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	if (bpf_ringbuf_output(&events, e, size, 0))
+	if (emit(e, size))
 		count_lost(EVENT_KIND_EXEC);
 	return -EPERM;
 }

@@ -209,7 +209,7 @@ int handle_net_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0; /* listen or accept on a socket of another family, or a failed accept */
 	if ((e.hdr.kind == EVENT_KIND_NET_LISTEN || e.hdr.kind == EVENT_KIND_NET_ACCEPT) && !port_wanted(e.sport))
 		return 0;
-	if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))
+	if (emit(&e, sizeof(e)))
 		count_lost(e.hdr.kind);
 	return 0;
 }
@@ -263,7 +263,7 @@ int handle_tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		bpf_probe_read_kernel(e.saddr, 4, ctx->saddr);
 		bpf_probe_read_kernel(e.daddr, 4, ctx->daddr);
 	}
-	if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))
+	if (emit(&e, sizeof(e)))
 		count_lost(EVENT_KIND_NET_TCP_STATE);
 	return 0;
 }

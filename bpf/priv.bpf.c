@@ -86,7 +86,7 @@ int handle_priv_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!e)
 		return 0; /* not ours, or clone's child returning */
 	e->result = ctx->ret;
-	if (bpf_ringbuf_output(&events, e, sizeof(*e), 0))
+	if (emit(e, sizeof(*e)))
 		count_lost(e->hdr.kind);
 	bpf_map_delete_elem(&priv_pending, &tid);
 	return 0;

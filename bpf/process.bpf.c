@@ -238,7 +238,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	__u64 size = offsetof(struct exec_event, data) + e->filename_len + args_len;
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	if (bpf_ringbuf_output(&events, e, size, 0))
+	if (emit(e, size))
 		count_lost(EVENT_KIND_EXEC);
 	return 0;
 }
@@ -258,7 +258,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	e.signal = code & 0x7f;
 	e.core_dumped = (code & 0x80) ? 1 : 0;
 	e._pad = 0;
-	if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))
+	if (emit(&e, sizeof(e)))
 		count_lost(EVENT_KIND_EXIT);
 	return 0;
 }
@@ -274,7 +274,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	e.child_tgid = BPF_CORE_READ(child, tgid);
 	e._pad = 0;
-	if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))
+	if (emit(&e, sizeof(e)))
 		count_lost(EVENT_KIND_FORK);
 	return 0;
 }

@@ -87,13 +87,17 @@ func FuzzDecode(f *testing.F) {
 	f.Add(syntheticRecord(probe.KindFileOpen, 104+16))
 	f.Add(syntheticRecord(probe.KindNetTCPState, 136))
 	f.Add(syntheticRecord(probe.KindMemfdCreate, 680))
-	f.Fuzz(func(_ *testing.T, raw []byte) {
+	f.Fuzz(func(t *testing.T, raw []byte) {
 		var ev probe.Event
 		if probe.Decode(raw, &ev) != nil {
 			return
 		}
 		r := &ebpfReceiver{procs: newProcCache(8), strings: newInterner(8)}
-		r.appendEvent(newEventBatch(), &ev)
+		b := newEventBatch()
+		r.appendEvent(b, &ev)
+		if n, room := events(b.logs)[0].Attributes().Len(), ownAttributes(&ev); n > room {
+			t.Errorf("a %v record has %d attributes of its own, room was made for %d", ev.Kind, n, room)
+		}
 	})
 }
 

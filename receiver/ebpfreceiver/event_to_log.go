@@ -72,7 +72,7 @@ func (r *ebpfReceiver) appendEvent(b *eventBatch, ev *probe.Event) {
 	lr.SetObservedTimestamp(r.now)
 	lr.SetSeverityNumber(plog.SeverityNumberInfo)
 	attrs := lr.Attributes()
-	attrs.EnsureCapacity(ownAttributes(ev.Kind)) // one allocation, no growth
+	attrs.EnsureCapacity(ownAttributes(ev)) // one allocation, no growth
 	if ev.Pid != ev.Tgid {
 		attrs.PutInt(attrThreadID, int64(ev.Pid))
 	}
@@ -111,19 +111,30 @@ func (r *ebpfReceiver) appendEvent(b *eventBatch, ev *probe.Event) {
 	}
 }
 
-// ownAttributes is the most attributes a record of kind has of its own,
-// thread.id included: room for them in one allocation, and no more, since
-// the slots of a record's map are a good part of its memory.
-func ownAttributes(kind probe.Kind) int {
-	switch {
+// ownAttributes is how many attributes a record of ev's kind has of its
+// own (at most, for kinds that vary), thread.id included: room for them in
+// one allocation and no more, since the slots of a record's map are a good
+// part of its memory.
+func ownAttributes(ev *probe.Event) int {
+	n := 0
+	if ev.Pid != ev.Tgid {
+		n++ // thread.id
+	}
+	switch kind := ev.Kind; {
+	case kind == probe.KindFileOpen:
+		n += 6 // path, name, directory, result, flags, intent
+		if creates(ev.FileFlags) {
+			n++ // mode
+		}
+		return n
 	case kind == probe.KindExec:
-		return 12
+		return n + 11
 	case kind == probe.KindExit, kind == probe.KindFork:
-		return 4
+		return n + 3
 	case probe.IsPrivKind(kind):
-		return 10
-	default: // file and network
-		return 9
+		return n + 9
+	default: // the other file kinds, network
+		return n + 8
 	}
 }
 

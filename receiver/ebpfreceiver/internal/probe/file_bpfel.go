@@ -88,6 +88,7 @@ const (
 	fileProgHandleUnlink    = "handle_unlink"
 	fileProgHandleUnlinkat  = "handle_unlinkat"
 	fileVarCfgCgroupFilter  = "cfg_cgroup_filter"
+	fileVarCfgWakeupBytes   = "cfg_wakeup_bytes"
 	fileVarUnusedFileEvent  = "unused_file_event"
 )
 
@@ -175,6 +176,7 @@ type fileMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type fileVariableSpecs struct {
 	CfgCgroupFilter *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
+	CfgWakeupBytes  *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 	UnusedFileEvent *ebpf.VariableSpec `ebpf:"unused_file_event"`
 }
 
@@ -230,6 +232,7 @@ func (m *fileMaps) Close() error {
 // It can be passed to loadFileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fileVariables struct {
 	CfgCgroupFilter *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
+	CfgWakeupBytes  *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 	UnusedFileEvent *ebpf.Variable `ebpf:"unused_file_event"`
 }
 

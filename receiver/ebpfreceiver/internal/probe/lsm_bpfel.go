@@ -62,6 +62,7 @@ const (
 	lsmMapLostEvents      = "lost_events"
 	lsmProgDenyExecCheck  = "deny_exec_check"
 	lsmVarCfgCgroupFilter = "cfg_cgroup_filter"
+	lsmVarCfgWakeupBytes  = "cfg_wakeup_bytes"
 )
 
 // loadLsm returns the embedded CollectionSpec for lsm.
@@ -128,6 +129,7 @@ type lsmMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type lsmVariableSpecs struct {
 	CfgCgroupFilter *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
+	CfgWakeupBytes  *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 }
 
 // lsmObjects contains all objects after they have been loaded into the kernel.
@@ -178,6 +180,7 @@ func (m *lsmMaps) Close() error {
 // It can be passed to loadLsmObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lsmVariables struct {
 	CfgCgroupFilter *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
+	CfgWakeupBytes  *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 }
 
 // lsmPrograms contains all programs after they have been loaded into the kernel.

@@ -72,6 +72,7 @@ const (
 	netVarCfgCgroupId     = "cfg_cgroup_id"
 	netVarCfgCgroupLevel  = "cfg_cgroup_level"
 	netVarCfgPortFilter   = "cfg_port_filter"
+	netVarCfgWakeupBytes  = "cfg_wakeup_bytes"
 	netVarUnusedNetEvent  = "unused_net_event"
 )
 
@@ -146,6 +147,7 @@ type netVariableSpecs struct {
 	CfgCgroupId     *ebpf.VariableSpec `ebpf:"cfg_cgroup_id"`
 	CfgCgroupLevel  *ebpf.VariableSpec `ebpf:"cfg_cgroup_level"`
 	CfgPortFilter   *ebpf.VariableSpec `ebpf:"cfg_port_filter"`
+	CfgWakeupBytes  *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 	UnusedNetEvent  *ebpf.VariableSpec `ebpf:"unused_net_event"`
 }
 
@@ -198,6 +200,7 @@ type netVariables struct {
 	CfgCgroupId     *ebpf.Variable `ebpf:"cfg_cgroup_id"`
 	CfgCgroupLevel  *ebpf.Variable `ebpf:"cfg_cgroup_level"`
 	CfgPortFilter   *ebpf.Variable `ebpf:"cfg_port_filter"`
+	CfgWakeupBytes  *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 	UnusedNetEvent  *ebpf.Variable `ebpf:"unused_net_event"`
 }
 

@@ -99,6 +99,7 @@ const (
 	privProgHandleSetuid      = "handle_setuid"
 	privProgHandleUnshare     = "handle_unshare"
 	privVarCfgCgroupFilter    = "cfg_cgroup_filter"
+	privVarCfgWakeupBytes     = "cfg_wakeup_bytes"
 	privVarUnusedPrivEvent    = "unused_priv_event"
 	privVarUnusedPrivOp       = "unused_priv_op"
 )
@@ -183,6 +184,7 @@ type privMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type privVariableSpecs struct {
 	CfgCgroupFilter *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
+	CfgWakeupBytes  *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 	UnusedPrivEvent *ebpf.VariableSpec `ebpf:"unused_priv_event"`
 	UnusedPrivOp    *ebpf.VariableSpec `ebpf:"unused_priv_op"`
 }
@@ -233,6 +235,7 @@ func (m *privMaps) Close() error {
 // It can be passed to loadPrivObjects or ebpf.CollectionSpec.LoadAndAssign.
 type privVariables struct {
 	CfgCgroupFilter *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
+	CfgWakeupBytes  *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 	UnusedPrivEvent *ebpf.Variable `ebpf:"unused_priv_event"`
 	UnusedPrivOp    *ebpf.Variable `ebpf:"unused_priv_op"`
 }

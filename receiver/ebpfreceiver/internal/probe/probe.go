@@ -221,9 +221,13 @@ func Load(cfg Config) (*Probe, error) {
 }
 
 // prepareSpec sets what every object shares: the ring buffer's size (it must
-// match the shared map's) and the cgroup filter's switch.
+// match the shared map's), when to wake its reader, and the cgroup filter's
+// switch.
 func prepareSpec(spec *ebpf.CollectionSpec, cfg Config) error {
 	spec.Maps[processMapEvents].MaxEntries = uint32(cfg.RingBufferSize)
+	if err := spec.Variables["cfg_wakeup_bytes"].Set(WakeupBytes(cfg.RingBufferSize)); err != nil {
+		return fmt.Errorf("setting the ring's wakeup mark: %w", err)
+	}
 	if cfg.CgroupPath == "" {
 		return nil
 	}
@@ -565,15 +569,27 @@ var ErrClosed = os.ErrClosed
 
 // Reader decodes ring-buffer records. Not safe for concurrent Reads.
 type Reader struct {
-	rd  *ringbuf.Reader
-	rec ringbuf.Record
+	rd       *ringbuf.Reader
+	rec      ringbuf.Record
+	deadline time.Time // the caller's; zero: none
+	wait     time.Time // the ring reader's, as last set
 }
+
+// PollInterval is the longest a record waits in the ring unread: the
+// programs wake the reader only once WakeupBytes are pending, so the reader
+// looks on its own at least this often.
+const PollInterval = 25 * time.Millisecond
+
+// WakeupBytes is how much the programs let pend in a ring of size bytes
+// before they wake the reader: 1/64 of it (128 KiB of the default 8 MiB),
+// hundreds of records per wakeup in a storm, and far from full.
+func WakeupBytes(size int) uint64 { return uint64(size / 64) }
 
 // Read blocks until a record is available (or the deadline passes:
 // os.ErrDeadlineExceeded; or the reader is closed: ErrClosed) and decodes it
 // into ev. ev's byte slices are valid until the next Read.
 func (r *Reader) Read(ev *Event) error {
-	if err := r.rd.ReadInto(&r.rec); err != nil {
+	if err := r.next(); err != nil {
 		return err
 	}
 	return Decode(r.rec.RawSample, ev)
@@ -581,14 +597,43 @@ func (r *Reader) Read(ev *Event) error {
 
 // ReadRaw is Read without decoding; raw is valid until the next read.
 func (r *Reader) ReadRaw() (raw []byte, err error) {
-	if err := r.rd.ReadInto(&r.rec); err != nil {
+	if err := r.next(); err != nil {
 		return nil, err
 	}
 	return r.rec.RawSample, nil
 }
 
+// next reads the next record, polling the ring every PollInterval while it
+// is empty. While records are pending it reads no clock: the ring reader's
+// own deadline is then one in the past, so that it reads what is there
+// instead of waiting for a wakeup that may never come.
+func (r *Reader) next() error {
+	for {
+		if r.rd.AvailableBytes() > 0 {
+			if r.wait != pastDeadline {
+				r.wait = pastDeadline
+				r.rd.SetDeadline(r.wait)
+			}
+		} else {
+			r.wait = time.Now().Add(PollInterval)
+			if !r.deadline.IsZero() && r.deadline.Before(r.wait) {
+				r.wait = r.deadline
+			}
+			r.rd.SetDeadline(r.wait)
+		}
+		err := r.rd.ReadInto(&r.rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) && (r.deadline.IsZero() || time.Now().Before(r.deadline)) {
+			continue // a poll, not the caller's deadline
+		}
+		return err
+	}
+}
+
+// pastDeadline makes the ring reader read without waiting.
+var pastDeadline = time.Unix(1, 0)
+
 // SetDeadline makes reads return os.ErrDeadlineExceeded after t; zero means none.
-func (r *Reader) SetDeadline(t time.Time) { r.rd.SetDeadline(t) }
+func (r *Reader) SetDeadline(t time.Time) { r.deadline = t }
 
 // Close unblocks pending reads.
 func (r *Reader) Close() error { return r.rd.Close() }

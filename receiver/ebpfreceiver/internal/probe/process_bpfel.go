@@ -118,6 +118,7 @@ const (
 	processVarCfgCgroupFilter   = "cfg_cgroup_filter"
 	processVarCfgEnforce        = "cfg_enforce"
 	processVarCfgMaxArgs        = "cfg_max_args"
+	processVarCfgWakeupBytes    = "cfg_wakeup_bytes"
 	processVarUnusedEventKind   = "unused_event_kind"
 	processVarUnusedExitEvent   = "unused_exit_event"
 	processVarUnusedForkEvent   = "unused_fork_event"
@@ -193,6 +194,7 @@ type processVariableSpecs struct {
 	CfgCgroupFilter *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
 	CfgEnforce      *ebpf.VariableSpec `ebpf:"cfg_enforce"`
 	CfgMaxArgs      *ebpf.VariableSpec `ebpf:"cfg_max_args"`
+	CfgWakeupBytes  *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 	UnusedEventKind *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedExitEvent *ebpf.VariableSpec `ebpf:"unused_exit_event"`
 	UnusedForkEvent *ebpf.VariableSpec `ebpf:"unused_fork_event"`
@@ -252,6 +254,7 @@ type processVariables struct {
 	CfgCgroupFilter *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
 	CfgEnforce      *ebpf.Variable `ebpf:"cfg_enforce"`
 	CfgMaxArgs      *ebpf.Variable `ebpf:"cfg_max_args"`
+	CfgWakeupBytes  *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 	UnusedEventKind *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedExitEvent *ebpf.Variable `ebpf:"unused_exit_event"`
 	UnusedForkEvent *ebpf.Variable `ebpf:"unused_fork_event"`

@@ -10,12 +10,15 @@ type attrTable struct {
 	mask  uint32
 	keys  []string
 	slots []int32
+	// lengths has bit len%64 set for every name's length: most names rules
+	// do not read are turned away by it, before any hashing.
+	lengths uint64
 }
 
-func newAttrTable(names map[string]nameRef) attrTable {
+func newAttrTable(names map[string]nameRef, read map[string]bool) attrTable {
 	n := 0
-	for _, r := range names {
-		if r.kind == nameAttr {
+	for name, r := range names {
+		if r.kind == nameAttr && read[name] {
 			n++
 		}
 	}
@@ -25,7 +28,7 @@ func newAttrTable(names map[string]nameRef) attrTable {
 	}
 	t := attrTable{mask: uint32(size - 1), keys: make([]string, size), slots: make([]int32, size)}
 	for name, r := range names {
-		if r.kind != nameAttr {
+		if r.kind != nameAttr || !read[name] {
 			continue
 		}
 		i := attrHash(name) & t.mask
@@ -33,6 +36,7 @@ func newAttrTable(names map[string]nameRef) attrTable {
 			i = (i + 1) & t.mask
 		}
 		t.keys[i], t.slots[i] = name, int32(r.index)
+		t.lengths |= 1 << (len(name) % 64)
 	}
 	return t
 }
@@ -48,7 +52,7 @@ func attrHash(k string) uint32 {
 
 // find returns the slot of name, or -1 when rules do not know it.
 func (t *attrTable) find(name string) int {
-	if len(t.keys) == 0 {
+	if t.lengths&(1<<(len(name)%64)) == 0 {
 		return -1
 	}
 	for i := attrHash(name) & t.mask; ; i = (i + 1) & t.mask {

@@ -171,6 +171,7 @@ type compiler struct {
 	errs     []error
 	ruleASTs map[*Rule]*cel.Ast // checked conditions, for the index
 	expanded map[string]string  // macro name -> condition with its macros expanded
+	read     map[string]bool    // the attributes conditions name
 }
 
 func (c *compiler) fail(at pos, entry, format string, args ...any) {
@@ -182,7 +183,7 @@ func (c *compiler) compile() (*Set, error) {
 		c.set.names[name] = nameRef{kind: nameAttr, typ: t, index: c.set.attrs}
 		c.set.attrs++
 	}
-	c.set.attrTable = newAttrTable(c.set.names)
+	c.read = map[string]bool{}
 	for _, name := range c.p.listOrder {
 		c.addList(name, c.p.lists[name].Items)
 	}
@@ -231,6 +232,9 @@ func (c *compiler) compile() (*Set, error) {
 	c.buildIndexes(c.ruleASTs)
 	c.set.buildByName()
 	c.compileNatives()
+	// Only the attributes some condition reads are located in an event: the
+	// rest of the vocabulary would cost a lookup each, for nothing.
+	c.set.attrTable = newAttrTable(c.set.names, c.read)
 	return c.set, nil
 }
 
@@ -282,6 +286,11 @@ func (c *compiler) program(expr string, at pos, entry string) (condition, *cel.A
 	if err != nil {
 		c.fail(at, entry, "condition: %v", err)
 		return condition{}, nil
+	}
+	for _, ref := range checked.NativeRep().ReferenceMap() {
+		if r, ok := c.set.names[ref.Name]; ok && r.kind == nameAttr {
+			c.read[ref.Name] = true
+		}
 	}
 	return condition{prg: prg, checked: checked, limit: int(min(c.opts.CostLimit, 1<<31))}, checked
 }

@@ -38,47 +38,29 @@ type indexNode struct {
 	rest    *indexNode            // rules that do not constrain attr
 	rules   []*Rule               // a leaf's rules, evaluated as they are
 	fanout  []fanout              // a leaf's rules that need any one of several atoms
-	// Most nodes key one value: compared directly, with no map lookup.
-	oneKey   string
-	oneChild *indexNode
+	// children is byValue for lookups, made by finish.
+	children keyed[*indexNode]
 	// absentChild is where an event without attr goes (the child of its zero
 	// value's key): known without reading anything.
 	absentChild *indexNode
 }
 
-func (n *indexNode) child(key string) *indexNode {
-	if n.oneChild != nil {
-		if key == n.oneKey {
-			return n.oneChild
-		}
-		return nil
-	}
-	return n.byValue[key]
-}
+func (n *indexNode) child(key string) *indexNode { return n.children.get(key) }
 
 // fanout keys rules on one attribute of their any-of requirement.
 type fanout struct {
-	attr    string
-	slot    int
-	typ     attrType
-	list    bool
-	absent  string
-	byValue map[string][]*Rule
-	oneKey  string
-	oneRule []*Rule // the rules of oneKey when it is the only key
+	attr     string
+	slot     int
+	typ      attrType
+	list     bool
+	absent   string
+	byValue  map[string][]*Rule
+	ruleSets keyed[[]*Rule] // byValue for lookups, made by finish
 	// absentRules are the rules of an event without attr.
 	absentRules []*Rule
 }
 
-func (fo *fanout) rules(key string) []*Rule {
-	if fo.oneRule != nil {
-		if key == fo.oneKey {
-			return fo.oneRule
-		}
-		return nil
-	}
-	return fo.byValue[key]
-}
+func (fo *fanout) rules(key string) []*Rule { return fo.ruleSets.get(key) }
 
 // anyValue is the key of rules that need an attribute to be non-empty.
 const anyValue = "\x00any"
@@ -231,21 +213,15 @@ func (n *indexNode) finish(names map[string]nameRef) {
 	for i := range n.fanout {
 		fo := &n.fanout[i]
 		fo.slot, fo.typ = names[fo.attr].index, names[fo.attr].typ
-		for k, rs := range fo.byValue {
-			if len(fo.byValue) == 1 {
-				fo.oneKey, fo.oneRule = k, rs
-			}
-		}
+		fo.ruleSets = newKeyed(fo.byValue)
 		if !fo.list && !isSynthetic(fo.attr) {
 			fo.absentRules = fo.byValue[fo.absent]
 		}
 	}
-	for k, child := range n.byValue {
+	for _, child := range n.byValue {
 		child.finish(names)
-		if len(n.byValue) == 1 {
-			n.oneKey, n.oneChild = k, child
-		}
 	}
+	n.children = newKeyed(n.byValue)
 	if n.attr != "" && !n.list && !isSynthetic(n.attr) {
 		n.absentChild = n.byValue[n.absent]
 	}
@@ -712,4 +688,41 @@ func (c *compiler) stringValues(refs map[int64]*celast.ReferenceInfo, e celast.E
 // never absent.
 func isSynthetic(attr string) bool {
 	return attr == "event.name" || attr == "event.severity" || attr == "event.body"
+}
+
+// keyed finds a value by its key. An index node has a few keys, most often
+// one: comparing the key with each (lengths first) is cheaper than hashing it
+// for a map, which only nodes with many keys use.
+type keyed[V any] struct {
+	keys []string
+	vals []V
+	m    map[string]V
+}
+
+// scanKeys is the most keys compared one by one.
+const scanKeys = 8
+
+func newKeyed[V any](m map[string]V) keyed[V] {
+	if len(m) > scanKeys {
+		return keyed[V]{m: m}
+	}
+	var k keyed[V]
+	for key, v := range m {
+		k.keys = append(k.keys, key)
+		k.vals = append(k.vals, v)
+	}
+	return k
+}
+
+func (k *keyed[V]) get(key string) V {
+	if k.m != nil {
+		return k.m[key]
+	}
+	for i, s := range k.keys {
+		if s == key {
+			return k.vals[i]
+		}
+	}
+	var zero V
+	return zero
 }

@@ -124,7 +124,7 @@ func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Lo
 		rl := rls.At(i)
 		resource := rl.Resource().Attributes()
 		resourceID := rules.NewResourceID() // its attributes are indexed once for all its records
-		var out plog.LogRecordSlice // this resource's alerts, made on the first
+		var out plog.LogRecordSlice         // this resource's alerts, made on the first
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()

@@ -65,25 +65,27 @@ func (t *attrTable) find(name string) int {
 	}
 }
 
-// present is an event's attribute by slot; it belongs to the current event
-// when gen matches.
+// present is where an event's attribute is, by slot: on the record when gen
+// is the current event's, else on the resource when rgen is the current
+// resource's. One entry for both keeps a lookup to one load.
 type present struct {
-	gen uint32
-	v   pcommon.Value
+	gen, rgen uint32
+	v, rv     pcommon.Value
 }
 
 // indexAttrs records where the event's attributes are, by slot: the
 // record's, and the resource's unless they are indexed already (the same
-// ResourceID as the last event's). lookup prefers the record's.
+// ResourceID as the last event's). lookup prefers the record's. reset calls
+// it: every event that meets an index reads some attribute.
 func (a *activation) indexAttrs() {
-	a.indexed = a.gen
 	if id := a.ev.ResourceID; id == 0 || id != a.resID {
 		a.resGen++
 		a.resID = id
 		if m := a.ev.Resource; m != (pcommon.Map{}) {
 			for k, v := range m.All() {
 				if slot := a.set.attrTable.find(k); slot >= 0 {
-					a.resPresent[slot] = present{a.resGen, v}
+					p := &a.present[slot]
+					p.rgen, p.rv = a.resGen, v
 				}
 			}
 		}
@@ -91,7 +93,8 @@ func (a *activation) indexAttrs() {
 	if m := a.ev.Attrs; m != (pcommon.Map{}) {
 		for k, v := range m.All() {
 			if slot := a.set.attrTable.find(k); slot >= 0 {
-				a.present[slot] = present{a.gen, v}
+				p := &a.present[slot]
+				p.gen, p.v = a.gen, v
 			}
 		}
 	}
@@ -99,21 +102,16 @@ func (a *activation) indexAttrs() {
 
 // lookup is the event's attribute in slot.
 func (a *activation) lookup(slot int) (pcommon.Value, bool) {
-	if a.indexed != a.gen {
-		a.indexAttrs()
-	}
-	if p := a.present[slot]; p.gen == a.gen {
+	p := &a.present[slot]
+	if p.gen == a.gen {
 		return p.v, true
 	}
-	p := a.resPresent[slot]
-	return p.v, p.gen == a.resGen
+	return p.rv, p.rgen == a.resGen
 }
 
 // has reports whether the event carries the attribute in slot (on the record
 // or its resource).
 func (a *activation) has(slot int) bool {
-	if a.indexed != a.gen {
-		a.indexAttrs()
-	}
-	return a.present[slot].gen == a.gen || a.resPresent[slot].gen == a.resGen
+	p := &a.present[slot]
+	return p.gen == a.gen || p.rgen == a.resGen
 }

@@ -72,12 +72,10 @@ type activation struct {
 	// comprehension variables; lists built during one evaluation; and the
 	// comprehension steps taken against the cost limit.
 	nattrs           []nslot
-	present          []present // the record's attributes, by slot, for gen
-	resPresent       []present // the resource's, for resGen
-	resGen           uint32
-	resID            uint64  // the Event.ResourceID that resPresent holds
-	memo             []nslot // values computed once per event, by Set.memo
-	indexed          uint32  // the gen whose attributes present holds
+	present          []present // the event's attributes, by slot
+	resGen           uint32    // present's generation of resource attributes
+	resID            uint64    // the Event.ResourceID that present holds
+	memo             []nslot   // values computed once per event, by Set.memo
 	vars, scratch    []nval
 	steps, stepLimit int
 }
@@ -99,14 +97,14 @@ func (a *activation) reset(set *Set, ev *Event) {
 		a.attrs = make([]slot, set.attrs)
 		a.nattrs = make([]nslot, set.attrs)
 		a.present = make([]present, set.attrs)
-		a.resPresent = make([]present, set.attrs)
 		a.memo = make([]nslot, len(set.memo))
-		a.gen, a.indexed, a.resGen, a.resID = 0, 0, 0, 0
+		a.gen, a.resGen, a.resID = 0, 0, 0
 	}
 	a.set, a.ev = set, ev
 	a.gen++
 	clear(a.scratch) // lists built for the last event: let them go
 	a.scratch = a.scratch[:0]
+	a.indexAttrs()
 }
 
 func (a *activation) Parent() interpreter.Activation { return nil }

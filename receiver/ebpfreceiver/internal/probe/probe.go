@@ -225,7 +225,7 @@ func Load(cfg Config) (*Probe, error) {
 // switch.
 func prepareSpec(spec *ebpf.CollectionSpec, cfg Config) error {
 	spec.Maps[processMapEvents].MaxEntries = uint32(cfg.RingBufferSize)
-	if err := spec.Variables["cfg_wakeup_bytes"].Set(WakeupBytes(cfg.RingBufferSize)); err != nil {
+	if err := spec.Variables[processVarCfgWakeupBytes].Set(wakeupBytes(cfg.RingBufferSize)); err != nil {
 		return fmt.Errorf("setting the ring's wakeup mark: %w", err)
 	}
 	if cfg.CgroupPath == "" {
@@ -575,15 +575,15 @@ type Reader struct {
 	wait     time.Time // the ring reader's, as last set
 }
 
-// PollInterval is the longest a record waits in the ring unread: the
-// programs wake the reader only once WakeupBytes are pending, so the reader
+// pollInterval is the longest a record waits in the ring unread: the
+// programs wake the reader only once wakeupBytes are pending, so the reader
 // looks on its own at least this often.
-const PollInterval = 25 * time.Millisecond
+const pollInterval = 25 * time.Millisecond
 
-// WakeupBytes is how much the programs let pend in a ring of size bytes
+// wakeupBytes is how much the programs let pend in a ring of size bytes
 // before they wake the reader: 1/64 of it (128 KiB of the default 8 MiB),
 // hundreds of records per wakeup in a storm, and far from full.
-func WakeupBytes(size int) uint64 { return uint64(size / 64) }
+func wakeupBytes(size int) uint64 { return uint64(size / 64) }
 
 // Read blocks until a record is available (or the deadline passes:
 // os.ErrDeadlineExceeded; or the reader is closed: ErrClosed) and decodes it
@@ -603,7 +603,7 @@ func (r *Reader) ReadRaw() (raw []byte, err error) {
 	return r.rec.RawSample, nil
 }
 
-// next reads the next record, polling the ring every PollInterval while it
+// next reads the next record, polling the ring every pollInterval while it
 // is empty. While records are pending it reads no clock: the ring reader's
 // own deadline is then one in the past, so that it reads what is there
 // instead of waiting for a wakeup that may never come.
@@ -615,7 +615,7 @@ func (r *Reader) next() error {
 				r.rd.SetDeadline(r.wait)
 			}
 		} else {
-			r.wait = time.Now().Add(PollInterval)
+			r.wait = time.Now().Add(pollInterval)
 			if !r.deadline.IsZero() && r.deadline.Before(r.wait) {
 				r.wait = r.deadline
 			}

@@ -47,8 +47,8 @@ func TestFileIDOf(t *testing.T) {
 	assert.ErrorContains(t, err, "not a regular file")
 }
 
-// The kernel TestDenyExecUnderQemu boots: Debian's, with BPF LSM on by default
-// (hack/fetch-test-kernel.sh puts it there).
+// The kernel TestDenyExecUnderQemu boots: Debian's newest 6.12, with BPF LSM on
+// by default (hack/fetch-test-kernel.sh links it there).
 func testKernel(t *testing.T) string {
 	if k := os.Getenv("K8SSEC_TEST_KERNEL"); k != "" {
 		return k
@@ -58,7 +58,7 @@ func testKernel(t *testing.T) string {
 		home, _ := os.UserHomeDir()
 		cache = filepath.Join(home, ".cache", "otelcol-k8ssec")
 	}
-	return filepath.Join(cache, "kernels", "boot", "vmlinuz-6.12.100+deb12-amd64")
+	return filepath.Join(cache, "kernels", "vmlinuz-6.12")
 }
 
 // TestDenyExecUnderQemu boots a kernel that runs BPF LSM under qemu, with

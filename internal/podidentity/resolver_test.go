@@ -22,14 +22,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8stest"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 )
 
-// requireRoot skips: creating cgroups and moving processes needs root.
+// requireRoot: creating cgroups and moving processes needs root.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("podidentity: this test creates cgroup v2 directories and needs root")
-	}
+	testenv.RequireRoot(t, "podidentity: this test creates cgroup v2 directories and")
 }
 
 // containerCgroup is a real cgroup v2 directory named the way containerd (systemd

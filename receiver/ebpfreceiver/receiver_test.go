@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"golang.org/x/sys/unix"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/metadatatest"
 )
 
@@ -37,9 +38,7 @@ func selfExe(t testing.TB) string {
 
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the ebpf receiver loads BPF programs: run the tests as root to exercise it")
-	}
+	testenv.RequireRoot(t, "the ebpf receiver loads BPF programs: it")
 	// The syscalls tracepoints (file events) attach through tracefs: mount it
 	// on a fresh machine so that the tests exercise them.
 	var st unix.Statfs_t

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testcerts"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 )
 
 // The gateway's name in its serving certificate (make-certs.sh): the agents and
@@ -214,9 +215,7 @@ func (d *deployment) alertsFor(rule string, pid int64) (int, error) {
 }
 
 func TestDeploymentAgentGatewayBackend(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the agent's ebpf receiver needs root")
-	}
+	testenv.RequireRoot(t, "the agent's ebpf receiver")
 	d := newDeployment(t)
 	gw := d.startGateway(t)
 	agent := d.startAgent(t)

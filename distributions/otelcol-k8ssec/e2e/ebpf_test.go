@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/podidentity"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 )
 
 // TestStandaloneShellInContainerAlerts runs a shell in a cgroup named the way
@@ -26,9 +27,7 @@ import (
 // ebpf receiver must see the exec and give it the container's identity, and
 // the runtime rules must turn it into a security.alert.
 func TestStandaloneShellInContainerAlerts(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the ebpf receiver needs root")
-	}
+	testenv.RequireRoot(t, "the ebpf receiver")
 	_, _, out := startStandalone(t)
 
 	pid, containerID := shellInContainer(t, testSlice(t), "echo k8ssec-e2e; sleep 1")

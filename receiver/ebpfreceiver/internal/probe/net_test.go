@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 )
 
 func TestNetLayout(t *testing.T) {
@@ -21,9 +23,8 @@ func TestCgroupLevel(t *testing.T) {
 	if _, err := os.Stat(root + "/unified/cgroup.procs"); err == nil {
 		root += "/unified"
 	}
-	if _, err := os.Stat(root + "/cgroup.procs"); err != nil {
-		t.Skip("no cgroup v2 hierarchy")
-	}
+	_, err := os.Stat(root + "/cgroup.procs")
+	testenv.Require(t, err == nil, "no cgroup v2 hierarchy at /sys/fs/cgroup")
 	var st unix.Stat_t
 	require.NoError(t, unix.Stat(root, &st))
 	id, level, err := cgroupLevel(root)

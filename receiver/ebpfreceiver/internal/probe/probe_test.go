@@ -11,13 +11,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 )
 
 func requireRoot(tb testing.TB) {
 	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("loading BPF programs needs root; run the tests as root to exercise the kernel side")
-	}
+	testenv.RequireRoot(tb, "loading BPF programs")
 	mountTracefs(tb)
 }
 

@@ -50,7 +50,7 @@ func fakePod(i int) *corev1.Pod {
 			Annotations:     map[string]string{"kubectl.kubernetes.io/restartedAt": "2026-11-01T00:00:00Z", "prometheus.io/scrape": "true"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "svc-7d9f8c6b5", UID: "u", Controller: &ctrl}},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager", Operation: "Update", APIVersion: "v1",
-				FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: make([]byte, 2048)}}},
+				FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(string(make([]byte, 2048)))}},
 		},
 		Spec: corev1.PodSpec{NodeName: "node-a", Containers: containers, ServiceAccountName: "default",
 			Volumes: []corev1.Volume{{Name: "kube-api-access"}}},

@@ -186,14 +186,6 @@ func newPodInformer(client k8sclient.Interface, nodeName string) cache.SharedInd
 	}
 	pods := client.CoreV1().Pods(metav1.NamespaceAll)
 	lw := &cache.ListWatch{
-		ListFunc: func(o metav1.ListOptions) (runtime.Object, error) {
-			tweak(&o)
-			return pods.List(context.Background(), o)
-		},
-		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) {
-			tweak(&o)
-			return pods.Watch(context.Background(), o)
-		},
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			tweak(&o)
 			return pods.List(ctx, o)

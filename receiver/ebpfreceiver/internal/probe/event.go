@@ -122,7 +122,6 @@ var (
 	execCwdOff    = int(unsafe.Offsetof(processExecEvent{}.Cwd))
 	exitSize      = int(unsafe.Sizeof(processExitEvent{}))
 	forkSize      = int(unsafe.Sizeof(processForkEvent{}))
-	maxExecSize   = int(unsafe.Sizeof(processExecEvent{}))
 	fileDataOff   = int(unsafe.Offsetof(fileFileEvent{}.Data))
 	netSize       = int(unsafe.Sizeof(netNetEvent{}))
 	privSize      = int(unsafe.Sizeof(privPrivEvent{}))

@@ -1,4 +1,4 @@
-# otelcol-k8ssec: see README.md. Targets: build run test generate bench lint clean.
+# otelcol-k8ssec: see README.md. Targets: build run test generate check-bpf bench lint clean.
 
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
@@ -9,6 +9,9 @@ GOBIN_DIR   ?= $(HOME)/go/bin
 # ocb, pinned with the collector modules in builder-config.yaml: move them together.
 OCB_VERSION := v0.145.0
 OCB         := $(GOBIN_DIR)/builder
+# staticcheck 2026.2.2, for make lint.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(GOBIN_DIR)/staticcheck
 BUILD_DIR   := _build
 BINARY      := $(BUILD_DIR)/otelcol-k8ssec
 RUN_CONFIG  ?= k8ssec:standalone
@@ -25,7 +28,7 @@ BUILD_INPUTS := $(shell find . \
 # Go files gofmt checks: everything but ocb's generated module.
 GO_FILES = $(shell find . \( -path ./.git -o -path ./$(BUILD_DIR) -o -path ./.cache \) -prune -o -type f -name '*.go' -print)
 
-.PHONY: build run test generate bench lint clean ocb k8s-binaries test-kernel secrules
+.PHONY: build run test test-deps generate check-bpf bench lint clean ocb staticcheck k8s-binaries test-kernel secrules
 
 build: $(BINARY) $(BUILD_DIR)/secrules
 
@@ -54,30 +57,54 @@ run: $(BINARY)
 k8s-binaries:
 	hack/build-k8s-binaries.sh >/dev/null
 
-# The kernel the BPF LSM test boots under qemu (Debian's 6.12), cached beside them.
+# The kernel the BPF LSM test boots under qemu (Debian's newest 6.12), cached beside them.
 test-kernel:
 	hack/fetch-test-kernel.sh >/dev/null
 
+# The tests need root (BPF programs, cgroups) and Debian's nginx, openssl, qemu and
+# busybox, installed here when missing. Not root: stop now, with the apt-get line for
+# whatever is missing, rather than skip the kernel tests.
+test-deps:
+	@if [ "$$(id -u)" != 0 ]; then \
+		hack/install-deps.sh test || true; \
+		echo "make test needs root: the tests load BPF programs, make cgroups and run etcd, kube-apiserver, nginx and qemu (sudo make test)" >&2; \
+		exit 1; \
+	fi
+	@hack/install-deps.sh test
+
 # The integration tests need root, the k8s binaries and the collector binary (e2e).
 # -count=1: they talk to processes and files go test cannot see, so never reuse results.
-test: k8s-binaries test-kernel $(BINARY)
+test: test-deps k8s-binaries test-kernel $(BINARY)
 	assets="$$(hack/build-k8s-binaries.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # mdatagen for every component, bpf2go for the eBPF objects (committed, so that
-# building and testing need neither). bpf2go needs clang and libbpf's headers.
+# building and testing need neither). bpf2go needs Debian's clang, llvm and libbpf-dev.
 generate:
-	@command -v clang >/dev/null || { echo "make generate needs clang: apt-get install -y clang llvm libbpf-dev"; exit 1; }
+	@hack/install-deps.sh generate
 	$(GO) generate ./...
+
+# The committed BPF objects are what bpf/*.c compiles to (CI runs this).
+check-bpf:
+	@hack/install-deps.sh generate
+	hack/check-bpf-objects.sh
 
 # Per core: GOMAXPROCS=1, five runs to see the spread on a shared machine.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 -count 5 ./...
 
-lint:
+# Installs the pinned staticcheck into $(GOBIN_DIR) when it is missing or another version.
+staticcheck:
+	@if ! $(STATICCHECK) -version 2>/dev/null | grep -qF "($(STATICCHECK_VERSION:v%=%))"; then \
+		echo "installing staticcheck $(STATICCHECK_VERSION) into $(GOBIN_DIR)"; \
+		GOBIN="$(GOBIN_DIR)" $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); \
+	fi
+
+lint: staticcheck
 	@unformatted="$$(gofmt -l $(GO_FILES))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 
 clean:
 	rm -rf $(BUILD_DIR)

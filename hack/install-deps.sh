@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a task needs, when some are missing: the one list that
+# `make test`, `make generate`, `make check-bpf` and .ci/run all use.
+#
+#   hack/install-deps.sh test       what the tests run: nginx, openssl, qemu, busybox
+#   hack/install-deps.sh generate   what regenerating the BPF objects needs: clang, llvm, libbpf
+#   hack/install-deps.sh ci         both, and what a bare CI machine lacks (git, make, CA certs)
+#
+# As root it runs `apt-get update` once and installs what is missing. Not root, it
+# installs nothing: it prints the exact `apt-get install` line and fails.
+set -euo pipefail
+
+# Why each package is here:
+TEST=(
+	nginx-light     # ingress_log's end-to-end test runs a real nginx writing ingress-nginx's log format
+	openssl         # make-certs.sh, which the deployment test runs
+	qemu-system-x86 # the BPF LSM test boots another kernel (hack/fetch-test-kernel.sh) under qemu
+	busybox-static  # ... with a busybox initramfs
+)
+GENERATE=(
+	clang      # bpf2go compiles bpf/*.c
+	llvm       # llvm-strip for bpf2go, llvm-objdump for the object check
+	libbpf-dev # bpf_helpers.h and friends
+)
+CI=(ca-certificates make git)
+
+case "${1:-}" in
+test) want=("${TEST[@]}") ;;
+generate) want=("${GENERATE[@]}") ;;
+ci) want=("${CI[@]}" "${TEST[@]}" "${GENERATE[@]}") ;;
+*) echo "usage: $0 test|generate|ci" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+((${#missing[@]})) || exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing Debian packages; as root, run:" >&2
+	echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq </dev/null >&2
+apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >&2

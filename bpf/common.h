@@ -54,6 +54,69 @@ struct {
 } created_files SEC(".maps");
 
 /*
+ * A path as the kernel resolved it: (dentry, vfsmount) walked up to the task's
+ * root (fs->root: its chroot, or its mount namespace's root, so that a
+ * container's file is named as the container sees it), each name written in
+ * front of the last, from the end of buf (PATH_WALK_MAX bytes, NUL-terminated,
+ * followed by PATH_WALK_NAME_MAX bytes of slack: the verifier does not see
+ * that a name's read ends inside buf).
+ * Mount points are crossed through struct mount. Returns with *off at the
+ * path's first byte, or at PATH_WALK_MAX when it is unknown: deeper than depth
+ * directories, longer than the buffer, a name of PATH_WALK_NAME_MAX bytes or
+ * more, or unreadable. Bounded, so the verifier accepts it.
+ *
+ * buf and *off are map memory: the write position lives there between
+ * iterations, not in a register, so the verifier sees the same state whichever
+ * way an iteration went (a name, or a mount crossed), and the loop verifies in
+ * linear rather than exponential time.
+ */
+#define PATH_WALK_MAX 256      /* bytes of a walked path, NUL included */
+#define PATH_WALK_NAME_MAX 128 /* bytes of one name kept (longer: the path is unknown) */
+
+static __always_inline void walk_path(struct dentry *d, struct vfsmount *vmnt, struct task_struct *task,
+				      char *buf, __u32 *off, const int depth)
+{
+	struct mount *mnt = container_of(vmnt, struct mount, mnt);
+	struct dentry *root_dentry = BPF_CORE_READ(task, fs, root.dentry);
+	struct vfsmount *root_mnt = BPF_CORE_READ(task, fs, root.mnt);
+
+	buf[PATH_WALK_MAX - 1] = 0;
+	*off = PATH_WALK_MAX - 1;
+	for (int i = 0; i < depth; i++) {
+		struct dentry *mnt_root = BPF_CORE_READ(vmnt, mnt_root);
+		struct dentry *parent = BPF_CORE_READ(d, d_parent);
+		bool at_root = d == root_dentry && vmnt == root_mnt;
+		if (at_root || d == mnt_root || d == parent) {
+			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+			if (at_root || d != mnt_root || mnt == up) { /* the task's root, or the namespace's: done */
+				if (*off == PATH_WALK_MAX - 1) { /* the root itself */
+					buf[PATH_WALK_MAX - 2] = '/';
+					*off = PATH_WALK_MAX - 2;
+				}
+				return;
+			}
+			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = up;
+			vmnt = __builtin_preserve_access_index(&up->mnt);
+			continue;
+		}
+		struct qstr name = BPF_CORE_READ(d, d_name);
+		__u32 len = name.len;
+		__u32 pos = *off;
+		if (len == 0 || len >= PATH_WALK_NAME_MAX || pos >= PATH_WALK_MAX || len + 1 > pos)
+			break;
+		pos -= len;
+		if (bpf_probe_read_kernel(&buf[pos & (PATH_WALK_MAX - 1)], len & (PATH_WALK_NAME_MAX - 1), name.name))
+			break;
+		pos -= 1;
+		buf[pos & (PATH_WALK_MAX - 1)] = '/';
+		*off = pos;
+		d = parent;
+	}
+	*off = PATH_WALK_MAX; /* too deep, too long, or unreadable */
+}
+
+/*
  * Records go to the ring without waking the reader until cfg_wakeup_bytes are
  * pending (set by the loader, a fraction of the ring; 0: the kernel's default
  * of waking a reader that had caught up, which at storm rates is a wakeup per

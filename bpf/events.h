@@ -48,7 +48,6 @@ enum event_kind {
 #define EXEC_MAX_ARGS_CAP 128  /* hard cap on max_args (the verifier unrolls nothing, but bounds the loop) */
 #define EXEC_CWD_MAX 256       /* bytes of the working directory, NUL included */
 #define EXEC_CWD_DEPTH 24      /* directories walked up from the working directory */
-#define EXEC_CWD_NAME_MAX 128  /* bytes of one directory name kept (longer: the cwd is unknown) */
 
 /* exec_event.flags */
 #define EXEC_FLAG_FILENAME_TRUNCATED (1 << 0)
@@ -125,15 +124,27 @@ struct file_id {
 
 /* Bytes of a path a file record keeps, NUL included; also the LPM key's data size (the kernel's maximum). */
 #define FILE_PATH_MAX 256
+#define FILE_PATH_DEPTH 32 /* directories walked up from an opened file */
+
+/* file_event.file_flags */
+#define FILE_FLAG_RESOLVED (1 << 0)   /* path is the opened file's, as the kernel resolved it (walk_path) */
+#define FILE_FLAG_INODE_MATCH (1 << 1) /* reported because the file's inode is in file_inodes (a hard link) */
 
 /*
  * file.open, file.unlink, file.rename, file.chmod, file.chown, file.link,
- * file.symlink (path: the new name; target: the existing file, or the
- * symlink's target when absolute): built at
- * sys_enter_* when the path (or, for rename, either path) is absolute and
- * under a prefix of interest, completed with the return value at sys_exit_*.
- * data holds the path (path_len bytes, NUL included) and, for rename, the
- * target (target_len bytes); only the used prefix goes to the ring buffer.
+ * file.symlink.
+ *
+ * Opens (open, openat, openat2, creat) are judged at sys_exit on the file the
+ * kernel opened: its path walked from the new fd's struct file (FILE_FLAG_RESOLVED),
+ * whatever string named it (relative, dirfd, "..", "//", a symlink), and its
+ * inode. data holds that path, then the string the caller passed (raw_len
+ * bytes). A failed open has no file: it is judged on the caller's string, when
+ * absolute, and path is that string.
+ *
+ * The others are judged at sys_enter_* on the caller's string, when absolute:
+ * path is the file named (rename: the old name; link, symlink: the new name),
+ * target the other path (rename: the new name; link: the existing file;
+ * symlink: its target, when absolute). Only the used prefix goes to the ring.
  */
 struct file_event {
 	struct event_header hdr;
@@ -144,7 +155,12 @@ struct file_event {
 	__u32 group;     /* chown: the new gid ((u32)-1: unchanged) */
 	__u32 path_len;
 	__u32 target_len;
-	char data[2 * FILE_PATH_MAX];
+	__u64 ino;        /* open: the opened file's inode; 0 when unresolved */
+	__u32 dev;        /* open: its device, as the kernel encodes it (major << 20 | minor) */
+	__u32 raw_len;    /* open: bytes of the caller's string after path and target; 0: none */
+	__u32 file_flags; /* FILE_FLAG_* */
+	__u32 _pad;
+	char data[3 * FILE_PATH_MAX];
 };
 
 /*

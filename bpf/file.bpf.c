@@ -1,11 +1,21 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * File events: open/openat/openat2, unlink/unlinkat, rename/renameat/
- * renameat2, chmod/fchmodat/fchmodat2, chown/lchown/fchownat, from the
- * syscalls tracepoints (tracefs). sys_enter_* keeps a record in file_pending
- * (per thread) when the path is absolute and under a prefix of
- * file_prefixes; sys_exit_* adds the return value and sends it. Relative
- * paths are not resolved in the kernel and are not reported.
+ * File events from the syscalls tracepoints (tracefs).
+ *
+ * Opens (open, openat, openat2, creat): sys_enter_* notes the caller's
+ * arguments (open_pending, per thread); sys_exit_* takes the file the kernel
+ * opened from the new fd, walks its path (walk_path: the kernel's own dentries
+ * and mounts, so "//etc/shadow", "/etc/./shadow", a relative path, a dirfd, a
+ * symlink and O_PATH all name /etc/shadow) and reports it when that path is
+ * under a prefix of file_prefixes or its inode is in file_inodes (a hard link
+ * elsewhere). A failed open opened nothing: it is judged on the caller's
+ * string, when absolute.
+ *
+ * unlink/unlinkat, rename/renameat/renameat2, chmod/fchmodat/fchmodat2,
+ * chown/lchown/fchownat, link/linkat, symlink/symlinkat: sys_enter_* keeps a
+ * record in file_pending (per thread) when the caller's path is absolute and
+ * under a prefix; sys_exit_* adds the return value and sends it. Their
+ * relative paths are not resolved in the kernel and are not reported.
  *
  * Its own object: a kernel without one of these tracepoints or refusing
  * these programs loses the file events only.
@@ -63,45 +73,61 @@ struct {
 	__type(value, struct path_key);
 } file_key_scratch SEC(".maps");
 
-/* Thread id -> 1: an open that may create or truncate a file; its fd's inode goes to created_files. */
+/*
+ * Inodes of the regular files the prefixes name exactly (the loader stats
+ * them): an open of one through another name (a hard link) is reported too.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct file_id);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} file_inodes SEC(".maps");
+
+/* What an open's sys_exit needs from its sys_enter. */
+struct open_args {
+	__u64 path; /* the caller's string (user memory) */
+	__u32 flags;
+	__u32 mode;
+};
+
+/* Thread id -> the open in progress. LRU: a thread killed inside the syscall leaks nothing. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u32);
-	__type(value, __u8);
-} create_pending SEC(".maps");
+	__type(value, struct open_args);
+} open_pending SEC(".maps");
 
-#define O_CREAT_FLAG 0100 /* O_CREAT and O_TRUNC, as on x86-64 and arm64 */
+/* Per CPU: the walked path of an opened file, built from its end. */
+struct path_walk {
+	__u32 off;
+	char buf[PATH_WALK_MAX];
+	char slack[PATH_WALK_NAME_MAX]; /* walk_path's bounded reads may start anywhere in buf */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_walk);
+} path_walk_scratch SEC(".maps");
+
+#define O_CREAT_FLAG 0100 /* O_CREAT, O_TRUNC and O_WRONLY, as on x86-64 and arm64 */
 #define O_TRUNC_FLAG 01000
+#define O_WRONLY_FLAG 01
 
-/* Any open that creates or truncates, whatever its path: what is executed later may be anywhere. */
-static __always_inline void note_create(__u64 flags)
+/* The file behind the current task's fd, or NULL. */
+static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 {
-	if (!(flags & (O_CREAT_FLAG | O_TRUNC_FLAG)))
-		return;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u8 one = 1;
-	bpf_map_update_elem(&create_pending, &tid, &one, BPF_ANY);
-}
-
-/* Puts the inode behind the current task's fd into created_files. */
-static __always_inline void remember_created(long fd)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
-		return;
+		return NULL;
 	struct file **fds = BPF_CORE_READ(fdt, fd);
 	struct file *f = NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	if (!f)
-		return;
-	struct file_id id = {
-		.ino = BPF_CORE_READ(f, f_inode, i_ino),
-		.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev),
-	};
-	__u8 one = 1;
-	bpf_map_update_elem(&created_files, &id, &one, BPF_ANY);
+	return f;
 }
 
 /*
@@ -157,6 +183,10 @@ static __always_inline int file_enter(__u32 kind, const char *upath, const char 
 	if (!fill_header(&e->hdr, kind, (struct task_struct *)bpf_get_current_task()))
 		return 0;
 	e->result = 0;
+	e->ino = 0;
+	e->dev = 0;
+	e->raw_len = 0;
+	e->file_flags = 0;
 	e->flags = flags;
 	e->mode = mode;
 	e->owner = owner;
@@ -170,11 +200,6 @@ SEC("tracepoint/syscalls/sys_exit_file")
 int handle_file_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	if (bpf_map_lookup_elem(&create_pending, &tid)) {
-		bpf_map_delete_elem(&create_pending, &tid);
-		if (ctx->ret >= 0)
-			remember_created(ctx->ret);
-	}
 	struct file_event *e = bpf_map_lookup_elem(&file_pending, &tid);
 	if (!e)
 		return 0;
@@ -192,14 +217,21 @@ int handle_file_exit(struct trace_event_raw_sys_exit *ctx)
 #define NONE ((const char *)0)
 #define NOID ((__u32)-1)
 
+static __always_inline int open_enter(const char *upath, __u64 flags, __u64 mode)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct open_args a = {.path = (__u64)upath, .flags = flags, .mode = mode};
+	bpf_map_update_elem(&open_pending, &tid, &a, BPF_ANY);
+	return 0;
+}
+
 SEC("tracepoint/syscalls/sys_enter_open")
 int handle_open(struct trace_event_raw_sys_enter *ctx)
 {
 	/* Arguments first: the verifier refuses a ctx pointer kept across a call. */
 	const char *path = ARG(0);
 	__u64 flags = ctx->args[1], mode = ctx->args[2];
-	note_create(flags);
-	return file_enter(EVENT_KIND_FILE_OPEN, path, NONE, flags, mode, NOID, NOID);
+	return open_enter(path, flags, mode);
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat")
@@ -207,8 +239,7 @@ int handle_openat(struct trace_event_raw_sys_enter *ctx)
 {
 	const char *path = ARG(1);
 	__u64 flags = ctx->args[2], mode = ctx->args[3];
-	note_create(flags);
-	return file_enter(EVENT_KIND_FILE_OPEN, path, NONE, flags, mode, NOID, NOID);
+	return open_enter(path, flags, mode);
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat2")
@@ -217,8 +248,124 @@ int handle_openat2(struct trace_event_raw_sys_enter *ctx)
 	const char *path = ARG(1);
 	struct open_how how = {};
 	bpf_probe_read_user(&how, sizeof(how), (const void *)ctx->args[2]);
-	note_create(how.flags);
-	return file_enter(EVENT_KIND_FILE_OPEN, path, NONE, how.flags, how.mode, NOID, NOID);
+	return open_enter(path, how.flags, how.mode);
+}
+
+/* creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode). */
+SEC("tracepoint/syscalls/sys_enter_creat")
+int handle_creat(struct trace_event_raw_sys_enter *ctx)
+{
+	const char *path = ARG(0);
+	__u64 mode = ctx->args[1];
+	return open_enter(path, O_CREAT_FLAG | O_WRONLY_FLAG | O_TRUNC_FLAG, mode);
+}
+
+/*
+ * Judges an open on what it opened. Returns the record's path length (NUL
+ * included) with e->data holding the path, or 0 when the open is not of
+ * interest.
+ */
+static __always_inline long opened_path(struct file_event *e, struct path_key *k, struct file *f,
+					struct task_struct *task)
+{
+	__u32 zero = 0;
+	struct path_walk *w = bpf_map_lookup_elem(&path_walk_scratch, &zero);
+	if (!w)
+		return 0;
+	struct file_id id = {
+		.ino = BPF_CORE_READ(f, f_inode, i_ino),
+		.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev),
+	};
+	e->ino = id.ino;
+	e->dev = id.dev;
+	bool by_inode = bpf_map_lookup_elem(&file_inodes, &id) != NULL;
+
+	walk_path(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), task, w->buf, &w->off,
+		  FILE_PATH_DEPTH);
+	__u32 off = w->off;
+	if (off >= PATH_WALK_MAX) /* unknown: too deep or too long */
+		return 0;
+	__u32 n = PATH_WALK_MAX - off; /* NUL included */
+	if (bpf_probe_read_kernel(k->data, n & (PATH_WALK_MAX - 1), &w->buf[off & (PATH_WALK_MAX - 1)]))
+		return 0;
+	k->prefixlen = n * 8;
+	if (!bpf_map_lookup_elem(&file_prefixes, k)) {
+		if (!by_inode)
+			return 0;
+		e->file_flags |= FILE_FLAG_INODE_MATCH;
+	}
+	bpf_probe_read_kernel(e->data, FILE_PATH_MAX, k->data);
+	e->file_flags |= FILE_FLAG_RESOLVED;
+	return n;
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int handle_open_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct open_args *pa = bpf_map_lookup_elem(&open_pending, &tid);
+	if (!pa)
+		return 0;
+	struct open_args a = *pa;
+	bpf_map_delete_elem(&open_pending, &tid);
+
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file *f = ret >= 0 ? fd_file(task, ret) : NULL;
+	/* Any open that creates or truncates, whatever its path: what is executed later may be anywhere. */
+	if (f && (a.flags & (O_CREAT_FLAG | O_TRUNC_FLAG))) {
+		struct file_id id = {
+			.ino = BPF_CORE_READ(f, f_inode, i_ino),
+			.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev),
+		};
+		__u8 one = 1;
+		bpf_map_update_elem(&created_files, &id, &one, BPF_ANY);
+	}
+
+	__u32 zero = 0;
+	struct file_event *e = bpf_map_lookup_elem(&file_scratch, &zero);
+	struct path_key *k = bpf_map_lookup_elem(&file_key_scratch, &zero);
+	if (!e || !k)
+		return 0;
+	e->ino = 0;
+	e->dev = 0;
+	e->file_flags = 0;
+	e->raw_len = 0;
+	e->target_len = 0;
+
+	long n;
+	if (f) {
+		n = opened_path(e, k, f, task);
+		if (n <= 0)
+			return 0;
+		/* The caller's string, after the path, for the record: not what was judged. */
+		__u32 off = n;
+		long m = bpf_probe_read_user_str(&e->data[off & (2 * FILE_PATH_MAX - 1)], FILE_PATH_MAX,
+						 (const char *)a.path);
+		e->raw_len = m > 0 ? m : 0;
+	} else {
+		/* Nothing was opened (an error, or an fd this task no longer has): the caller's string. */
+		n = read_path(k, e->data, (const char *)a.path);
+		if (n <= 0)
+			return 0;
+	}
+	/* The header (and its filters) only now: most opens are of no interest, and it reads much. */
+	if (!fill_header(&e->hdr, EVENT_KIND_FILE_OPEN, task))
+		return 0;
+	if (n > FILE_PATH_MAX)
+		n = FILE_PATH_MAX;
+	e->path_len = n;
+	e->result = ret;
+	e->flags = a.flags;
+	e->mode = a.mode;
+	e->owner = NOID;
+	e->group = NOID;
+	__u64 size = offsetof(struct file_event, data) + (__u64)e->path_len + (__u64)e->raw_len;
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	if (emit(e, size))
+		count_lost(EVENT_KIND_FILE_OPEN);
+	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_unlink")

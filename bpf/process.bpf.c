@@ -98,58 +98,12 @@ struct {
 	__type(value, struct exec_event);
 } exec_scratch SEC(".maps");
 
-/*
- * The working directory, walked up from task->fs->pwd to the root of the
- * task's mount namespace (a container's cwd is the container's view), each
- * name written in front of the last, from the end of e->cwd. Mount points are
- * crossed through struct mount. Unknown (cwd_off = EXEC_CWD_MAX) when deeper
- * than EXEC_CWD_DEPTH or longer than EXEC_CWD_MAX.
- *
- * The write position lives in e->cwd_off (map memory) between iterations, not
- * in a register: the verifier then sees the same state whichever way an
- * iteration went (a name, or a mount crossed), and the loop verifies in linear
- * rather than exponential time.
- */
+/* The working directory, as walk_path resolves it (the container's view); unknown: cwd_off = EXEC_CWD_MAX. */
 static __always_inline void read_cwd(struct task_struct *task, struct exec_event *e)
 {
-	struct fs_struct *fs = BPF_CORE_READ(task, fs);
-	struct dentry *d = BPF_CORE_READ(fs, pwd.dentry);
-	struct vfsmount *vmnt = BPF_CORE_READ(fs, pwd.mnt);
-	struct mount *mnt = container_of(vmnt, struct mount, mnt);
-
-	e->cwd[EXEC_CWD_MAX - 1] = 0;
-	e->cwd_off = EXEC_CWD_MAX - 1;
-	for (int i = 0; i < EXEC_CWD_DEPTH; i++) {
-		struct dentry *root = BPF_CORE_READ(vmnt, mnt_root);
-		struct dentry *parent = BPF_CORE_READ(d, d_parent);
-		if (d == root || d == parent) {
-			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
-			if (d != root || mnt == up) { /* the namespace's root: done */
-				if (e->cwd_off == EXEC_CWD_MAX - 1) { /* the root itself */
-					e->cwd[EXEC_CWD_MAX - 2] = '/';
-					e->cwd_off = EXEC_CWD_MAX - 2;
-				}
-				return;
-			}
-			d = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = up;
-			vmnt = __builtin_preserve_access_index(&up->mnt);
-			continue;
-		}
-		struct qstr name = BPF_CORE_READ(d, d_name);
-		__u32 len = name.len;
-		__u32 pos = e->cwd_off;
-		if (len == 0 || len >= EXEC_CWD_NAME_MAX || pos >= EXEC_CWD_MAX || len + 1 > pos)
-			break;
-		pos -= len;
-		if (bpf_probe_read_kernel(&e->cwd[pos & (EXEC_CWD_MAX - 1)], len & (EXEC_CWD_NAME_MAX - 1), name.name))
-			break;
-		pos -= 1;
-		e->cwd[pos & (EXEC_CWD_MAX - 1)] = '/';
-		e->cwd_off = pos;
-		d = parent;
-	}
-	e->cwd_off = EXEC_CWD_MAX; /* too deep, too long, or unreadable */
+	_Static_assert(EXEC_CWD_MAX == PATH_WALK_MAX, "the cwd is a walked path");
+	walk_path(BPF_CORE_READ(task, fs, pwd.dentry), BPF_CORE_READ(task, fs, pwd.mnt), task, e->cwd, &e->cwd_off,
+		  EXEC_CWD_DEPTH);
 }
 
 SEC("tp_btf/sched_process_exec")

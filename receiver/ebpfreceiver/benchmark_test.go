@@ -103,11 +103,11 @@ func BenchmarkDecode(b *testing.B) {
 // process cache: what the reader goroutine spends per event, for an exec and
 // for a file open (by a process the cache knows).
 func BenchmarkEventToLog(b *testing.B) {
-	open := syntheticRecord(probe.KindFileOpen, 104+12)
+	open := syntheticRecord(probe.KindFileOpen, fileData+12)
 	le := binary.LittleEndian
 	le.PutUint32(open[8:], 4242) // tgid
 	le.PutUint32(open[96:], 12)  // path length, NUL included
-	copy(open[104:], "/etc/passwd\x00")
+	copy(open[fileData:], "/etc/passwd\x00")
 	for _, rec := range []struct {
 		name string
 		raw  []byte

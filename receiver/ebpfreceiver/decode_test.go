@@ -84,7 +84,8 @@ func TestDeniedExecRecord(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(syntheticExec(f))
 	f.Add(make([]byte, 352))
-	f.Add(syntheticRecord(probe.KindFileOpen, 104+16))
+	f.Add(syntheticRecord(probe.KindFileOpen, fileData+16))
+	f.Add(syntheticResolvedOpen())
 	f.Add(syntheticRecord(probe.KindNetTCPState, 136))
 	f.Add(syntheticRecord(probe.KindMemfdCreate, 680))
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -110,11 +111,11 @@ func syntheticRecord(kind probe.Kind, size int) []byte {
 }
 
 func TestDecodeNewKindsWithoutAllocating(t *testing.T) {
-	file := syntheticRecord(probe.KindFileRename, 104+13)
+	file := syntheticRecord(probe.KindFileRename, fileData+13)
 	le := binary.LittleEndian
 	le.PutUint32(file[96:], 7) // NUL included
 	le.PutUint32(file[100:], 6)
-	copy(file[104:], "/etc/a\x00/etc/b")
+	copy(file[fileData:], "/etc/a\x00/etc/b")
 	recs := [][]byte{file, syntheticRecord(probe.KindNetConnect, 136), syntheticRecord(probe.KindPtrace, 680)}
 	var ev probe.Event
 	for _, raw := range recs {
@@ -129,15 +130,50 @@ func TestDecodeNewKindsWithoutAllocating(t *testing.T) {
 	}
 }
 
+// fileData is offsetof(struct file_event, data) (probe.TestFileLayout holds it).
+const fileData = 128
+
+// syntheticResolvedOpen is a file.open record of /etc/shadow as the kernel
+// resolved it, opened as "shadow" through a watched file's hard link, with
+// O_CREAT: every attribute an open can have.
+func syntheticResolvedOpen() []byte {
+	raw := syntheticRecord(probe.KindFileOpen, fileData+12+7)
+	le := binary.LittleEndian
+	le.PutUint32(raw[80:], 0o100) // O_CREAT
+	le.PutUint32(raw[96:], 12)    // path_len
+	le.PutUint64(raw[104:], 1234) // ino
+	le.PutUint32(raw[112:], 8<<20|1)
+	le.PutUint32(raw[116:], 7)   // raw_len
+	le.PutUint32(raw[120:], 1|2) // resolved, inode match
+	copy(raw[fileData:], "/etc/shadow\x00shadow\x00")
+	return raw
+}
+
+func TestResolvedOpenAttributes(t *testing.T) {
+	var ev probe.Event
+	require.NoError(t, probe.Decode(syntheticResolvedOpen(), &ev))
+	r := &ebpfReceiver{procs: newProcCache(8), strings: newInterner(8)}
+	b := newEventBatch()
+	r.appendEvent(b, &ev)
+	attrs := events(b.logs)[0].Attributes().AsRaw()
+	assert.Equal(t, "/etc/shadow", attrs["file.path"])
+	assert.Equal(t, "shadow", attrs["k8ssec.file.requested_path"])
+	assert.Equal(t, true, attrs["k8ssec.file.path_resolved"])
+	assert.Equal(t, "1234", attrs["file.inode"])
+	assert.Equal(t, "8:1", attrs["k8ssec.file.device"])
+	assert.Equal(t, true, attrs["k8ssec.file.watched_hardlink"])
+	assert.Len(t, attrs, ownAttributes(&ev), "room for exactly the attributes it has")
+}
+
 // syntheticOpen is a file.open record of /etc/passwd by pid (tgid) and tid.
 func syntheticOpen(pid, tid uint32) []byte {
-	raw := syntheticRecord(probe.KindFileOpen, 104+12)
+	raw := syntheticRecord(probe.KindFileOpen, fileData+12)
 	le := binary.LittleEndian
 	le.PutUint32(raw[4:], tid)
 	le.PutUint32(raw[8:], pid)
 	le.PutUint32(raw[12:], 1) // ppid
 	le.PutUint32(raw[96:], 12)
-	copy(raw[104:], "/etc/passwd\x00")
+	copy(raw[fileData:], "/etc/passwd\x00")
 	return raw
 }
 
@@ -174,6 +210,7 @@ func TestRecordsShareTheirProcessResource(t *testing.T) {
 	assert.Equal(t, map[string]any{
 		"file.path": "/etc/passwd", "file.name": "passwd", "file.directory": "/etc",
 		"k8ssec.syscall.result": int64(0), "k8ssec.file.flags": int64(0), "k8ssec.file.intent": []any{"read"},
+		"k8ssec.file.path_resolved": false,
 	}, first.At(0).Attributes().AsRaw(), "a record carries its own attributes only")
 	v, _ := first.At(1).Attributes().Get("thread.id")
 	assert.Equal(t, int64(8), v.Int(), "another thread of the process: same resource, its thread on the record")

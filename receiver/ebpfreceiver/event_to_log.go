@@ -122,9 +122,18 @@ func ownAttributes(ev *probe.Event) int {
 	}
 	switch kind := ev.Kind; {
 	case kind == probe.KindFileOpen:
-		n += 6 // path, name, directory, result, flags, intent
+		n += 7 // path, name, directory, result, flags, intent, path_resolved
 		if creates(ev.FileFlags) {
 			n++ // mode
+		}
+		if ev.PathResolved {
+			n += 2 // inode, device
+			if string(ev.RawPath) != string(ev.Path) {
+				n++ // requested_path
+			}
+		}
+		if ev.InodeMatch {
+			n++ // watched_hardlink
 		}
 		return n
 	case kind == probe.KindExec:

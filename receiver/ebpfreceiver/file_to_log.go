@@ -22,6 +22,11 @@ const (
 	attrFileIntent     = "k8ssec.file.intent"
 	attrFileFlags      = "k8ssec.file.flags"
 	attrFileTargetPath = "k8ssec.file.target_path"
+	attrFileInode      = "file.inode"                   // open: the opened file's (string, as semconv)
+	attrFileDevice     = "k8ssec.file.device"           // open: "major:minor" of its filesystem
+	attrFileResolved   = "k8ssec.file.path_resolved"    // open: file.path is the kernel's (false: the caller's string)
+	attrFileRequested  = "k8ssec.file.requested_path"   // open: the caller's string, when it differs from file.path
+	attrFileHardLink   = "k8ssec.file.watched_hardlink" // open: reported for its inode, a watched file's, under another name
 	attrSyscallResult  = "k8ssec.syscall.result"
 )
 
@@ -44,6 +49,17 @@ func appendFile(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event, strs *int
 	lr.Body().SetStr(p)
 	switch ev.Kind {
 	case probe.KindFileOpen:
+		attrs.PutBool(attrFileResolved, ev.PathResolved)
+		if ev.PathResolved {
+			attrs.PutStr(attrFileInode, strconv.FormatUint(ev.Inode, 10))
+			attrs.PutStr(attrFileDevice, strconv.FormatUint(uint64(ev.Device>>20), 10)+":"+strconv.FormatUint(uint64(ev.Device&(1<<20-1)), 10))
+			if string(ev.RawPath) != p {
+				attrs.PutStr(attrFileRequested, strs.get(ev.RawPath))
+			}
+		}
+		if ev.InodeMatch {
+			attrs.PutBool(attrFileHardLink, true)
+		}
 		attrs.PutInt(attrFileFlags, int64(ev.FileFlags))
 		putIntent(attrs.PutEmptySlice(attrFileIntent), ev.FileFlags)
 		if creates(ev.FileFlags) {

@@ -113,6 +113,12 @@ const (
 	FlagDrift             uint32 = 1 << 6 // the executable was created or truncated since the probe started
 )
 
+// Flags of a file record (FILE_FLAG_* in bpf/events.h).
+const (
+	fileFlagResolved   uint32 = 1 << 0
+	fileFlagInodeMatch uint32 = 1 << 1
+)
+
 // Record sizes, taken from the bpf2go types so that a layout change in
 // events.h that is not regenerated fails the tests rather than misdecodes.
 var (
@@ -179,8 +185,16 @@ type Event struct {
 	Mode       uint32 // open: the create mode; chmod: the new mode
 	Owner      uint32 // chown: the new uid (NoID: unchanged)
 	Group      uint32 // chown: the new gid (NoID: unchanged)
-	Path       []byte // without the NUL
+	Path       []byte // without the NUL; open: the opened file's path as the kernel resolved it (PathResolved)
 	TargetPath []byte // rename: the new path; link: the existing file; symlink: its target (absolute only). No NUL
+	RawPath    []byte // open, resolved: the string the caller passed (may be relative, or name a symlink). No NUL
+	Inode      uint64 // open, resolved: the opened file's inode
+	Device     uint32 // open, resolved: its device (major << 20 | minor, as the kernel encodes it)
+	// PathResolved: Path is the opened file's, walked from the kernel's
+	// dentries; false for a failed open (and every other file kind), where
+	// Path is the caller's string.
+	PathResolved bool
+	InodeMatch   bool // open: reported because its inode is watched (a hard link to a watched file)
 
 	// network.* (and Result). Local is saddr/sport, Remote daddr/dport: see
 	// struct net_event in bpf/events.h for what each kind puts there.
@@ -291,12 +305,19 @@ func Decode(raw []byte, ev *Event) error {
 		ev.Group = le.Uint32(raw[headerSize+20:])
 		pl := int(le.Uint32(raw[headerSize+24:]))
 		tl := int(le.Uint32(raw[headerSize+28:]))
+		ev.Inode = le.Uint64(raw[headerSize+32:])
+		ev.Device = le.Uint32(raw[headerSize+40:])
+		rl := int(le.Uint32(raw[headerSize+44:]))
+		flags := le.Uint32(raw[headerSize+48:])
+		ev.PathResolved = flags&fileFlagResolved != 0
+		ev.InodeMatch = flags&fileFlagInodeMatch != 0
 		data := raw[fileDataOff:]
-		if pl < 0 || tl < 0 || pl+tl > len(data) {
+		if pl+tl+rl > len(data) {
 			return errBadLength
 		}
 		ev.Path = trimNUL(data[:pl])
 		ev.TargetPath = trimNUL(data[pl : pl+tl])
+		ev.RawPath = trimNUL(data[pl+tl : pl+tl+rl])
 	case KindNetConnect, KindNetAccept, KindNetBind, KindNetListen, KindNetTCPState:
 		if len(raw) < netSize {
 			return errShort

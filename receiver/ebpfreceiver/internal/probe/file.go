@@ -108,12 +108,21 @@ func (p *Probe) loadFile(cfg Config) error {
 				return fmt.Errorf("adding %q to the file prefixes: %w", pr, err)
 			}
 		}
+		// A prefix naming a regular file is also watched by inode, so that
+		// opening it through a hard link is reported. Prefixes that do not
+		// exist yet or are directories are watched by path only.
+		if id, err := FileIDOf(path.Clean(pr)); err == nil {
+			if err := objs.FileInodes.Put(&id, uint8(1)); err != nil {
+				return fmt.Errorf("adding the inode of %q to the watched files: %w", pr, err)
+			}
+		}
 	}
-	var progs []syscallProg
+	var opens, progs []syscallProg
 	for _, k := range cfg.FileKinds {
 		switch k {
 		case KindFileOpen:
-			progs = append(progs, syscallProg{"open", objs.HandleOpen}, syscallProg{"openat", objs.HandleOpenat}, syscallProg{"openat2", objs.HandleOpenat2})
+			opens = append(opens, syscallProg{"open", objs.HandleOpen}, syscallProg{"openat", objs.HandleOpenat},
+				syscallProg{"openat2", objs.HandleOpenat2}, syscallProg{"creat", objs.HandleCreat})
 		case KindFileUnlink:
 			progs = append(progs, syscallProg{"unlink", objs.HandleUnlink}, syscallProg{"unlinkat", objs.HandleUnlinkat})
 		case KindFileRename:
@@ -127,6 +136,10 @@ func (p *Probe) loadFile(cfg Config) error {
 		case KindFileSymlink:
 			progs = append(progs, syscallProg{"symlink", objs.HandleSymlink}, syscallProg{"symlinkat", objs.HandleSymlinkat})
 		}
+	}
+	// Opens are judged at sys_exit on the file opened; the others at sys_enter.
+	if err := p.attachSyscalls("file", opens, objs.HandleOpenExit); err != nil {
+		return err
 	}
 	return p.attachSyscalls("file", progs, objs.HandleFileExit)
 }

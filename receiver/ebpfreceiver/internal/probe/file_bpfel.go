@@ -38,7 +38,12 @@ type fileFileEvent struct {
 	Group     uint32
 	PathLen   uint32
 	TargetLen uint32
-	Data      [512]int8
+	Ino       uint64
+	Dev       uint32
+	RawLen    uint32
+	FileFlags uint32
+	Pad       uint32
+	Data      [768]int8
 }
 
 type fileFileId struct {
@@ -48,10 +53,24 @@ type fileFileId struct {
 	Pad uint32
 }
 
+type fileOpenArgs struct {
+	_     structs.HostLayout
+	Path  uint64
+	Flags uint32
+	Mode  uint32
+}
+
 type filePathKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
 	Data      [256]int8
+}
+
+type filePathWalk struct {
+	_     structs.HostLayout
+	Off   uint32
+	Buf   [256]int8
+	Slack [128]int8
 }
 
 // Names of all BPF objects in the ELF.
@@ -59,17 +78,20 @@ type filePathKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	fileMapCgroupFilter     = "cgroup_filter"
-	fileMapCreatePending    = "create_pending"
 	fileMapCreatedFiles     = "created_files"
 	fileMapEvents           = "events"
+	fileMapFileInodes       = "file_inodes"
 	fileMapFileKeyScratch   = "file_key_scratch"
 	fileMapFilePending      = "file_pending"
 	fileMapFilePrefixes     = "file_prefixes"
 	fileMapFileScratch      = "file_scratch"
 	fileMapIgnoreComms      = "ignore_comms"
 	fileMapLostEvents       = "lost_events"
+	fileMapOpenPending      = "open_pending"
+	fileMapPathWalkScratch  = "path_walk_scratch"
 	fileProgHandleChmod     = "handle_chmod"
 	fileProgHandleChown     = "handle_chown"
+	fileProgHandleCreat     = "handle_creat"
 	fileProgHandleFchmodat  = "handle_fchmodat"
 	fileProgHandleFchmodat2 = "handle_fchmodat2"
 	fileProgHandleFchownat  = "handle_fchownat"
@@ -78,6 +100,7 @@ const (
 	fileProgHandleLink      = "handle_link"
 	fileProgHandleLinkat    = "handle_linkat"
 	fileProgHandleOpen      = "handle_open"
+	fileProgHandleOpenExit  = "handle_open_exit"
 	fileProgHandleOpenat    = "handle_openat"
 	fileProgHandleOpenat2   = "handle_openat2"
 	fileProgHandleRename    = "handle_rename"
@@ -136,6 +159,7 @@ type fileSpecs struct {
 type fileProgramSpecs struct {
 	HandleChmod     *ebpf.ProgramSpec `ebpf:"handle_chmod"`
 	HandleChown     *ebpf.ProgramSpec `ebpf:"handle_chown"`
+	HandleCreat     *ebpf.ProgramSpec `ebpf:"handle_creat"`
 	HandleFchmodat  *ebpf.ProgramSpec `ebpf:"handle_fchmodat"`
 	HandleFchmodat2 *ebpf.ProgramSpec `ebpf:"handle_fchmodat2"`
 	HandleFchownat  *ebpf.ProgramSpec `ebpf:"handle_fchownat"`
@@ -144,6 +168,7 @@ type fileProgramSpecs struct {
 	HandleLink      *ebpf.ProgramSpec `ebpf:"handle_link"`
 	HandleLinkat    *ebpf.ProgramSpec `ebpf:"handle_linkat"`
 	HandleOpen      *ebpf.ProgramSpec `ebpf:"handle_open"`
+	HandleOpenExit  *ebpf.ProgramSpec `ebpf:"handle_open_exit"`
 	HandleOpenat    *ebpf.ProgramSpec `ebpf:"handle_openat"`
 	HandleOpenat2   *ebpf.ProgramSpec `ebpf:"handle_openat2"`
 	HandleRename    *ebpf.ProgramSpec `ebpf:"handle_rename"`
@@ -159,16 +184,18 @@ type fileProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fileMapSpecs struct {
-	CgroupFilter   *ebpf.MapSpec `ebpf:"cgroup_filter"`
-	CreatePending  *ebpf.MapSpec `ebpf:"create_pending"`
-	CreatedFiles   *ebpf.MapSpec `ebpf:"created_files"`
-	Events         *ebpf.MapSpec `ebpf:"events"`
-	FileKeyScratch *ebpf.MapSpec `ebpf:"file_key_scratch"`
-	FilePending    *ebpf.MapSpec `ebpf:"file_pending"`
-	FilePrefixes   *ebpf.MapSpec `ebpf:"file_prefixes"`
-	FileScratch    *ebpf.MapSpec `ebpf:"file_scratch"`
-	IgnoreComms    *ebpf.MapSpec `ebpf:"ignore_comms"`
-	LostEvents     *ebpf.MapSpec `ebpf:"lost_events"`
+	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	CreatedFiles    *ebpf.MapSpec `ebpf:"created_files"`
+	Events          *ebpf.MapSpec `ebpf:"events"`
+	FileInodes      *ebpf.MapSpec `ebpf:"file_inodes"`
+	FileKeyScratch  *ebpf.MapSpec `ebpf:"file_key_scratch"`
+	FilePending     *ebpf.MapSpec `ebpf:"file_pending"`
+	FilePrefixes    *ebpf.MapSpec `ebpf:"file_prefixes"`
+	FileScratch     *ebpf.MapSpec `ebpf:"file_scratch"`
+	IgnoreComms     *ebpf.MapSpec `ebpf:"ignore_comms"`
+	LostEvents      *ebpf.MapSpec `ebpf:"lost_events"`
+	OpenPending     *ebpf.MapSpec `ebpf:"open_pending"`
+	PathWalkScratch *ebpf.MapSpec `ebpf:"path_walk_scratch"`
 }
 
 // fileVariableSpecs contains global variables before they are loaded into the kernel.
@@ -200,30 +227,34 @@ func (o *fileObjects) Close() error {
 //
 // It can be passed to loadFileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fileMaps struct {
-	CgroupFilter   *ebpf.Map `ebpf:"cgroup_filter"`
-	CreatePending  *ebpf.Map `ebpf:"create_pending"`
-	CreatedFiles   *ebpf.Map `ebpf:"created_files"`
-	Events         *ebpf.Map `ebpf:"events"`
-	FileKeyScratch *ebpf.Map `ebpf:"file_key_scratch"`
-	FilePending    *ebpf.Map `ebpf:"file_pending"`
-	FilePrefixes   *ebpf.Map `ebpf:"file_prefixes"`
-	FileScratch    *ebpf.Map `ebpf:"file_scratch"`
-	IgnoreComms    *ebpf.Map `ebpf:"ignore_comms"`
-	LostEvents     *ebpf.Map `ebpf:"lost_events"`
+	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
+	CreatedFiles    *ebpf.Map `ebpf:"created_files"`
+	Events          *ebpf.Map `ebpf:"events"`
+	FileInodes      *ebpf.Map `ebpf:"file_inodes"`
+	FileKeyScratch  *ebpf.Map `ebpf:"file_key_scratch"`
+	FilePending     *ebpf.Map `ebpf:"file_pending"`
+	FilePrefixes    *ebpf.Map `ebpf:"file_prefixes"`
+	FileScratch     *ebpf.Map `ebpf:"file_scratch"`
+	IgnoreComms     *ebpf.Map `ebpf:"ignore_comms"`
+	LostEvents      *ebpf.Map `ebpf:"lost_events"`
+	OpenPending     *ebpf.Map `ebpf:"open_pending"`
+	PathWalkScratch *ebpf.Map `ebpf:"path_walk_scratch"`
 }
 
 func (m *fileMaps) Close() error {
 	return _FileClose(
 		m.CgroupFilter,
-		m.CreatePending,
 		m.CreatedFiles,
 		m.Events,
+		m.FileInodes,
 		m.FileKeyScratch,
 		m.FilePending,
 		m.FilePrefixes,
 		m.FileScratch,
 		m.IgnoreComms,
 		m.LostEvents,
+		m.OpenPending,
+		m.PathWalkScratch,
 	)
 }
 
@@ -242,6 +273,7 @@ type fileVariables struct {
 type filePrograms struct {
 	HandleChmod     *ebpf.Program `ebpf:"handle_chmod"`
 	HandleChown     *ebpf.Program `ebpf:"handle_chown"`
+	HandleCreat     *ebpf.Program `ebpf:"handle_creat"`
 	HandleFchmodat  *ebpf.Program `ebpf:"handle_fchmodat"`
 	HandleFchmodat2 *ebpf.Program `ebpf:"handle_fchmodat2"`
 	HandleFchownat  *ebpf.Program `ebpf:"handle_fchownat"`
@@ -250,6 +282,7 @@ type filePrograms struct {
 	HandleLink      *ebpf.Program `ebpf:"handle_link"`
 	HandleLinkat    *ebpf.Program `ebpf:"handle_linkat"`
 	HandleOpen      *ebpf.Program `ebpf:"handle_open"`
+	HandleOpenExit  *ebpf.Program `ebpf:"handle_open_exit"`
 	HandleOpenat    *ebpf.Program `ebpf:"handle_openat"`
 	HandleOpenat2   *ebpf.Program `ebpf:"handle_openat2"`
 	HandleRename    *ebpf.Program `ebpf:"handle_rename"`
@@ -265,6 +298,7 @@ func (p *filePrograms) Close() error {
 	return _FileClose(
 		p.HandleChmod,
 		p.HandleChown,
+		p.HandleCreat,
 		p.HandleFchmodat,
 		p.HandleFchmodat2,
 		p.HandleFchownat,
@@ -273,6 +307,7 @@ func (p *filePrograms) Close() error {
 		p.HandleLink,
 		p.HandleLinkat,
 		p.HandleOpen,
+		p.HandleOpenExit,
 		p.HandleOpenat,
 		p.HandleOpenat2,
 		p.HandleRename,

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -14,9 +15,13 @@ import (
 )
 
 func TestFileLayout(t *testing.T) {
-	assert.Equal(t, 104, fileDataOff)
+	assert.Equal(t, 128, fileDataOff)
 	assert.Equal(t, uintptr(72), unsafe.Offsetof(fileFileEvent{}.Result))
 	assert.Equal(t, uintptr(96), unsafe.Offsetof(fileFileEvent{}.PathLen))
+	assert.Equal(t, uintptr(104), unsafe.Offsetof(fileFileEvent{}.Ino))
+	assert.Equal(t, uintptr(112), unsafe.Offsetof(fileFileEvent{}.Dev))
+	assert.Equal(t, uintptr(116), unsafe.Offsetof(fileFileEvent{}.RawLen))
+	assert.Equal(t, uintptr(120), unsafe.Offsetof(fileFileEvent{}.FileFlags))
 	assert.Equal(t, 4+FilePathMax, int(unsafe.Sizeof(pathKey{})))
 	assert.Equal(t, 32, NumKinds)
 }
@@ -46,6 +51,12 @@ func TestDecodeFileRejectsBadLengths(t *testing.T) {
 	le.PutUint32(raw[headerSize+24:], 3)
 	le.PutUint32(raw[headerSize+28:], 2)
 	assert.ErrorIs(t, Decode(raw, &ev), errBadLength)
+	le.PutUint32(raw[headerSize+24:], 2)
+	le.PutUint32(raw[headerSize+28:], 0)
+	le.PutUint32(raw[headerSize+44:], 3) // the caller's string past the end
+	assert.ErrorIs(t, Decode(raw, &ev), errBadLength)
+	le.PutUint32(raw[headerSize+44:], 2)
+	require.NoError(t, Decode(raw, &ev))
 	assert.ErrorIs(t, Decode(raw[:fileDataOff-1], &ev), errShort)
 }
 
@@ -169,4 +180,156 @@ func TestFailingObjectLeavesTheOthersRunning(t *testing.T) {
 func TestTracefsHint(t *testing.T) {
 	// A directory that is not tracefs stands for a machine without it.
 	assert.ErrorContains(t, requireTracefsAt(t.TempDir()), "mount -t tracefs nodev /sys/kernel/tracing")
+}
+
+// TestOpenResolvedPaths: an open is judged on the file the kernel opened, not
+// on the string that named it. Every spelling of a watched file below is
+// reported with its one resolved path, the caller's string beside it, and its
+// inode; a hard link elsewhere to a watched file is reported by inode; a
+// chrooted thread's open is named as that thread sees it (a container's view).
+func TestOpenResolvedPaths(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	require.NoError(t, os.MkdirAll(filepath.Join(in, "sub"), 0o755))
+	secret := filepath.Join(in, "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("s"), 0o600))
+	var st unix.Stat_t
+	require.NoError(t, unix.Stat(secret, &st))
+	outside := filepath.Join(dir, "out")
+	require.NoError(t, os.Mkdir(outside, 0o755))
+	require.NoError(t, os.Symlink(secret, filepath.Join(outside, "link")))
+	require.NoError(t, os.Symlink("../in", filepath.Join(outside, "dirlink")))
+	require.NoError(t, os.Link(secret, filepath.Join(outside, "hard")))
+	// The chroot's own watched directory: a prefix the host does not have.
+	jailed := "/k8ssec-jail-" + filepath.Base(dir)
+	jail := filepath.Join(dir, "jail")
+	require.NoError(t, os.MkdirAll(filepath.Join(jail, jailed), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(jail, jailed, "shadow"), nil, 0o600))
+
+	// The directories for the dirfd cases, opened before the probe sees opens.
+	inDir, err := unix.Open(in, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	require.NoError(t, err)
+	defer unix.Close(inDir)
+	outDir, err := unix.Open(outside, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	require.NoError(t, err)
+	defer unix.Close(outDir)
+
+	p, err := Load(Config{RingBufferSize: 1 << 20, MaxArgs: 1, SkipExec: true, SkipExit: true, SkipFork: true,
+		FileKinds: []Kind{KindFileOpen}, FilePrefixes: []string{in, secret, jailed}})
+	require.NoError(t, err)
+	defer p.Close()
+	require.Empty(t, p.Unavailable)
+	rd, err := p.NewReader()
+	require.NoError(t, err)
+	defer rd.Close()
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := uint32(unix.Gettid())
+	mine := func(e *Event) bool { return e.Pid == tid }
+
+	expect := func(t *testing.T, raw string, fd int, err error, flags uint32) {
+		t.Helper()
+		require.NoError(t, err, raw)
+		unix.Close(fd)
+		ev := readUntil(t, rd, mine)
+		assert.Equal(t, KindFileOpen, ev.Kind, raw)
+		assert.Equal(t, secret, string(ev.Path), raw)
+		assert.Equal(t, raw, string(ev.RawPath))
+		assert.True(t, ev.PathResolved, raw)
+		assert.Equal(t, st.Ino, ev.Inode, raw)
+		assert.Equal(t, unix.Major(st.Dev)<<20|unix.Minor(st.Dev), ev.Device, raw)
+		assert.Equal(t, int64(fd), ev.Result, raw)
+		if flags != 0 {
+			assert.Equal(t, flags, ev.FileFlags&flags, raw)
+		}
+	}
+	open := func(dirfd int, raw string, flags int) (int, error) { return unix.Openat(dirfd, raw, flags, 0) }
+
+	for _, raw := range []string{
+		secret,
+		"/" + secret, // //tmp/…/in/secret
+		strings.Replace(secret, "/in/", "//in///", 1), // repeated slashes
+		filepath.Join(in, "sub") + "/../secret",       // ..
+		in + "/./secret",                              // .
+		filepath.Join(outside, "link"),                // a symlink to the file
+		filepath.Join(outside, "dirlink", "secret"),   // through a symlink to its directory
+	} {
+		fd, err := open(unix.AT_FDCWD, raw, unix.O_RDONLY)
+		expect(t, raw, fd, err, 0)
+	}
+	fd, err := open(inDir, "secret", unix.O_RDONLY) // dirfd
+	expect(t, "secret", fd, err, 0)
+	fd, err = open(outDir, "../in/secret", unix.O_RDONLY) // dirfd and ..
+	expect(t, "../in/secret", fd, err, 0)
+	fd, err = open(unix.AT_FDCWD, secret, unix.O_PATH) // O_PATH: opened, not read
+	expect(t, secret, fd, err, unix.O_PATH)
+	fd, err = unix.Openat2(outDir, "link", &unix.OpenHow{Flags: unix.O_RDONLY})
+	expect(t, "link", fd, err, 0)
+	fd, err = unix.Creat(secret, 0o600) // creat(2)
+	expect(t, secret, fd, err, unix.O_CREAT|unix.O_TRUNC|unix.O_WRONLY)
+
+	// A relative path from the working directory: chdir on this locked
+	// thread alone (CLONE_FS unshared), which then dies with its goroutine.
+	done := make(chan Event)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with its changed fs
+		require.NoError(t, unix.Unshare(unix.CLONE_FS))
+		require.NoError(t, unix.Chdir(in))
+		tid := uint32(unix.Gettid())
+		fd, err := unix.Open("sub/../secret", unix.O_RDONLY, 0)
+		require.NoError(t, err)
+		unix.Close(fd)
+		done <- readUntil(t, rd, func(e *Event) bool { return e.Pid == tid })
+	}()
+	ev := <-done
+	assert.Equal(t, secret, string(ev.Path), "cd in && cat sub/../secret")
+	assert.Equal(t, "sub/../secret", string(ev.RawPath))
+
+	// A hard link outside every prefix to a file a prefix names: by inode.
+	hard := filepath.Join(outside, "hard")
+	fd, err = open(unix.AT_FDCWD, hard, unix.O_RDONLY)
+	require.NoError(t, err)
+	unix.Close(fd)
+	ev = readUntil(t, rd, mine)
+	assert.Equal(t, hard, string(ev.Path), "a hard link is its own path")
+	assert.True(t, ev.InodeMatch)
+	assert.Equal(t, st.Ino, ev.Inode)
+
+	// A failed open opened nothing: the caller's string, when absolute.
+	_, err = open(unix.AT_FDCWD, in+"//none", unix.O_RDONLY)
+	require.ErrorIs(t, err, unix.ENOENT)
+	ev = readUntil(t, rd, mine)
+	assert.Equal(t, in+"//none", string(ev.Path))
+	assert.False(t, ev.PathResolved)
+	assert.Equal(t, -int64(unix.ENOENT), ev.Result)
+
+	// A chrooted thread (a container's root) opens its /k8ssec-jail-…/shadow: reported
+	// as it names it, while the host's path of the same file is under no prefix.
+	go func() {
+		runtime.LockOSThread()
+		require.NoError(t, unix.Unshare(unix.CLONE_FS))
+		require.NoError(t, unix.Chroot(jail))
+		tid := uint32(unix.Gettid())
+		fd, err := unix.Open(jailed+"/./shadow", unix.O_RDONLY, 0)
+		require.NoError(t, err)
+		unix.Close(fd)
+		done <- readUntil(t, rd, func(e *Event) bool { return e.Pid == tid })
+	}()
+	ev = <-done
+	assert.Equal(t, jailed+"/shadow", string(ev.Path), "the path from the chroot")
+	assert.True(t, ev.PathResolved)
+
+	// Nothing else was reported: an open outside every prefix, of another
+	// file, goes by, and the next record is the marker's.
+	fd, err = open(unix.AT_FDCWD, filepath.Join(jail, "none-such"), unix.O_RDONLY|unix.O_CREAT)
+	require.NoError(t, err)
+	unix.Close(fd)
+	fd, err = open(unix.AT_FDCWD, secret, unix.O_RDONLY)
+	require.NoError(t, err)
+	unix.Close(fd)
+	ev = readUntil(t, rd, mine)
+	assert.Equal(t, secret, string(ev.Path))
+	assert.Equal(t, secret, string(ev.RawPath))
 }

@@ -99,6 +99,7 @@ func readUntil(t *testing.T, rd *Reader, match func(*Event) bool) Event {
 			ev.Args = append([]byte(nil), ev.Args...)
 			ev.Path = append([]byte(nil), ev.Path...)
 			ev.TargetPath = append([]byte(nil), ev.TargetPath...)
+			ev.RawPath = append([]byte(nil), ev.RawPath...)
 			return ev
 		}
 	}

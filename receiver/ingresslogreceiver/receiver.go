@@ -100,14 +100,17 @@ func (r *ingressReceiver) start(ctx context.Context, host component.Host) error 
 	fc.IncludeFilePath = true // the pod is read from the path
 	r.tailer = filetail.New()
 	if err := r.tailer.Start(ctx, host, r.set.TelemetrySettings, r.set.ID, fc, r.cfg.StorageID, r.emit); err != nil {
-		return errors.Join(err, r.shutdown(ctx))
+		// Through Shutdown's Once: the collector calls Shutdown after a
+		// failed Start too, and a second close of stop would panic.
+		return errors.Join(err, r.Shutdown(ctx))
 	}
 	r.set.Logger.Info("Tailing access logs", zap.Strings("include", r.cfg.Include), zap.String("format", r.cfg.Format),
 		zap.String("start_at", r.cfg.StartAt), zap.Bool("checkpointed", r.cfg.StorageID != nil))
 	return nil
 }
 
-// Shutdown runs once; the last metrics are sent on the way out.
+// Shutdown runs once, whether Start ran, failed or never ran; the last
+// metrics are sent on the way out.
 func (r *ingressReceiver) Shutdown(ctx context.Context) error {
 	var err error
 	r.stopOnce.Do(func() { err = r.shutdown(ctx) })

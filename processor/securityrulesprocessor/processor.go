@@ -175,16 +175,38 @@ func (p *rulesProcessor) newAlertResource(alerts plog.Logs, resource pcommon.Res
 	return sl.LogRecords()
 }
 
-// annotateEvent lists the rules that alerted on an event in security_rule.matched.
+// annotateEvent adds the rules that alerted on an event to
+// security_rule.matched, after the ones an upstream processor (the node
+// agent's) listed there; each name once.
 func annotateEvent(lr plog.LogRecord, ms []rules.Match) {
-	matched := lr.Attributes().PutEmptySlice(rules.AttrMatched)
-	seen := make(map[*rules.Rule]bool, len(ms))
+	attrs := lr.Attributes()
+	var matched pcommon.Slice
+	v, ok := attrs.Get(rules.AttrMatched)
+	switch {
+	case ok && v.Type() == pcommon.ValueTypeSlice:
+		matched = v.Slice()
+	case ok && v.AsString() != "": // one name, as a string
+		upstream := v.AsString()
+		matched = attrs.PutEmptySlice(rules.AttrMatched)
+		matched.AppendEmpty().SetStr(upstream)
+	default:
+		matched = attrs.PutEmptySlice(rules.AttrMatched)
+	}
 	for _, m := range ms {
-		if !seen[m.Rule] {
-			seen[m.Rule] = true
+		if !hasStr(matched, m.Rule.Name) {
 			matched.AppendEmpty().SetStr(m.Rule.Name)
 		}
 	}
+}
+
+// hasStr reports whether s holds the string v; s is a few rule names.
+func hasStr(s pcommon.Slice, v string) bool {
+	for i := 0; i < s.Len(); i++ {
+		if e := s.At(i); e.Type() == pcommon.ValueTypeStr && e.Str() == v {
+			return true
+		}
+	}
+	return false
 }
 
 // reportStats adds to the self-metrics what the engine counted since the last

@@ -147,7 +147,11 @@ func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Lo
 				}
 				for m := range *buf {
 					match := &(*buf)[m]
-					match.WriteAlert(&ev, out.AppendEmpty(), now)
+					dst := out
+					if match.Summary { // about earlier events, maybe of another resource
+						dst = p.summaryAlerts(alerts, match)
+					}
+					match.WriteAlert(&ev, dst.AppendEmpty(), now)
 					p.telemetry.ProcessorSecurityRulesAlerts.Add(ctx, 1, run.ruleAttrs[match.Rule.Index()])
 				}
 			}
@@ -173,6 +177,16 @@ func (p *rulesProcessor) newAlertResource(alerts plog.Logs, resource pcommon.Res
 	sl.Scope().SetName(metadata.ScopeName)
 	sl.Scope().SetVersion(p.set.BuildInfo.Version)
 	return sl.LogRecords()
+}
+
+// summaryAlerts starts a throttle summary's resource: the one of the events
+// it stands for.
+func (p *rulesProcessor) summaryAlerts(alerts plog.Logs, m *rules.Match) plog.LogRecordSlice {
+	res := pcommon.NewResource()
+	if m.Resource != (pcommon.Map{}) {
+		m.Resource.CopyTo(res.Attributes())
+	}
+	return p.newAlertResource(alerts, res)
 }
 
 // annotateEvent adds the rules that alerted on an event to
@@ -240,10 +254,9 @@ func (p *rulesProcessor) flush() {
 		return
 	}
 	alerts := plog.NewLogs()
-	out := p.newAlertResource(alerts, pcommon.NewResource())
 	ctx := context.Background()
 	for i := range ms {
-		ms[i].WriteAlert(nil, out.AppendEmpty(), now)
+		ms[i].WriteAlert(nil, p.summaryAlerts(alerts, &ms[i]).AppendEmpty(), now)
 		p.telemetry.ProcessorSecurityRulesAlerts.Add(ctx, 1, run.ruleAttrs[ms[i].Rule.Index()])
 	}
 	if err := p.next.ConsumeLogs(ctx, alerts); err != nil {

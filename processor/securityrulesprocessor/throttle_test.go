@@ -1,0 +1,83 @@
+package securityrulesprocessor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+)
+
+// notFound sends one 404 from client to p, logged by the ingress pod pod.
+func notFound(t *testing.T, p processor.Logs, pod, client string, ts time.Time) {
+	t.Helper()
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("k8s.namespace.name", "ingress-nginx")
+	rl.Resource().Attributes().PutStr("k8s.pod.name", pod)
+	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.SetEventName("http.access")
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+	lr.Attributes().PutInt("http.response.status_code", 404)
+	lr.Attributes().PutStr("client.address", client)
+	require.NoError(t, p.ConsumeLogs(context.Background(), ld))
+}
+
+// summaries returns the throttle summaries that reached sink, each with its
+// resource's attributes.
+func summaries(sink *consumertest.LogsSink) (out []plog.LogRecord, resources []map[string]any) {
+	for _, ld := range sink.AllLogs() {
+		for _, rl := range ld.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if v, ok := lr.Attributes().Get("security_rule.throttled"); ok && v.Bool() {
+						out = append(out, lr)
+						resources = append(resources, rl.Resource().Attributes().AsRaw())
+					}
+				}
+			}
+		}
+	}
+	return out, resources
+}
+
+// A throttle summary is about the events it stands for: it carries their
+// resource (the pod that logged them), whether the flush sends it or the
+// next match after the period does.
+func TestThrottleSummaryCarriesResource(t *testing.T) {
+	cfg := testCfg(ModeAlerts, "testdata/rules.yaml")
+	cfg.FlushInterval = 20 * time.Millisecond
+	sink := new(consumertest.LogsSink)
+	p := newTestProcessor(t, componenttest.NewTelemetry(), cfg, sink)
+
+	// Flushed: the period (50ms) ends with nothing after it.
+	t0 := time.Now()
+	for range 3 {
+		notFound(t, p, "ingress-a", "198.51.100.7", t0)
+	}
+	require.Eventually(t, func() bool { s, _ := summaries(sink); return len(s) == 1 }, 5*time.Second, 10*time.Millisecond)
+
+	// Sent by the next match: its event's time is past the period, before
+	// any flush could see the period end.
+	cfg.FlushInterval = time.Hour
+	sink2 := new(consumertest.LogsSink)
+	p2 := newTestProcessor(t, componenttest.NewTelemetry(), cfg, sink2)
+	notFound(t, p2, "ingress-b", "198.51.100.8", t0)
+	notFound(t, p2, "ingress-b", "198.51.100.8", t0)
+	notFound(t, p2, "ingress-c", "198.51.100.8", t0.Add(time.Second))
+
+	for _, c := range []struct {
+		sink *consumertest.LogsSink
+		pod  string
+	}{{sink, "ingress-a"}, {sink2, "ingress-b"}} {
+		s, res := summaries(c.sink)
+		require.Len(t, s, 1, c.pod)
+		assert.Equal(t, map[string]any{"k8s.namespace.name": "ingress-nginx", "k8s.pod.name": c.pod}, res[0], c.pod)
+	}
+}

@@ -61,6 +61,7 @@ type Engine struct {
 	activations sync.Pool
 
 	mu         sync.Mutex
+	drained    bool // Drain ran: throttles no longer suppress
 	thresholds map[int]*lru.Cache[string, *window]
 	throttles  map[int]*lru.Cache[string, *throttleState]
 	sequences  map[int]*lru.Cache[string, *sequenceState]
@@ -203,6 +204,9 @@ func (e *Engine) throttle(r *Rule, ev *Event, dst []Match) []Match {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.drained { // nobody would report what is suppressed now
+		return append(dst, Match{Rule: r, Count: 1, Key: vals})
+	}
 	cache := stateFor(e, e.throttles, r)
 	st, _ := cache.Get(k)
 	if st != nil && ev.Time.Sub(st.start) < r.Throttle.Period {
@@ -240,6 +244,26 @@ func (e *Engine) Flush(now time.Time) []Match {
 			}
 			cache.Remove(k)
 		}
+	}
+	return out
+}
+
+// Drain returns the summaries of every throttling period, ended or not, for
+// an engine being replaced (a rule reload). Matches it meets afterwards, from
+// batches that were under way, are not throttled: they would never be
+// reported.
+func (e *Engine) Drain() []Match {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.drained = true
+	var out []Match
+	for idx, cache := range e.throttles {
+		for _, st := range cache.Values() {
+			if st.suppressed > 0 {
+				out = append(out, st.summary(e.set.Rules[idx]))
+			}
+		}
+		cache.Purge()
 	}
 	return out
 }

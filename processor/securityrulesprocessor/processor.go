@@ -248,11 +248,15 @@ func (p *rulesProcessor) reportStats(ctx context.Context, run *running) {
 // flush sends the summaries of throttling periods that have ended.
 func (p *rulesProcessor) flush() {
 	run := p.running.Load()
-	now := time.Now()
-	ms := run.engine.Flush(now)
+	p.sendSummaries(run, run.engine.Flush(time.Now()))
+}
+
+// sendSummaries sends throttle summaries of run's rules on their own.
+func (p *rulesProcessor) sendSummaries(run *running, ms []rules.Match) {
 	if len(ms) == 0 {
 		return
 	}
+	now := time.Now()
 	alerts := plog.NewLogs()
 	ctx := context.Background()
 	for i := range ms {
@@ -268,7 +272,7 @@ func (p *rulesProcessor) flush() {
 // the same for one more interval: an editor or a ConfigMap update that
 // truncates a file before writing it must not load the empty file in between.
 // A reload that fails validation keeps the running rules and says why; state
-// starts afresh with new rules.
+// starts afresh with new rules, and what the old ones throttled is reported.
 func (p *rulesProcessor) reloadIfChanged() {
 	stamps := p.cfg.fileStamps()
 	if stamps == p.stamps {
@@ -287,7 +291,8 @@ func (p *rulesProcessor) reloadIfChanged() {
 		p.telemetry.ProcessorSecurityRulesReloads.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "failure"))))
 		return
 	}
-	p.running.Store(newRunning(set, p.cfg))
+	old := p.running.Swap(newRunning(set, p.cfg))
+	p.sendSummaries(old, old.engine.Drain())
 	p.set.Logger.Info("Security rules reloaded", zap.Int("rules", len(set.Rules)))
 	p.telemetry.ProcessorSecurityRulesReloads.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "success"))))
 }

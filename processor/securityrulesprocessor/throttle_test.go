@@ -2,6 +2,8 @@ package securityrulesprocessor
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // notFound sends one 404 from client to p, logged by the ingress pod pod.
@@ -80,4 +83,48 @@ func TestThrottleSummaryCarriesResource(t *testing.T) {
 		require.Len(t, s, 1, c.pod)
 		assert.Equal(t, map[string]any{"k8s.namespace.name": "ingress-nginx", "k8s.pod.name": c.pod}, res[0], c.pod)
 	}
+}
+
+// A rule reload starts the rules' state afresh: what the old rules throttled
+// is sent as summaries then, not lost with their state.
+func TestReloadSendsPendingSummaries(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "rules.yaml")
+	write := func(output string) {
+		require.NoError(t, os.WriteFile(file, []byte(`
+- rule: Not found
+  events: [http.access]
+  condition: http.response.status_code == 404
+  throttle: {by: [client.address], period: 1h}
+  severity: low
+  output: `+output+"\n"), 0o600))
+	}
+	write("404 from %{client.address}")
+	cfg := testCfg(ModeAlerts, file)
+	cfg.ReloadInterval = 10 * time.Millisecond
+	cfg.FlushInterval = time.Hour
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	sink := new(consumertest.LogsSink)
+	p := newTestProcessor(t, tt, cfg, sink)
+	t0 := time.Now()
+	for range 3 {
+		notFound(t, p, "ingress-a", "198.51.100.7", t0)
+	}
+
+	write("a 404 from %{client.address}")
+	require.Eventually(t, func() bool {
+		m, err := tt.GetMetric("otelcol_processor_security_rules_reloads")
+		return err == nil && len(m.Data.(metricdata.Sum[int64]).DataPoints) == 1
+	}, 5*time.Second, 10*time.Millisecond, "the rules reload")
+	s, res := summaries(sink)
+	require.Len(t, s, 1, "the summary of the old rules' period")
+	assert.Equal(t, int64(2), attr(s[0], "security_rule.count"))
+	assert.Equal(t, "198.51.100.7", attr(s[0], "client.address"))
+	assert.Equal(t, "ingress-a", res[0]["k8s.pod.name"])
+
+	sink.Reset()
+	notFound(t, p, "ingress-a", "198.51.100.7", t0)
+	_, alerts := records(sink)
+	require.Len(t, alerts, 1, "the new rules start a period of their own")
+	assert.Equal(t, "a 404 from 198.51.100.7", alerts[0].Body().Str())
 }

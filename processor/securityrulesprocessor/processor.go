@@ -27,11 +27,12 @@ type rulesProcessor struct {
 	next      consumer.Logs
 	telemetry *metadata.TelemetryBuilder
 
-	running atomic.Pointer[running] // swapped whole on reload
-	stamps  string                  // rule files' size and mtime at the last load
-	pending string                  // stamps seen changed once, loaded when seen again
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	running  atomic.Pointer[running] // swapped whole on reload
+	stamps   string                  // rule files' size and mtime at the last load
+	pending  string                  // stamps seen changed once, loaded when seen again
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // running is one loaded rule set with its engine and what of its counters the
@@ -82,10 +83,16 @@ func (p *rulesProcessor) start(context.Context, component.Host) error {
 	return nil
 }
 
+// shutdown runs once, however often it is called. What is still throttled
+// is sent: the collector stops a processor before what it feeds.
 func (p *rulesProcessor) shutdown(context.Context) error {
-	close(p.stop)
-	p.wg.Wait()
-	p.telemetry.Shutdown()
+	p.stopOnce.Do(func() {
+		close(p.stop)
+		p.wg.Wait()
+		run := p.running.Load()
+		p.sendSummaries(run, run.engine.Drain())
+		p.telemetry.Shutdown()
+	})
 	return nil
 }
 
@@ -251,9 +258,10 @@ func (p *rulesProcessor) flush() {
 	p.sendSummaries(run, run.engine.Flush(time.Now()))
 }
 
-// sendSummaries sends throttle summaries of run's rules on their own.
+// sendSummaries sends throttle summaries of run's rules on their own; none
+// in annotate mode, which sends no alerts.
 func (p *rulesProcessor) sendSummaries(run *running, ms []rules.Match) {
-	if len(ms) == 0 {
+	if len(ms) == 0 || p.cfg.Mode == ModeAnnotate {
 		return
 	}
 	now := time.Now()

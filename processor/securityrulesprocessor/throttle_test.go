@@ -15,6 +15,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/processor/securityrulesprocessor/internal/metadatatest"
 )
 
 // notFound sends one 404 from client to p, logged by the ingress pod pod.
@@ -127,4 +129,36 @@ func TestReloadSendsPendingSummaries(t *testing.T) {
 	_, alerts := records(sink)
 	require.Len(t, alerts, 1, "the new rules start a period of their own")
 	assert.Equal(t, "a 404 from 198.51.100.7", alerts[0].Body().Str())
+}
+
+// Shutdown sends what is still throttled (the collector stops processors
+// before their exporters), except in annotate mode, which sends no alerts;
+// a second Shutdown does nothing.
+func TestShutdownSendsPendingSummaries(t *testing.T) {
+	for _, mode := range []string{ModeAlerts, ModeAnnotate} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := testCfg(mode, "testdata/rules.yaml")
+			cfg.FlushInterval = time.Hour
+			require.NoError(t, cfg.Validate())
+			sink := new(consumertest.LogsSink)
+			p, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg, sink)
+			require.NoError(t, err)
+			require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
+			t0 := time.Now()
+			for range 4 {
+				notFound(t, p, "ingress-a", "198.51.100.7", t0)
+			}
+			require.NoError(t, p.Shutdown(context.Background()))
+			s, res := summaries(sink)
+			if mode == ModeAnnotate {
+				_, alerts := records(sink)
+				assert.Empty(t, alerts)
+			} else {
+				require.Len(t, s, 1)
+				assert.Equal(t, int64(3), attr(s[0], "security_rule.count"))
+				assert.Equal(t, "ingress-a", res[0]["k8s.pod.name"])
+			}
+			assert.NotPanics(t, func() { assert.NoError(t, p.Shutdown(context.Background())) })
+		})
+	}
 }

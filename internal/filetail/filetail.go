@@ -52,10 +52,15 @@ func New() *Tailer {
 func (t *Tailer) Start(ctx context.Context, host component.Host, set component.TelemetrySettings, owner component.ID,
 	cfg fileconsumer.Config, storageID *component.ID, cb emit.Callback,
 ) error {
+	if storageID != nil {
+		if _, ok := host.GetExtensions()[*storageID]; !ok {
+			return fmt.Errorf("storage: no extension %q is running: configure it and list it in service.extensions", storageID)
+		}
+	}
 	var err error
 	t.storage, err = adapter.GetStorageClient(ctx, host, storageID, owner)
 	if err != nil {
-		return err
+		return fmt.Errorf("storage: %w", err)
 	}
 	manager, err := cfg.Build(set, cb)
 	if err != nil {
@@ -79,17 +84,20 @@ func (t *Tailer) closeAfter(err error) error {
 func (t *Tailer) Context() context.Context { return t.ctx }
 
 // Shutdown stops reading and closes the storage client; it is safe after a
-// failed Start.
+// failed Start, and a second call does nothing (the collector may shut a
+// component down again).
 func (t *Tailer) Shutdown() error {
 	t.cancel()
 	var err error
 	if t.manager != nil {
 		err = t.manager.Stop()
+		t.manager = nil
 	}
 	if t.storage != nil {
 		if cerr := t.storage.Close(context.Background()); err == nil {
 			err = cerr
 		}
+		t.storage = nil
 	}
 	return err
 }

@@ -32,6 +32,9 @@ type Match struct {
 	Key []string
 	// Evidence holds a sequence's steps, in order.
 	Evidence []Evidence
+	// Resource is, for a throttle summary, the resource attributes of the
+	// first match it stands for (the pod, node or process); a copy.
+	Resource pcommon.Map
 }
 
 // Evidence is what a sequence step matched.
@@ -58,6 +61,7 @@ type Engine struct {
 	activations sync.Pool
 
 	mu         sync.Mutex
+	drained    bool // Drain ran: throttles no longer suppress
 	thresholds map[int]*lru.Cache[string, *window]
 	throttles  map[int]*lru.Cache[string, *throttleState]
 	sequences  map[int]*lru.Cache[string, *sequenceState]
@@ -185,6 +189,12 @@ type throttleState struct {
 	start      time.Time
 	suppressed int
 	key        []string
+	resource   pcommon.Map // the first suppressed event's, for the summary
+}
+
+// summary is the alert for the matches suppressed in st's period.
+func (st *throttleState) summary(r *Rule) Match {
+	return Match{Rule: r, Count: st.suppressed, Summary: true, Key: st.key, Resource: st.resource}
 }
 
 func (e *Engine) throttle(r *Rule, ev *Event, dst []Match) []Match {
@@ -194,14 +204,23 @@ func (e *Engine) throttle(r *Rule, ev *Event, dst []Match) []Match {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.drained { // nobody would report what is suppressed now
+		return append(dst, Match{Rule: r, Count: 1, Key: vals})
+	}
 	cache := stateFor(e, e.throttles, r)
 	st, _ := cache.Get(k)
 	if st != nil && ev.Time.Sub(st.start) < r.Throttle.Period {
+		if st.suppressed == 0 {
+			st.resource = pcommon.NewMap()
+			if ev.Resource != (pcommon.Map{}) {
+				copyScalars(ev.Resource, st.resource)
+			}
+		}
 		st.suppressed++
 		return dst
 	}
 	if st != nil && st.suppressed > 0 {
-		dst = append(dst, Match{Rule: r, Count: st.suppressed, Summary: true, Key: st.key})
+		dst = append(dst, st.summary(r))
 	}
 	addKey(e, cache, k, &throttleState{start: ev.Time, key: vals})
 	return append(dst, Match{Rule: r, Count: 1, Key: vals})
@@ -221,10 +240,30 @@ func (e *Engine) Flush(now time.Time) []Match {
 				continue
 			}
 			if st.suppressed > 0 {
-				out = append(out, Match{Rule: r, Count: st.suppressed, Summary: true, Key: st.key})
+				out = append(out, st.summary(r))
 			}
 			cache.Remove(k)
 		}
+	}
+	return out
+}
+
+// Drain returns the summaries of every throttling period, ended or not, for
+// an engine being replaced (a rule reload). Matches it meets afterwards, from
+// batches that were under way, are not throttled: they would never be
+// reported.
+func (e *Engine) Drain() []Match {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.drained = true
+	var out []Match
+	for idx, cache := range e.throttles {
+		for _, st := range cache.Values() {
+			if st.suppressed > 0 {
+				out = append(out, st.summary(e.set.Rules[idx]))
+			}
+		}
+		cache.Purge()
 	}
 	return out
 }

@@ -358,6 +358,30 @@ func TestThrottle(t *testing.T) {
 	assert.Equal(t, 1, ms[0].Count)
 }
 
+// Drain reports every throttling period, ended or not, and leaves nothing
+// to throttle: a match the replaced engine still meets is alerted on.
+func TestThrottleDrain(t *testing.T) {
+	e := NewEngine(load(t, statefulPack), StateConfig{})
+	hit := func(at time.Duration, client string) []Match {
+		return e.Evaluate(event("http.access", at, map[string]any{"http.response.status_code": 404, "client.address": client}), nil)
+	}
+	for i := range 3 {
+		hit(time.Duration(i)*time.Second, "1.2.3.4")
+	}
+	hit(0, "5.6.7.8") // alerted, nothing suppressed: no summary
+	sums := e.Drain()
+	require.Len(t, sums, 1)
+	assert.True(t, sums[0].Summary)
+	assert.Equal(t, 2, sums[0].Count)
+	assert.Equal(t, []string{"1.2.3.4"}, sums[0].Key)
+	assert.Empty(t, e.Drain(), "drained once")
+
+	ms := hit(4*time.Second, "1.2.3.4")
+	require.Len(t, ms, 1, "after Drain a match is not suppressed")
+	assert.False(t, ms[0].Summary)
+	assert.Empty(t, e.Flush(t0.Add(time.Hour)))
+}
+
 func TestSequenceAcrossSources(t *testing.T) {
 	e := NewEngine(load(t, statefulPack), StateConfig{})
 	pod := func(at time.Duration, name string, attrs map[string]any) *Event {

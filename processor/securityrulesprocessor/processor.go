@@ -27,11 +27,12 @@ type rulesProcessor struct {
 	next      consumer.Logs
 	telemetry *metadata.TelemetryBuilder
 
-	running atomic.Pointer[running] // swapped whole on reload
-	stamps  string                  // rule files' size and mtime at the last load
-	pending string                  // stamps seen changed once, loaded when seen again
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	running  atomic.Pointer[running] // swapped whole on reload
+	stamps   string                  // rule files' size and mtime at the last load
+	pending  string                  // stamps seen changed once, loaded when seen again
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // running is one loaded rule set with its engine and what of its counters the
@@ -82,10 +83,16 @@ func (p *rulesProcessor) start(context.Context, component.Host) error {
 	return nil
 }
 
+// shutdown runs once, however often it is called. What is still throttled
+// is sent: the collector stops a processor before what it feeds.
 func (p *rulesProcessor) shutdown(context.Context) error {
-	close(p.stop)
-	p.wg.Wait()
-	p.telemetry.Shutdown()
+	p.stopOnce.Do(func() {
+		close(p.stop)
+		p.wg.Wait()
+		run := p.running.Load()
+		p.sendSummaries(run, run.engine.Drain())
+		p.telemetry.Shutdown()
+	})
 	return nil
 }
 
@@ -147,7 +154,11 @@ func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Lo
 				}
 				for m := range *buf {
 					match := &(*buf)[m]
-					match.WriteAlert(&ev, out.AppendEmpty(), now)
+					dst := out
+					if match.Summary { // about earlier events, maybe of another resource
+						dst = p.summaryAlerts(alerts, match)
+					}
+					match.WriteAlert(&ev, dst.AppendEmpty(), now)
 					p.telemetry.ProcessorSecurityRulesAlerts.Add(ctx, 1, run.ruleAttrs[match.Rule.Index()])
 				}
 			}
@@ -175,16 +186,48 @@ func (p *rulesProcessor) newAlertResource(alerts plog.Logs, resource pcommon.Res
 	return sl.LogRecords()
 }
 
-// annotateEvent lists the rules that alerted on an event in security_rule.matched.
+// summaryAlerts starts a throttle summary's resource: the one of the events
+// it stands for.
+func (p *rulesProcessor) summaryAlerts(alerts plog.Logs, m *rules.Match) plog.LogRecordSlice {
+	res := pcommon.NewResource()
+	if m.Resource != (pcommon.Map{}) {
+		m.Resource.CopyTo(res.Attributes())
+	}
+	return p.newAlertResource(alerts, res)
+}
+
+// annotateEvent adds the rules that alerted on an event to
+// security_rule.matched, after the ones an upstream processor (the node
+// agent's) listed there; each name once.
 func annotateEvent(lr plog.LogRecord, ms []rules.Match) {
-	matched := lr.Attributes().PutEmptySlice(rules.AttrMatched)
-	seen := make(map[*rules.Rule]bool, len(ms))
+	attrs := lr.Attributes()
+	var matched pcommon.Slice
+	v, ok := attrs.Get(rules.AttrMatched)
+	switch {
+	case ok && v.Type() == pcommon.ValueTypeSlice:
+		matched = v.Slice()
+	case ok && v.AsString() != "": // one name, as a string
+		upstream := v.AsString()
+		matched = attrs.PutEmptySlice(rules.AttrMatched)
+		matched.AppendEmpty().SetStr(upstream)
+	default:
+		matched = attrs.PutEmptySlice(rules.AttrMatched)
+	}
 	for _, m := range ms {
-		if !seen[m.Rule] {
-			seen[m.Rule] = true
+		if !hasStr(matched, m.Rule.Name) {
 			matched.AppendEmpty().SetStr(m.Rule.Name)
 		}
 	}
+}
+
+// hasStr reports whether s holds the string v; s is a few rule names.
+func hasStr(s pcommon.Slice, v string) bool {
+	for i := 0; i < s.Len(); i++ {
+		if e := s.At(i); e.Type() == pcommon.ValueTypeStr && e.Str() == v {
+			return true
+		}
+	}
+	return false
 }
 
 // reportStats adds to the self-metrics what the engine counted since the last
@@ -212,16 +255,20 @@ func (p *rulesProcessor) reportStats(ctx context.Context, run *running) {
 // flush sends the summaries of throttling periods that have ended.
 func (p *rulesProcessor) flush() {
 	run := p.running.Load()
-	now := time.Now()
-	ms := run.engine.Flush(now)
-	if len(ms) == 0 {
+	p.sendSummaries(run, run.engine.Flush(time.Now()))
+}
+
+// sendSummaries sends throttle summaries of run's rules on their own; none
+// in annotate mode, which sends no alerts.
+func (p *rulesProcessor) sendSummaries(run *running, ms []rules.Match) {
+	if len(ms) == 0 || p.cfg.Mode == ModeAnnotate {
 		return
 	}
+	now := time.Now()
 	alerts := plog.NewLogs()
-	out := p.newAlertResource(alerts, pcommon.NewResource())
 	ctx := context.Background()
 	for i := range ms {
-		ms[i].WriteAlert(nil, out.AppendEmpty(), now)
+		ms[i].WriteAlert(nil, p.summaryAlerts(alerts, &ms[i]).AppendEmpty(), now)
 		p.telemetry.ProcessorSecurityRulesAlerts.Add(ctx, 1, run.ruleAttrs[ms[i].Rule.Index()])
 	}
 	if err := p.next.ConsumeLogs(ctx, alerts); err != nil {
@@ -233,7 +280,7 @@ func (p *rulesProcessor) flush() {
 // the same for one more interval: an editor or a ConfigMap update that
 // truncates a file before writing it must not load the empty file in between.
 // A reload that fails validation keeps the running rules and says why; state
-// starts afresh with new rules.
+// starts afresh with new rules, and what the old ones throttled is reported.
 func (p *rulesProcessor) reloadIfChanged() {
 	stamps := p.cfg.fileStamps()
 	if stamps == p.stamps {
@@ -252,7 +299,8 @@ func (p *rulesProcessor) reloadIfChanged() {
 		p.telemetry.ProcessorSecurityRulesReloads.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "failure"))))
 		return
 	}
-	p.running.Store(newRunning(set, p.cfg))
+	old := p.running.Swap(newRunning(set, p.cfg))
+	p.sendSummaries(old, old.engine.Drain())
 	p.set.Logger.Info("Security rules reloaded", zap.Int("rules", len(set.Rules)))
 	p.telemetry.ProcessorSecurityRulesReloads.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "success"))))
 }

@@ -150,21 +150,29 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 	return nil
 }
 
+// Shutdown stops reading and unloads the programs. It is safe before Start
+// and when called again: what it closed is forgotten.
 func (r *ebpfReceiver) Shutdown(context.Context) error {
 	if r.cancel != nil {
 		r.cancel()
 	}
 	var errs []error
 	if r.reader != nil {
+		// The read loop returns on its own before the ring is unmapped;
+		// the loss loop has its cancel.
+		errs = append(errs, r.reader.Stop())
+		r.wg.Wait()
 		errs = append(errs, r.reader.Close())
+		r.reader = nil
 	}
-	r.wg.Wait()
 	if r.pods != nil {
 		r.pods.Stop()
+		r.pods = nil
 	}
 	if r.probe != nil {
 		r.pollLoss() // the final counts, so that the metrics are exact
 		errs = append(errs, r.probe.Close())
+		r.probe = nil
 	}
 	r.tel.Shutdown()
 	return errors.Join(errs...)
@@ -201,7 +209,7 @@ func (r *ebpfReceiver) readLoop(ctx context.Context) {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			flush()
 			continue
-		case errors.Is(err, probe.ErrClosed):
+		case errors.Is(err, probe.ErrStopped), errors.Is(err, probe.ErrClosed):
 			flush()
 			return
 		default:

@@ -2,6 +2,9 @@ package ingresslogreceiver
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"sync"
 	"time"
 
@@ -17,8 +20,15 @@ import (
 // consumer reads each file from one goroutine at a time.
 type fileStates struct {
 	mu      sync.Mutex
-	partial map[string][]byte
+	partial map[string]pendingPiece
 	pods    map[string]podInfo
+}
+
+// pendingPiece is a file's line so far, up to maxPartial bytes, and when it
+// last grew.
+type pendingPiece struct {
+	b  []byte
+	at time.Time
 }
 
 type podInfo struct {
@@ -29,8 +39,13 @@ type podInfo struct {
 // maxPodCache bounds the path cache; paths come and go with pods.
 const maxPodCache = 4096
 
+// partialGrace is how long a piece of a line whose file is gone is kept:
+// the file consumer reads what is left of a removed file within a poll or
+// two, and a runtime writes the rest of a line right after its piece.
+var partialGrace = time.Minute
+
 func (f *fileStates) init() {
-	f.partial = map[string][]byte{}
+	f.partial = map[string]pendingPiece{}
 	f.pods = map[string]podInfo{}
 }
 
@@ -38,7 +53,7 @@ func (f *fileStates) init() {
 func (f *fileStates) begin(path string, d *decoder) podInfo {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	d.unwrap.partial = append(d.unwrap.partial[:0], f.partial[path]...)
+	d.unwrap.partial = append(d.unwrap.partial[:0], f.partial[path].b...)
 	delete(f.partial, path)
 	p, ok := f.pods[path]
 	if !ok {
@@ -57,8 +72,39 @@ func (f *fileStates) end(path string, d *decoder) {
 		return
 	}
 	f.mu.Lock()
-	f.partial[path] = append([]byte(nil), d.unwrap.partial...)
+	f.partial[path] = pendingPiece{b: append([]byte(nil), d.unwrap.partial...), at: time.Now()}
 	f.mu.Unlock()
+}
+
+// dropGone drops the pieces that waited partialGrace for a file no longer
+// at their path (its pod deleted, or the file rotated away with no new one
+// in its place), and returns how many. The file consumer says nothing when
+// it lets a file go, so the path is what is checked. A file rotated with a
+// new one at its path keeps its piece: the runtime may have put the rest of
+// the line in the new file.
+func (f *fileStates) dropGone(now time.Time) int {
+	f.mu.Lock()
+	var stale []string
+	for path, p := range f.partial {
+		if now.Sub(p.at) >= partialGrace {
+			stale = append(stale, path)
+		}
+	}
+	f.mu.Unlock()
+	dropped := 0
+	for _, path := range stale {
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		f.mu.Lock()
+		// Unless the file was read again meanwhile.
+		if p, ok := f.partial[path]; ok && now.Sub(p.at) >= partialGrace {
+			delete(f.partial, path)
+			dropped++
+		}
+		f.mu.Unlock()
+	}
+	return dropped
 }
 
 // emit is the file consumer's callback: a batch of lines from one file.

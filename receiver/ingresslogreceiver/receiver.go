@@ -43,7 +43,7 @@ type ingressReceiver struct {
 	forget              func() // drops it from the factory's shared set
 	startOnce, stopOnce sync.Once
 	stop                chan struct{}
-	metricsDone         sync.WaitGroup
+	done                sync.WaitGroup // the goroutines stop waits for
 }
 
 func newIngressReceiver(set receiver.Settings, cfg *Config) (*ingressReceiver, error) {
@@ -93,21 +93,26 @@ func (r *ingressReceiver) start(ctx context.Context, host component.Host) error 
 	}
 	if r.nextMetrics != nil {
 		r.red = newRED(r.cfg.Metrics.DurationBuckets, r.cfg.Metrics.MaxSeries, pcommon.NewTimestampFromTime(time.Now()))
-		r.metricsDone.Add(1)
+		r.done.Add(1)
 		go r.sendMetrics()
 	}
+	r.done.Add(1)
+	go r.dropGonePieces()
 	fc := r.cfg.Config
 	fc.IncludeFilePath = true // the pod is read from the path
 	r.tailer = filetail.New()
 	if err := r.tailer.Start(ctx, host, r.set.TelemetrySettings, r.set.ID, fc, r.cfg.StorageID, r.emit); err != nil {
-		return errors.Join(err, r.shutdown(ctx))
+		// Through Shutdown's Once: the collector calls Shutdown after a
+		// failed Start too, and a second close of stop would panic.
+		return errors.Join(err, r.Shutdown(ctx))
 	}
 	r.set.Logger.Info("Tailing access logs", zap.Strings("include", r.cfg.Include), zap.String("format", r.cfg.Format),
 		zap.String("start_at", r.cfg.StartAt), zap.Bool("checkpointed", r.cfg.StorageID != nil))
 	return nil
 }
 
-// Shutdown runs once; the last metrics are sent on the way out.
+// Shutdown runs once, whether Start ran, failed or never ran; the last
+// metrics are sent on the way out.
 func (r *ingressReceiver) Shutdown(ctx context.Context) error {
 	var err error
 	r.stopOnce.Do(func() { err = r.shutdown(ctx) })
@@ -120,7 +125,7 @@ func (r *ingressReceiver) shutdown(context.Context) error {
 		err = r.tailer.Shutdown()
 	}
 	close(r.stop)
-	r.metricsDone.Wait()
+	r.done.Wait()
 	if r.forget != nil {
 		r.forget()
 	}
@@ -130,7 +135,7 @@ func (r *ingressReceiver) shutdown(context.Context) error {
 
 // sendMetrics sends the cumulative RED metrics every interval and at the end.
 func (r *ingressReceiver) sendMetrics() {
-	defer r.metricsDone.Done()
+	defer r.done.Done()
 	tick := time.NewTicker(r.cfg.Metrics.Interval)
 	defer tick.Stop()
 	for {
@@ -139,6 +144,26 @@ func (r *ingressReceiver) sendMetrics() {
 			r.flushMetrics()
 		case <-r.stop:
 			r.flushMetrics()
+			return
+		}
+	}
+}
+
+// dropGonePieces drops, every partialGrace, the pieces of lines whose file
+// is gone, so that pods coming and going do not pile up state.
+func (r *ingressReceiver) dropGonePieces() {
+	defer r.done.Done()
+	tick := time.NewTicker(partialGrace)
+	defer tick.Stop()
+	for {
+		select {
+		case now := <-tick.C:
+			if n := r.files.dropGone(now); n > 0 {
+				r.telemetry.ReceiverIngressLogPartialLinesDropped.Add(context.Background(), int64(n))
+				r.set.Logger.Warn("Dropped the beginnings of lines split by the container runtime: their files are gone",
+					zap.Int("lines", n))
+			}
+		case <-r.stop:
 			return
 		}
 	}

@@ -567,6 +567,10 @@ func (p *Probe) Close() error {
 // ErrClosed is returned by Read after Close.
 var ErrClosed = os.ErrClosed
 
+// ErrStopped is returned by Read after Stop, once the records pending at
+// Stop are read.
+var ErrStopped = ringbuf.ErrFlushed
+
 // Reader decodes ring-buffer records. Not safe for concurrent Reads.
 type Reader struct {
 	rd       *ringbuf.Reader
@@ -635,7 +639,13 @@ var pastDeadline = time.Unix(1, 0)
 // SetDeadline makes reads return os.ErrDeadlineExceeded after t; zero means none.
 func (r *Reader) SetDeadline(t time.Time) { r.deadline = t }
 
-// Close unblocks pending reads.
+// Stop makes the reading goroutine's Read return ErrStopped after the
+// records pending now, so that it can return before Close.
+func (r *Reader) Stop() error { return r.rd.Flush() }
+
+// Close unblocks pending reads. It unmaps the ring, which Read looks at
+// without a lock: a Read still running may fault. Stop the reader and wait
+// for its goroutine first.
 func (r *Reader) Close() error { return r.rd.Close() }
 
 // Clock converts the records' CLOCK_BOOTTIME timestamps to wall time.

@@ -28,6 +28,7 @@ type TelemetryBuilder struct {
 	registrations                          []metric.Registration
 	ReceiverIngressLogLines                metric.Int64Counter
 	ReceiverIngressLogMetricSeriesOverflow metric.Int64Counter
+	ReceiverIngressLogPartialLinesDropped  metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -69,6 +70,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_ingress_log_metric_series_overflow",
 		metric.WithDescription("Requests counted in the overflow series because the RED metrics reached metrics.max_series. [Alpha]"),
 		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverIngressLogPartialLinesDropped, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ingress_log_partial_lines_dropped",
+		metric.WithDescription("Pieces of lines split by the container runtime whose file was gone before the rest came; the beginning of such a line is lost. [Alpha]"),
+		metric.WithUnit("{line}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -21,10 +21,14 @@ func TestSetupTelemetry(t *testing.T) {
 	defer tb.Shutdown()
 	tb.ReceiverIngressLogLines.Add(context.Background(), 1)
 	tb.ReceiverIngressLogMetricSeriesOverflow.Add(context.Background(), 1)
+	tb.ReceiverIngressLogPartialLinesDropped.Add(context.Background(), 1)
 	AssertEqualReceiverIngressLogLines(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverIngressLogMetricSeriesOverflow(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverIngressLogPartialLinesDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

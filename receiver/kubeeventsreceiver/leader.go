@@ -53,8 +53,9 @@ func (r *eventsReceiver) elect(ctx context.Context) {
 		}
 		elector.Run(ctx)
 	}
-	leading.Lock() // wait for the last term to wind down
-	leading.Unlock()
+	// Wait for the last term to wind down before returning.
+	leading.Lock()
+	defer leading.Unlock()
 }
 
 // loggingLock reports the Lease calls that fail (unreachable, unauthorized)

@@ -17,6 +17,7 @@ const (
 	AttrNodeName           = "k8s.node.name"
 	AttrContainerName      = "k8s.container.name"
 	AttrProcessHost        = "k8ssec.process.host"
+	AttrPodPending         = "k8ssec.k8s.pod.pending" // a pod's container whose pod is not known (yet)
 	attrPodLabelPrefix     = "k8s.pod.label."
 )
 
@@ -34,6 +35,10 @@ type Identity struct {
 	CgroupPath  string // relative to the cgroup2 root, e.g. /kubepods.slice/...
 	// Pod is set when the informer knows the pod; shared and immutable.
 	Pod *Pod
+	// PodPending: the cgroup is a pod's container but the pod watch does not
+	// know the pod: not synced yet (the apiserver unreachable), or the pod too
+	// new. Its metadata follows on later events.
+	PodPending bool
 }
 
 // Attributes writes the identity into dst: nothing for an unresolved
@@ -56,6 +61,9 @@ func (id *Identity) Attributes(dst pcommon.Map) {
 	}
 	p := id.Pod
 	if p == nil {
+		if id.PodPending {
+			dst.PutBool(AttrPodPending, true)
+		}
 		return
 	}
 	dst.PutStr(AttrPodName, p.Name)

@@ -37,7 +37,7 @@ import (
 const (
 	DefaultCacheSize   = 16384
 	DefaultMaxLabels   = 32
-	DefaultSyncTimeout = 30 * time.Second
+	DefaultSyncTimeout = 10 * time.Second
 	// MinWalkInterval bounds how often a miss re-walks the cgroup hierarchy.
 	MinWalkInterval = time.Second
 )
@@ -45,6 +45,13 @@ const (
 // ErrNoCgroup2 is returned (wrapped) by Start when no cgroup v2 hierarchy is
 // mounted; Lookup then resolves nothing but LookupPID still works.
 var ErrNoCgroup2 = errors.New("no cgroup2 hierarchy")
+
+// ErrNotSynced is returned (wrapped, with the watch's last error) by Start
+// when the pod informer has not synced within SyncTimeout: the apiserver is
+// unreachable or refuses the watch. The resolver is usable: containers are
+// resolved from their cgroups, the informer keeps retrying, and pods are known
+// once it syncs (Synced).
+var ErrNotSynced = errors.New("the pod watch has not synced")
 
 // Options configures a Resolver.
 type Options struct {
@@ -59,10 +66,15 @@ type Options struct {
 	CacheSize int
 	// MaxLabels bounds the labels copied per pod; 0 means DefaultMaxLabels.
 	MaxLabels int
-	// SyncTimeout bounds Start's wait for the pod informer; 0 means DefaultSyncTimeout.
+	// SyncTimeout bounds Start's wait for the pod informer; 0 means
+	// DefaultSyncTimeout. Past it Start returns ErrNotSynced and the informer
+	// goes on trying.
 	SyncTimeout time.Duration
 	// ProcRoot is where LookupPID reads PID/cgroup; "" means /proc.
 	ProcRoot string
+	// OnLateSync, when set, is called once when a pod watch that Start gave
+	// up waiting for (ErrNotSynced) syncs after all.
+	OnLateSync func()
 }
 
 // Resolver answers Lookup and LookupPID. Safe for concurrent use.
@@ -77,6 +89,7 @@ type Resolver struct {
 	walks    atomic.Int64
 
 	index    *podIndex // nil without a client
+	synced   func() bool
 	informer sync.WaitGroup
 	stopCh   chan struct{}
 	stopOnce sync.Once
@@ -154,6 +167,7 @@ func (r *Resolver) startInformer(ctx context.Context) error {
 	if _, err := inf.AddEventHandler(r.index.handlers()); err != nil {
 		return fmt.Errorf("podidentity: %w", err)
 	}
+	r.synced = inf.HasSynced
 	r.informer.Go(func() { inf.Run(r.stopCh) })
 	waitCtx, cancel := context.WithTimeout(ctx, r.opts.SyncTimeout)
 	defer cancel()
@@ -162,17 +176,27 @@ func (r *Resolver) startInformer(ctx context.Context) error {
 		if r.opts.NodeName != "" {
 			scope = "pods of node " + r.opts.NodeName
 		}
+		if late := r.opts.OnLateSync; late != nil {
+			r.informer.Go(func() {
+				if cache.WaitForCacheSync(r.stopCh, inf.HasSynced) {
+					late()
+				}
+			})
+		}
 		msg := fmt.Sprintf("podidentity: the informer on %s did not sync within %v", scope, r.opts.SyncTimeout)
 		if ctx.Err() != nil {
 			msg = fmt.Sprintf("podidentity: start cancelled before the informer on %s synced", scope)
 		}
 		if err, _ := lastErr.Load().(error); err != nil {
-			return fmt.Errorf("%s (needs list and watch on pods): last error: %w", msg, err)
+			return fmt.Errorf("%w: %s (needs list and watch on pods): last error: %w", ErrNotSynced, msg, err)
 		}
-		return errors.New(msg + " (needs list and watch on pods)")
+		return fmt.Errorf("%w: %s (needs list and watch on pods)", ErrNotSynced, msg)
 	}
 	return nil
 }
+
+// Synced reports whether the pod informer has synced (false without a client).
+func (r *Resolver) Synced() bool { return r.synced != nil && r.synced() }
 
 // newPodInformer is the pod informer client-go's informer factory would make
 // (resync 0, the namespace index; with NodeName, only pods with
@@ -264,6 +288,9 @@ func (r *Resolver) identify(info PathInfo, path string) Identity {
 		if id.Runtime == "" {
 			id.Runtime = p.runtime
 		}
+	} else {
+		// A pod's cgroup (its UID in the path) whose pod is not known yet.
+		id.PodPending = id.PodUID != ""
 	}
 	return id
 }

@@ -3,6 +3,8 @@ package podidentity
 import (
 	"context"
 	"encoding/binary"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8stest"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
@@ -260,7 +263,8 @@ func TestRealCgroupWithAPIServer(t *testing.T) {
 	zero := int64(0)
 	require.NoError(t, cs.CoreV1().Pods("payments").Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}))
 	require.Eventually(t, func() bool { got = r.Lookup(cg.id); return got.Pod == nil }, 10*time.Second, 20*time.Millisecond)
-	assert.Equal(t, Identity{Resolved: true, ContainerID: cid, Runtime: RuntimeContainerd, PodUID: string(pod.UID), CgroupPath: cg.rel}, got)
+	assert.Equal(t, Identity{Resolved: true, ContainerID: cid, Runtime: RuntimeContainerd, PodUID: string(pod.UID), CgroupPath: cg.rel,
+		PodPending: true}, got)
 	assert.Nil(t, r.index.byContainerID(strings.Repeat("b", 64)))
 	pods, containers := r.index.len()
 	assert.Equal(t, 0, pods)
@@ -273,6 +277,81 @@ func TestRealCgroupWithAPIServer(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "did not sync within 2s")
 	assert.Contains(t, err.Error(), "forbidden")
+}
+
+// TestStartsWithoutTheAPIServer: with the apiserver unreachable, Start gives
+// up after SyncTimeout with ErrNotSynced but the resolver works: a pod's
+// container is resolved from its cgroup, marked pod-pending. When the
+// apiserver becomes reachable, the informer (still retrying) syncs, says so
+// once, and the same lookup gives the pod.
+func TestStartsWithoutTheAPIServer(t *testing.T) {
+	requireRoot(t)
+	c := k8stest.Start(t, k8stest.Options{})
+	cs := kubernetes.NewForConfigOrDie(c.Config)
+	ctx := context.Background()
+	pod, err := cs.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "late-1"},
+		Spec:       corev1.PodSpec{NodeName: "node-a", Containers: []corev1.Container{{Name: "app", Image: "nginx"}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	cg := makeContainerCgroup(t, string(pod.UID), cid)
+
+	// The client talks to a port where nothing listens yet.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	cfg := rest.CopyConfig(c.Config)
+	cfg.Host = "https://" + addr
+	synced := make(chan struct{})
+	r := New(Options{Client: kubernetes.NewForConfigOrDie(cfg), NodeName: "node-a", SyncTimeout: time.Second,
+		OnLateSync: func() { close(synced) }})
+	err = r.Start(ctx)
+	defer r.Stop()
+	require.ErrorIs(t, err, ErrNotSynced)
+	assert.False(t, r.Synced())
+	early := r.Lookup(cg.id)
+	assert.Equal(t, Identity{Resolved: true, ContainerID: cid, Runtime: RuntimeContainerd, PodUID: string(pod.UID),
+		CgroupPath: cg.rel, PodPending: true}, early)
+	m := pcommon.NewMap()
+	early.Attributes(m)
+	assert.Equal(t, true, m.AsRaw()[AttrPodPending])
+
+	// The apiserver becomes reachable at that address.
+	proxyTo(t, addr, strings.TrimPrefix(c.URL, "https://"))
+	select {
+	case <-synced:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the informer did not sync once the apiserver was reachable")
+	}
+	assert.True(t, r.Synced())
+	got := r.Lookup(cg.id)
+	require.NotNil(t, got.Pod, "the pod, once the watch has synced")
+	assert.Equal(t, "late-1", got.Pod.Name)
+	assert.False(t, got.PodPending)
+}
+
+// proxyTo forwards TCP connections from listen to target until the test ends.
+func proxyTo(t *testing.T, listen, target string) {
+	t.Helper()
+	l, err := net.Listen("tcp", listen)
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(out, in); out.Close() }()
+			go func() { _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
 }
 
 // TestConcurrentLookups: lookups (hits and misses) race pod updates; run with -race.

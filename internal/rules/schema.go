@@ -71,6 +71,7 @@ var attributeTypes = map[string]attrType{
 	"k8s.job.name":                   typeString,
 	"k8s.replicationcontroller.name": typeString,
 	"k8ssec.process.host":            typeBool,
+	"k8ssec.k8s.pod.pending":         typeBool,
 
 	// Network and HTTP.
 	"client.address":            typeString,

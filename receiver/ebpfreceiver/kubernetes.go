@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -58,17 +59,29 @@ func startPodIdentity(ctx context.Context, c KubernetesConfig, logger *zap.Logge
 	if err != nil {
 		return nil, err
 	}
-	r := podidentity.New(podidentity.Options{Client: client, NodeName: c.NodeName})
-	if err := r.Start(ctx); err != nil {
-		if errors.Is(err, podidentity.ErrNoCgroup2) {
-			logger.Warn("No cgroup v2 hierarchy: events carry no container or pod identity", zap.Error(err))
-			return r, nil
-		}
+	r := podidentity.New(podidentity.Options{Client: client, NodeName: c.NodeName, SyncTimeout: podSyncTimeout,
+		OnLateSync: func() { logger.Info("The pod watch has synced: events carry their pod again") }})
+	err = r.Start(ctx)
+	switch {
+	case err == nil:
+	case errors.Is(err, podidentity.ErrNoCgroup2):
+		logger.Warn("No cgroup v2 hierarchy: events carry no container or pod identity", zap.Error(err))
+	case errors.Is(err, podidentity.ErrNotSynced):
+		// Monitoring (and enforcement) must not wait for the apiserver: events
+		// go out with their container, and their pod once the watch syncs.
+		logger.Warn("Starting without pod metadata: events carry their container id and k8ssec.k8s.pod.pending "+
+			"until the pod watch syncs; it keeps retrying", zap.Error(err))
+	default:
 		r.Stop()
 		return nil, err
 	}
 	return r, nil
 }
+
+// podSyncTimeout bounds how long Start waits for the pod watch before it goes
+// on without it: a node's pods list in well under a second when the apiserver
+// answers.
+const podSyncTimeout = 5 * time.Second
 
 // identityOf resolves the container and pod of an event's process.
 func identityOf(r *podidentity.Resolver, cgroupID uint64, tgid uint32) podidentity.Identity {

@@ -57,7 +57,8 @@ type LeaderElectionConfig struct {
 	// LeaseNamespace is where both live; "" means the pod's namespace (from its
 	// service account), else "default".
 	LeaseNamespace string `mapstructure:"lease_namespace"`
-	// Identity names this replica in the Lease; "" means hostname plus a random suffix.
+	// Identity names this replica in the Lease; "" means $POD_NAME (set from
+	// the downward API), else the host name plus a random suffix.
 	Identity      string        `mapstructure:"identity"`
 	LeaseDuration time.Duration `mapstructure:"lease_duration"`
 	RenewDeadline time.Duration `mapstructure:"renew_deadline"`

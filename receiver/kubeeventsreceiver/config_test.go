@@ -57,8 +57,3 @@ func TestConfigInvalid(t *testing.T) {
 		assert.ErrorContains(t, err, want)
 	}
 }
-
-func TestIdentityIsUniquePerReplica(t *testing.T) {
-	var c LeaderElectionConfig
-	assert.NotEqual(t, c.identity(), c.identity())
-}

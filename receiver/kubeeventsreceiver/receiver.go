@@ -173,11 +173,20 @@ func (c LeaderElectionConfig) leaseNamespace() string {
 	return "default"
 }
 
-// identity is the configured identity, else the host name with a random
-// suffix: two replicas on one host (or one restarted) never share an identity.
+// podNameEnv is where the manifests put the pod's name (the downward API).
+const podNameEnv = "POD_NAME"
+
+// identity is the configured identity, else the pod's name, else the host name
+// with a random suffix. A pod name is unique among the replicas and survives a
+// container restart, so a restarted leader takes its own Lease back at once
+// instead of waiting it out; outside a pod two processes may share a host
+// name, and a shared identity would let both lead.
 func (c LeaderElectionConfig) identity() string {
 	if c.Identity != "" {
 		return c.Identity
+	}
+	if pod := strings.TrimSpace(os.Getenv(podNameEnv)); pod != "" {
+		return pod
 	}
 	host, err := os.Hostname()
 	if err != nil {

@@ -187,10 +187,11 @@ func (c *Cluster) ConfigAs(user string, groups ...string) *rest.Config {
 }
 
 func (c *Cluster) restConfig() *rest.Config {
+	// client-go's default rate limits, as in production: a component under
+	// test must work within them. A test's own load generator may lift them.
 	return &rest.Config{
 		Host:            c.URL,
 		TLSClientConfig: rest.TLSClientConfig{CAData: c.CAPEM},
-		QPS:             -1, // no client-side throttling in tests
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,13 +22,12 @@ import (
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8stest"
 )
 
-// podGET is the path of a GET of one pod.
-var podGET = regexp.MustCompile(`^/api/v1/namespaces/[^/]+/pods/[^/]+$`)
+// podPath is the path of one pod.
+var podPath = regexp.MustCompile(`^/api/v1/namespaces/[^/]+/pods/[^/]+$`)
 
-// holdingProxy forwards to the real apiserver but holds every pod GET until
-// release is closed: an apiserver that answers the stream and the checkpoint
-// but is slow to answer pod lookups.
-func holdingProxy(t *testing.T, c *k8stest.Cluster, release <-chan struct{}) *rest.Config {
+// apiProxy forwards to the real apiserver; each pod GET goes through podGET,
+// which forwards it by calling serve, or holds it first.
+func apiProxy(t *testing.T, c *k8stest.Cluster, podGET func(req *http.Request, serve func())) *rest.Config {
 	t.Helper()
 	target, err := url.Parse(c.URL)
 	require.NoError(t, err)
@@ -37,12 +37,9 @@ func holdingProxy(t *testing.T, c *k8stest.Cluster, release <-chan struct{}) *re
 	proxy.Transport = &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true}
 	proxy.FlushInterval = -1 // watches stream
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method == http.MethodGet && podGET.MatchString(req.URL.Path) {
-			select {
-			case <-release:
-			case <-req.Context().Done():
-				return
-			}
+		if req.Method == http.MethodGet && podPath.MatchString(req.URL.Path) {
+			podGET(req, func() { proxy.ServeHTTP(w, req) })
+			return
 		}
 		proxy.ServeHTTP(w, req)
 	}))
@@ -69,7 +66,14 @@ func TestPodLookupsDoNotHoldTheStream(t *testing.T) {
 		require.NoError(t, err)
 	}
 	release := make(chan struct{})
-	tr := startReceiver(t, holdingProxy(t, c, release), rcvOpts{storageDir: t.TempDir(), mutate: func(cfg *Config) {
+	hold := func(req *http.Request, serve func()) {
+		select {
+		case <-release:
+			serve()
+		case <-req.Context().Done():
+		}
+	}
+	tr := startReceiver(t, apiProxy(t, c, hold), rcvOpts{storageDir: t.TempDir(), mutate: func(cfg *Config) {
 		cfg.Namespaces = []string{ns}
 	}})
 	about := func(name string, pod int) *corev1.Event {
@@ -146,4 +150,50 @@ func grantEventsOnly(t *testing.T, cs kubernetes.Interface, user string) {
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
+}
+
+// TestCheckpointNotStarvedByLookups: with leader election the checkpoint is a
+// ConfigMap write through the API. A burst of Events about 40 new pods needs
+// 40 pod GETs, 6 s of client-go's default 5 QPS after its burst of 10; the
+// checkpoint covering the whole burst is written while most of them are
+// still to come, because lookups have their own token bucket and the stream
+// waits for them at most lookup_timeout. (A shared bucket and a GET in the
+// watch loop wrote it after the last GET.)
+func TestCheckpointNotStarvedByLookups(t *testing.T) {
+	c, cs := cluster(t)
+	const ns, pods = "many-pods", 40
+	createNamespace(t, cs, ns)
+	var looked atomic.Int64
+	count := func(_ *http.Request, serve func()) {
+		serve()
+		looked.Add(1)
+	}
+	startReceiver(t, apiProxy(t, c, count), rcvOpts{mutate: func(cfg *Config) {
+		cfg.Namespaces = []string{ns}
+		cfg.LeaderElection.Enabled = true
+		cfg.LeaderElection.LeaseName = "kube-events"
+		cfg.LeaderElection.LeaseNamespace = "default"
+	}})
+	shared := func() string {
+		cm, err := cs.CoreV1().ConfigMaps("default").Get(context.Background(), "kube-events", metav1.GetOptions{})
+		if err != nil {
+			return ""
+		}
+		return cm.Data["v1."+ns]
+	}
+	waitFor(t, "the leader's first checkpoint", func() bool { return shared() != "" })
+
+	var lastRV string
+	for i := range pods {
+		e := coreEvent(ns, fmt.Sprintf("ev-%d", i), "BackOff", "Back-off restarting failed container")
+		e.InvolvedObject.Name = fmt.Sprintf("web-%d", i)
+		created, err := cs.CoreV1().Events(ns).Create(context.Background(), e, metav1.CreateOptions{})
+		require.NoError(t, err)
+		lastRV = created.ResourceVersion
+	}
+	waitFor(t, "the checkpoint past the burst", func() bool { return !newerRV(lastRV, shared()) })
+	atCheckpoint := looked.Load()
+	waitFor(t, "every lookup", func() bool { return looked.Load() == pods })
+	assert.Less(t, atCheckpoint, int64(pods), "the checkpoint waited for the pod lookups")
+	t.Logf("%d of %d pod lookups were done when the checkpoint passed the burst", atCheckpoint, pods)
 }

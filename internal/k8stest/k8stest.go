@@ -187,10 +187,11 @@ func (c *Cluster) ConfigAs(user string, groups ...string) *rest.Config {
 }
 
 func (c *Cluster) restConfig() *rest.Config {
+	// client-go's default rate limits, as in production: a component under
+	// test must work within them. A test's own load generator may lift them.
 	return &rest.Config{
 		Host:            c.URL,
 		TLSClientConfig: rest.TLSClientConfig{CAData: c.CAPEM},
-		QPS:             -1, // no client-side throttling in tests
 	}
 }
 
@@ -277,6 +278,32 @@ func WebhookKubeconfig(url string, caPEM, clientCertPEM, clientKeyPEM []byte) []
 		panic("k8stest: encoding kubeconfig: " + err.Error()) // only on a bug here
 	}
 	return out
+}
+
+// Unthrottled returns a copy of cfg without client-side rate limits: for a test's
+// load generator, which stands for a cluster's many kubelets and controllers,
+// never for the component under test.
+func Unthrottled(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS = -1
+	return cfg
+}
+
+// WriteKubeconfig writes a kubeconfig for cfg (this cluster's URL and CA, cfg's bearer
+// token or client certificate) and returns its path, for a process that reads KUBECONFIG.
+func (c *Cluster) WriteKubeconfig(cfg *rest.Config) string {
+	c.t.Helper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: c.URL, CertificateAuthorityData: c.CAPEM}
+	kc.AuthInfos["user"] = &clientcmdapi.AuthInfo{Token: cfg.BearerToken,
+		ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
+	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "user"}
+	kc.CurrentContext = "test"
+	out, err := clientcmd.Write(*kc)
+	if err != nil {
+		c.t.Fatalf("k8stest: encoding kubeconfig: %v", err)
+	}
+	return writeFile(c.t, c.t.TempDir(), "kubeconfig", out)
 }
 
 // freePort asks the kernel for an unused loopback port. Another process could take it

@@ -14,8 +14,6 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/zap/zaptest/observer"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/kubeeventsreceiver/internal/metadata"
@@ -98,14 +96,7 @@ func TestUnauthorizedAPIServer(t *testing.T) {
 // auth_type kubeConfig does outside a cluster, and a missing kubeconfig fails Start.
 func TestKubeConfigAuth(t *testing.T) {
 	c, cs := cluster(t)
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: c.URL, CertificateAuthorityData: c.CAPEM}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: c.AdminToken}
-	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "admin"}
-	kc.CurrentContext = "test"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, clientcmd.WriteToFile(*kc, path))
-	t.Setenv("KUBECONFIG", path)
+	t.Setenv("KUBECONFIG", c.WriteKubeconfig(c.Config))
 
 	kubeConfig := func(cfg *Config) { cfg.AuthType = k8sclient.AuthKubeConfig }
 	tr := startReceiver(t, nil, rcvOpts{mutate: kubeConfig})

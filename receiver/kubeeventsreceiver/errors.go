@@ -3,8 +3,10 @@ package kubeeventsreceiver
 import (
 	"context"
 	"math"
+	"sync"
 	"time"
 
+	"go.uber.org/zap"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -61,4 +63,33 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 func metaOf(namespace, name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Namespace: namespace, Name: name}
+}
+
+// repeatFilter lets an error through to the log once, then once a minute while
+// the same key repeats.
+type repeatFilter struct {
+	mu      sync.Mutex
+	lastKey string
+	lastAt  time.Time
+}
+
+func (f *repeatFilter) allow(key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if key == f.lastKey && time.Since(f.lastAt) < time.Minute {
+		return false
+	}
+	f.lastKey, f.lastAt = key, time.Now()
+	return true
+}
+
+// podLookupFailed counts a failed pod lookup (not a 404) and logs it, once a
+// minute per kind of error: the event goes out without the pod's labels.
+func (r *eventsReceiver) podLookupFailed(err error) {
+	r.telemetry.ReceiverKubeEventsPodLookupErrors.Add(context.Background(), 1)
+	if r.podErrLog.allow(string(apierrors.ReasonForError(err))) {
+		r.set.Logger.Warn("Pod enrichment: looking up a pod failed; its events go without its labels and owner "+
+			"(repeats of this kind of error are logged once a minute, all are counted)",
+			zap.String("hint", hintFor(err)), zap.Error(err))
+	}
 }

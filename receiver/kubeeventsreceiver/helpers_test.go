@@ -193,11 +193,14 @@ func names(prefix string, n int) []string {
 	return out
 }
 
-// cluster starts the harness apiserver; extra flags go to kube-apiserver.
+// cluster starts the harness apiserver; extra flags go to kube-apiserver. The
+// clientset is the test's writer, unthrottled: it stands for a cluster's many
+// kubelets and controllers. Receivers get c.Config, with client-go's default
+// rate limits, as in production.
 func cluster(t testing.TB, extra ...string) (*k8stest.Cluster, kubernetes.Interface) {
 	t.Helper()
 	c := k8stest.Start(t, k8stest.Options{ExtraArgs: extra})
-	return c, kubernetes.NewForConfigOrDie(c.Config)
+	return c, kubernetes.NewForConfigOrDie(k8stest.Unthrottled(c.Config))
 }
 
 // counterValue sums every data point of a self-metric (0 before the first).

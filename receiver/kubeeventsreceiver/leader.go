@@ -3,7 +3,6 @@ package kubeeventsreceiver
 import (
 	"context"
 	"sync"
-	"time"
 
 	"go.uber.org/zap"
 	"k8s.io/client-go/tools/leaderelection"
@@ -63,11 +62,8 @@ func (r *eventsReceiver) elect(ctx context.Context) {
 // same error are logged once a minute.
 type loggingLock struct {
 	resourcelock.Interface
-	r *eventsReceiver
-
-	mu      sync.Mutex
-	lastMsg string
-	lastAt  time.Time
+	r     *eventsReceiver
+	quiet repeatFilter
 }
 
 func (l *loggingLock) Get(ctx context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
@@ -88,14 +84,7 @@ func (l *loggingLock) Create(ctx context.Context, ler resourcelock.LeaderElectio
 
 func (l *loggingLock) report(what string, err error) {
 	l.r.telemetry.ReceiverKubeEventsAPIErrors.Add(context.Background(), 1)
-	msg := err.Error()
-	l.mu.Lock()
-	quiet := msg == l.lastMsg && time.Since(l.lastAt) < time.Minute
-	if !quiet {
-		l.lastMsg, l.lastAt = msg, time.Now()
-	}
-	l.mu.Unlock()
-	if !quiet {
+	if l.quiet.allow(err.Error()) {
 		l.r.set.Logger.Error("Leader election: "+what+" failed; retrying every retry_period",
 			zap.String("lease", l.Describe()), zap.String("hint", hintFor(err)), zap.Error(err),
 			zap.Duration("retry_period", l.r.cfg.LeaderElection.RetryPeriod))

@@ -2,6 +2,7 @@ package kubeeventsreceiver
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -68,4 +69,55 @@ func holder(t *testing.T, cs kubernetes.Interface) string {
 		return ""
 	}
 	return strings.TrimSpace(*l.Spec.HolderIdentity)
+}
+
+// TestRestartedLeaderReacquiresAtOnce: a leader dies without releasing the
+// Lease and comes back as the same pod (a container restart keeps POD_NAME).
+// It leads again while the dead process's Lease is still valid, where any
+// other identity has to wait it out, and resumes from its checkpoint.
+func TestRestartedLeaderReacquiresAtOnce(t *testing.T) {
+	c, cs := cluster(t)
+	const ns = "reacquire"
+	createNamespace(t, cs, ns)
+	const pod = "otelcol-k8ssec-gateway-7d9c8b6f5-x2x9q"
+	t.Setenv(podNameEnv, pod)
+	opts := rcvOpts{storageDir: t.TempDir(), crash: true, mutate: func(cfg *Config) {
+		cfg.Namespaces = []string{ns}
+		cfg.LeaderElection.Enabled = true
+		cfg.LeaderElection.LeaseName = "kube-events"
+		cfg.LeaderElection.LeaseNamespace = "default" // production durations: 15s, 10s, 2s
+	}}
+	a := startReceiver(t, c.Config, opts)
+	waitFor(t, "the first process to lead", func() bool { return holder(t, cs) != "" })
+	createEvents(t, cs, ns, "one", 5)
+	waitFor(t, "the first process's events", func() bool { return len(occurrencesIn(ns, a.sink)) == 5 })
+	a.stop(t) // no release, as after kill -9
+
+	lease, err := cs.CoordinationV1().Leases("default").Get(context.Background(), "kube-events", metav1.GetOptions{})
+	require.NoError(t, err)
+	expires := lease.Spec.RenewTime.Add(time.Duration(*lease.Spec.LeaseDurationSeconds) * time.Second)
+	b := startReceiver(t, c.Config, opts)
+	createEvents(t, cs, ns, "two", 5)
+	waitFor(t, "the restarted process's events", func() bool { return len(occurrencesIn(ns, b.sink)) == 5 })
+	assert.True(t, time.Now().Before(expires), "the restarted leader waited out its own Lease (valid until %v)", expires)
+	assert.Equal(t, pod, holder(t, cs))
+	expectOnce(t, ns, names("one", 5), a.sink)
+	expectOnce(t, ns, names("two", 5), b.sink)
+}
+
+// TestIdentity: the configured identity, else the pod's name, else a host name
+// made unique per process.
+func TestIdentity(t *testing.T) {
+	t.Setenv(podNameEnv, "")
+	host, err := os.Hostname()
+	require.NoError(t, err)
+	a, b := LeaderElectionConfig{}.identity(), LeaderElectionConfig{}.identity()
+	assert.NotEqual(t, a, b, "two processes on one host")
+	assert.True(t, strings.HasPrefix(a, host+"_"), a)
+
+	t.Setenv(podNameEnv, "gateway-a")
+	assert.Equal(t, "gateway-a", LeaderElectionConfig{}.identity())
+	t.Setenv(podNameEnv, "gateway-b")
+	assert.Equal(t, "gateway-b", LeaderElectionConfig{}.identity(), "another replica, another pod name")
+	assert.Equal(t, "mine", LeaderElectionConfig{Identity: "mine"}.identity(), "configured wins")
 }

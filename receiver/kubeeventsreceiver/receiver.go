@@ -40,8 +40,10 @@ type eventsReceiver struct {
 
 	client k8sclient.Interface
 	pods   *podCache
-	dedupe *lru.Cache[string, struct{}]
-	ckpt   *checkpoints
+	// podErrLog keeps failed pod lookups from flooding the log.
+	podErrLog repeatFilter
+	dedupe    *lru.Cache[string, struct{}]
+	ckpt      *checkpoints
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -86,7 +88,16 @@ func (r *eventsReceiver) Start(ctx context.Context, host component.Host) error {
 	}
 	r.ckpt = &checkpoints{local: local}
 	if r.cfg.Pods.Enabled {
-		r.pods = newPodCache(client, r.cfg.Pods)
+		// Its own client and so its own token bucket: lookups never delay
+		// checkpoint writes or Lease renewals.
+		podCfg := rest.CopyConfig(restCfg)
+		podCfg.RateLimiter = nil
+		podClient, err := newClient(podCfg)
+		if err != nil {
+			return err
+		}
+		r.pods = newPodCache(podClient, r.cfg.Pods, r.podLookupFailed)
+		r.pods.start()
 	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -111,6 +122,7 @@ func (r *eventsReceiver) Shutdown(ctx context.Context) error {
 		r.cancel()
 	}
 	r.wg.Wait()
+	r.pods.shutdown()
 	var err error
 	if r.ckpt != nil && r.ckpt.local != nil {
 		err = r.ckpt.local.Close(ctx)
@@ -173,11 +185,20 @@ func (c LeaderElectionConfig) leaseNamespace() string {
 	return "default"
 }
 
-// identity is the configured identity, else the host name with a random
-// suffix: two replicas on one host (or one restarted) never share an identity.
+// podNameEnv is where the manifests put the pod's name (the downward API).
+const podNameEnv = "POD_NAME"
+
+// identity is the configured identity, else the pod's name, else the host name
+// with a random suffix. A pod name is unique among the replicas and survives a
+// container restart, so a restarted leader takes its own Lease back at once
+// instead of waiting it out; outside a pod two processes may share a host
+// name, and a shared identity would let both lead.
 func (c LeaderElectionConfig) identity() string {
 	if c.Identity != "" {
 		return c.Identity
+	}
+	if pod := strings.TrimSpace(os.Getenv(podNameEnv)); pod != "" {
+		return pod
 	}
 	host, err := os.Hostname()
 	if err != nil {

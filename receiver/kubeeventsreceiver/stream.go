@@ -163,6 +163,9 @@ func (s *stream) watch(ctx context.Context, rv string) (string, error) {
 		return rv, fmt.Errorf("watching %s from resourceVersion %s: %w", s.where(), rv, err)
 	}
 	defer w.Stop()
+	stop := make(chan struct{})
+	defer close(stop) // before w.Stop: unblocks readAhead
+	results := readAhead(w, r.cfg.MaxBatchSize, stop)
 	batch := make([]*corev1.Event, 0, r.cfg.MaxBatchSize)
 	for {
 		var ev watch.Event
@@ -170,7 +173,7 @@ func (s *stream) watch(ctx context.Context, rv string) (string, error) {
 		select {
 		case <-ctx.Done():
 			return rv, nil
-		case ev, ok = <-w.ResultChan():
+		case ev, ok = <-results:
 		}
 		batch = batch[:0]
 		next := rv
@@ -197,7 +200,7 @@ func (s *stream) watch(ctx context.Context, rv string) (string, error) {
 				break
 			}
 			select {
-			case ev, ok = <-w.ResultChan():
+			case ev, ok = <-results:
 			default:
 				break drain
 			}
@@ -222,6 +225,26 @@ func (s *stream) watch(ctx context.Context, rv string) (string, error) {
 			return rv, nil
 		}
 	}
+}
+
+// readAhead keeps reading the watch, up to n events, while the stream emits
+// and checkpoints: the next batch takes all that arrived meanwhile. client-go's
+// result channel is unbuffered, so without it a batch held one or two events
+// and a burst cost a checkpoint write per event, which client-go's default
+// rate limit (5/s) turned into seconds of lag.
+func readAhead(w watch.Interface, n int, stop <-chan struct{}) <-chan watch.Event {
+	out := make(chan watch.Event, n)
+	go func() {
+		defer close(out)
+		for ev := range w.ResultChan() {
+			select {
+			case out <- ev:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return out
 }
 
 // list returns one page as core/v1 Events.

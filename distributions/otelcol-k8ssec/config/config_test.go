@@ -1,6 +1,8 @@
 package config
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,4 +43,37 @@ func TestGet(t *testing.T) {
 		assert.Contains(t, err.Error(), "known: ")
 		assert.Contains(t, err.Error(), "standalone")
 	}
+}
+
+// The gateway acknowledges what kube_events and k8s_audit hand it (kube_events
+// checkpoints past it, the apiserver drops its audit batch): no processor of
+// their pipeline may then hold it in memory only, and every exporter that
+// ships it queues it in storage first, so that a killed gateway loses nothing
+// it acknowledged.
+func TestGatewayKeepsWhatItAcknowledged(t *testing.T) {
+	data, err := Get("gateway")
+	require.NoError(t, err)
+	ret, err := confmap.NewRetrievedFromYAML(data)
+	require.NoError(t, err)
+	conf, err := ret.AsConf()
+	require.NoError(t, err)
+	var checked int
+	for name, p := range conf.Get("service::pipelines").(map[string]any) {
+		pipeline := p.(map[string]any)
+		if !slices.ContainsFunc(pipeline["receivers"].([]any), func(r any) bool { return r == "kube_events" || r == "k8s_audit" }) {
+			continue
+		}
+		checked++
+		for _, proc := range pipeline["processors"].([]any) {
+			assert.NotRegexp(t, `^batch(/|$)`, proc, "pipeline %s: a batch processor acknowledges what it only holds in memory", name)
+		}
+		for _, exp := range pipeline["exporters"].([]any) {
+			if strings.HasPrefix(exp.(string), "debug") {
+				continue // writes to the log, ships nothing
+			}
+			assert.Equal(t, "file_storage", conf.Get("exporters::"+exp.(string)+"::sending_queue::storage"),
+				"pipeline %s: exporter %s must queue in storage", name, exp)
+		}
+	}
+	assert.Positive(t, checked)
 }

@@ -143,6 +143,16 @@ func TestWorkloadsMatchConfigsAndBindings(t *testing.T) {
 	}
 	require.Contains(t, env, "K8S_NODE_NAME")
 	assert.Equal(t, "spec.nodeName", env["K8S_NODE_NAME"].FieldRef.FieldPath)
+
+	// kube_events' Lease identity: the pod's name, stable across container restarts.
+	var podName *corev1.EnvVarSource
+	for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "POD_NAME" {
+			podName = e.ValueFrom
+		}
+	}
+	require.NotNil(t, podName, "the gateway sets POD_NAME")
+	assert.Equal(t, "metadata.name", podName.FieldRef.FieldPath)
 }
 
 // The paths, ports and names that the configs default to are the ones the

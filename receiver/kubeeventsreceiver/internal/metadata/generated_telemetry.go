@@ -30,6 +30,7 @@ type TelemetryBuilder struct {
 	ReceiverKubeEventsEventsDeduplicated metric.Int64Counter
 	ReceiverKubeEventsEventsEmitted      metric.Int64Counter
 	ReceiverKubeEventsEventsReceived     metric.Int64Counter
+	ReceiverKubeEventsPodLookupErrors    metric.Int64Counter
 	ReceiverKubeEventsRelists            metric.Int64Counter
 }
 
@@ -84,6 +85,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_kube_events_events_received",
 		metric.WithDescription("Events read from the API (watch and list), by api, before deduplication. [Alpha]"),
 		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverKubeEventsPodLookupErrors, err = builder.meter.Int64Counter(
+		"otelcol_receiver_kube_events_pod_lookup_errors",
+		metric.WithDescription("Pod lookups for enrichment that failed other than with 404 (the pod is gone); the events about the pod go without its labels and owner. Logged once a minute per kind of error. [Alpha]"),
+		metric.WithUnit("{error}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverKubeEventsRelists, err = builder.meter.Int64Counter(

@@ -23,6 +23,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverKubeEventsEventsDeduplicated.Add(context.Background(), 1)
 	tb.ReceiverKubeEventsEventsEmitted.Add(context.Background(), 1)
 	tb.ReceiverKubeEventsEventsReceived.Add(context.Background(), 1)
+	tb.ReceiverKubeEventsPodLookupErrors.Add(context.Background(), 1)
 	tb.ReceiverKubeEventsRelists.Add(context.Background(), 1)
 	AssertEqualReceiverKubeEventsAPIErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -34,6 +35,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverKubeEventsEventsReceived(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverKubeEventsPodLookupErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverKubeEventsRelists(t, testTel,

@@ -130,6 +130,25 @@ static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 	return f;
 }
 
+static __always_inline struct file_id file_id_of(struct file *f)
+{
+	struct file_id id = {
+		.ino = BPF_CORE_READ(f, f_inode, i_ino),
+		.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev),
+	};
+	return id;
+}
+
+/* Sends the used prefix of a file record: its header, then path, target and the caller's string. */
+static __always_inline void send_file_event(struct file_event *e)
+{
+	__u64 size = offsetof(struct file_event, data) + (__u64)e->path_len + (__u64)e->target_len + (__u64)e->raw_len;
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	if (emit(e, size))
+		count_lost(e->hdr.kind);
+}
+
 /*
  * Reads the user path into k and copies it to dst (FILE_PATH_MAX bytes);
  * returns its length (NUL included) when it is of interest, else 0.
@@ -204,11 +223,7 @@ int handle_file_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!e)
 		return 0;
 	e->result = ctx->ret;
-	__u64 size = offsetof(struct file_event, data) + (__u64)e->path_len + (__u64)e->target_len;
-	if (size > sizeof(*e))
-		size = sizeof(*e);
-	if (emit(e, size))
-		count_lost(e->hdr.kind);
+	send_file_event(e);
 	bpf_map_delete_elem(&file_pending, &tid);
 	return 0;
 }
@@ -272,10 +287,7 @@ static __always_inline long opened_path(struct file_event *e, struct path_key *k
 	struct path_walk *w = bpf_map_lookup_elem(&path_walk_scratch, &zero);
 	if (!w)
 		return 0;
-	struct file_id id = {
-		.ino = BPF_CORE_READ(f, f_inode, i_ino),
-		.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev),
-	};
+	struct file_id id = file_id_of(f);
 	e->ino = id.ino;
 	e->dev = id.dev;
 	bool by_inode = bpf_map_lookup_elem(&file_inodes, &id) != NULL;
@@ -314,10 +326,7 @@ int handle_open_exit(struct trace_event_raw_sys_exit *ctx)
 	struct file *f = ret >= 0 ? fd_file(task, ret) : NULL;
 	/* Any open that creates or truncates, whatever its path: what is executed later may be anywhere. */
 	if (f && (a.flags & (O_CREAT_FLAG | O_TRUNC_FLAG))) {
-		struct file_id id = {
-			.ino = BPF_CORE_READ(f, f_inode, i_ino),
-			.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev),
-		};
+		struct file_id id = file_id_of(f);
 		__u8 one = 1;
 		bpf_map_update_elem(&created_files, &id, &one, BPF_ANY);
 	}
@@ -360,11 +369,7 @@ int handle_open_exit(struct trace_event_raw_sys_exit *ctx)
 	e->mode = a.mode;
 	e->owner = NOID;
 	e->group = NOID;
-	__u64 size = offsetof(struct file_event, data) + (__u64)e->path_len + (__u64)e->raw_len;
-	if (size > sizeof(*e))
-		size = sizeof(*e);
-	if (emit(e, size))
-		count_lost(EVENT_KIND_FILE_OPEN);
+	send_file_event(e);
 	return 0;
 }
 

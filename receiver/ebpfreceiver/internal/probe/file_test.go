@@ -67,15 +67,9 @@ func TestFileEvents(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in")
 	require.NoError(t, os.Mkdir(in, 0o755))
-	p, err := Load(Config{RingBufferSize: 1 << 20, MaxArgs: 1, SkipExec: true, SkipExit: true,
+	p, rd := loadReading(t, Config{RingBufferSize: 1 << 20, MaxArgs: 1, SkipExec: true, SkipExit: true,
 		FileKinds:    []Kind{KindFileOpen, KindFileUnlink, KindFileRename, KindFileChmod, KindFileChown},
 		FilePrefixes: []string{in}})
-	require.NoError(t, err)
-	defer p.Close()
-	require.Empty(t, p.Unavailable)
-	rd, err := p.NewReader()
-	require.NoError(t, err)
-	defer rd.Close()
 
 	runtime.LockOSThread() // the records' thread id is this one's
 	defer runtime.UnlockOSThread()
@@ -215,14 +209,8 @@ func TestOpenResolvedPaths(t *testing.T) {
 	require.NoError(t, err)
 	defer unix.Close(outDir)
 
-	p, err := Load(Config{RingBufferSize: 1 << 20, MaxArgs: 1, SkipExec: true, SkipExit: true, SkipFork: true,
+	_, rd := loadReading(t, Config{RingBufferSize: 1 << 20, MaxArgs: 1, SkipExec: true, SkipExit: true, SkipFork: true,
 		FileKinds: []Kind{KindFileOpen}, FilePrefixes: []string{in, secret, jailed}})
-	require.NoError(t, err)
-	defer p.Close()
-	require.Empty(t, p.Unavailable)
-	rd, err := p.NewReader()
-	require.NoError(t, err)
-	defer rd.Close()
 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

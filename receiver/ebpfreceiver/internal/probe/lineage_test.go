@@ -22,13 +22,7 @@ func TestForkLayout(t *testing.T) {
 // and the threads this test process starts are not.
 func TestForkEvents(t *testing.T) {
 	requireRoot(t)
-	p, err := Load(Config{RingBufferSize: 1 << 20, MaxArgs: 1, SkipExec: true, SkipExit: true})
-	require.NoError(t, err)
-	defer p.Close()
-	require.Empty(t, p.Unavailable)
-	rd, err := p.NewReader()
-	require.NoError(t, err)
-	defer rd.Close()
+	_, rd := loadReading(t, Config{RingBufferSize: 1 << 20, MaxArgs: 1, SkipExec: true, SkipExit: true})
 
 	cmd := exec.Command("/bin/true")
 	require.NoError(t, cmd.Run())
@@ -44,14 +38,8 @@ func TestForkEvents(t *testing.T) {
 func TestLinkEvents(t *testing.T) {
 	requireRoot(t)
 	dir := t.TempDir()
-	p, err := Load(Config{RingBufferSize: 1 << 20, MaxArgs: 1, SkipExec: true, SkipExit: true,
+	_, rd := loadReading(t, Config{RingBufferSize: 1 << 20, MaxArgs: 1, SkipExec: true, SkipExit: true,
 		FileKinds: []Kind{KindFileLink, KindFileSymlink}, FilePrefixes: []string{dir}})
-	require.NoError(t, err)
-	defer p.Close()
-	require.Empty(t, p.Unavailable)
-	rd, err := p.NewReader()
-	require.NoError(t, err)
-	defer rd.Close()
 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -95,14 +83,8 @@ func TestLinkEvents(t *testing.T) {
 func TestDriftFlag(t *testing.T) {
 	requireRoot(t)
 	dir := t.TempDir()
-	p, err := Load(Config{RingBufferSize: 1 << 20, MaxArgs: 4, FileKinds: []Kind{KindFileOpen},
+	p, rd := loadReading(t, Config{RingBufferSize: 1 << 20, MaxArgs: 4, FileKinds: []Kind{KindFileOpen},
 		FilePrefixes: []string{"/nonexistent-prefix"}})
-	require.NoError(t, err)
-	defer p.Close()
-	require.Empty(t, p.Unavailable)
-	rd, err := p.NewReader()
-	require.NoError(t, err)
-	defer rd.Close()
 
 	orig, err := os.ReadFile("/bin/true")
 	require.NoError(t, err)

@@ -84,14 +84,8 @@ func tcpPair(t *testing.T, family int, addr unix.Sockaddr) (srvPort, cliPort, ac
 
 func TestNetEvents(t *testing.T) {
 	requireRoot(t)
-	p, err := Load(Config{RingBufferSize: 1 << 20, MaxArgs: 1, SkipExec: true, SkipExit: true,
+	p, rd := loadReading(t, Config{RingBufferSize: 1 << 20, MaxArgs: 1, SkipExec: true, SkipExit: true,
 		NetKinds: []Kind{KindNetConnect, KindNetAccept, KindNetBind, KindNetListen, KindNetTCPState}})
-	require.NoError(t, err)
-	defer p.Close()
-	require.Empty(t, p.Unavailable)
-	rd, err := p.NewReader()
-	require.NoError(t, err)
-	defer rd.Close()
 	self := uint32(os.Getpid())
 
 	for _, tc := range []struct {

@@ -85,6 +85,20 @@ func TestEnforcementNeedsExec(t *testing.T) {
 }
 
 // readUntil reads events until match returns true for one, or fails after 10s.
+// loadReading loads cfg, every object of it, and opens its reader; both are
+// closed when the test ends.
+func loadReading(t *testing.T, cfg Config) (*Probe, *Reader) {
+	t.Helper()
+	p, err := Load(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close() })
+	require.Empty(t, p.Unavailable)
+	rd, err := p.NewReader()
+	require.NoError(t, err)
+	t.Cleanup(func() { rd.Close() })
+	return p, rd
+}
+
 func readUntil(t *testing.T, rd *Reader, match func(*Event) bool) Event {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

@@ -17,13 +17,14 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -121,7 +122,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 
 	c := &Cluster{Dir: dir, t: t, ca: testcerts.NewCA(t), AdminToken: randomHex(t), EtcdURL: etcdURL}
 	c.CAPEM = c.ca.CertPEM()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	c.URL = "https://127.0.0.1:" + strconv.Itoa(port)
 
 	certPEM, keyPEM := c.ca.Server(t)
@@ -232,8 +233,8 @@ func (c *Cluster) waitReady(ctx context.Context, apiserver *proc) {
 // startEtcd runs a single-member etcd on loopback and waits for /health.
 func startEtcd(ctx context.Context, t testing.TB, bin, dir string) string {
 	t.Helper()
-	clientURL := "http://127.0.0.1:" + strconv.Itoa(freePort(t))
-	peerURL := "http://127.0.0.1:" + strconv.Itoa(freePort(t))
+	clientURL := "http://127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	etcd := startProc(t, dir, "etcd", filepath.Join(bin, "etcd"),
 		"--name=k8stest",
 		"--data-dir="+filepath.Join(dir, "etcd-data"),
@@ -304,18 +305,6 @@ func (c *Cluster) WriteKubeconfig(cfg *rest.Config) string {
 		c.t.Fatalf("k8stest: encoding kubeconfig: %v", err)
 	}
 	return writeFile(c.t, c.t.TempDir(), "kubeconfig", out)
-}
-
-// freePort asks the kernel for an unused loopback port. Another process could take it
-// before the child binds; on a test machine that is rare enough to accept.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("k8stest: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func writeFile(t testing.TB, dir, name string, data []byte) string {

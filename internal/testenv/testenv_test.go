@@ -37,3 +37,13 @@ func TestRequire(t *testing.T) {
 		assert.Equal(t, tc.wantFailed, r.failed, "ci=%v ok=%v: failed", tc.ci, tc.ok)
 	}
 }
+
+func TestFreePortNeverRepeats(t *testing.T) {
+	seen := map[int]bool{}
+	for range 200 {
+		p := FreePort(t)
+		assert.False(t, seen[p], "port %d handed out twice", p)
+		assert.True(t, p >= portLow && p < portHigh, "port %d outside %d-%d", p, portLow, portHigh)
+		seen[p] = true
+	}
+}

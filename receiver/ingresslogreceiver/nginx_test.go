@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -78,7 +80,7 @@ func startNginx(t *testing.T, upstream string) (addr, accessLog string) {
 	t.Helper()
 	bin := nginxBinary(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	conf := filepath.Join(dir, "nginx.conf")
 	require.NoError(t, os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, ingressNginxLogFormat, port, upstream)), 0o600))
 	out, err := exec.Command(bin, "-t", "-p", dir, "-c", conf).CombinedOutput()
@@ -105,14 +107,6 @@ func startNginx(t *testing.T, upstream string) (addr, accessLog string) {
 		return err == nil
 	}, 10*time.Second, 10*time.Millisecond, "nginx listens on %s (error.log in %s)", addr, dir)
 	return addr, filepath.Join(dir, "access.log")
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // rawRequest sends one request exactly as written (no client normalizing

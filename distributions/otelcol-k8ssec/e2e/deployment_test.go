@@ -55,7 +55,7 @@ func newDeployment(t *testing.T) *deployment {
 	out, err := exec.Command("bash", filepath.Join("..", "manifests", "make-certs.sh"), d.certs).CombinedOutput()
 	require.NoError(t, err, "make-certs.sh:\n%s", out)
 	for _, p := range []*int{&d.otlpPort, &d.auditPort, &d.gwHealth, &d.gwMetrics, &d.agentHealth, &d.agentMetrics} {
-		*p = freePort(t)
+		*p = testenv.FreePort(t)
 	}
 	d.startBackend(t)
 	return d
@@ -72,9 +72,9 @@ func (d *deployment) startBackend(t *testing.T) {
 	crt, key := testcerts.WriteFiles(t, dir, "backend", certPEM, keyPEM)
 	d.backendCA = filepath.Join(dir, "backend-ca.crt")
 	require.NoError(t, os.WriteFile(d.backendCA, ca.CertPEM(), 0o644))
-	d.backend = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d.backend = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	d.backendOut = filepath.Join(dir, "received.jsonl")
-	health := freePort(t)
+	health := testenv.FreePort(t)
 	cfg := fmt.Sprintf(`
 extensions:
   health_check: {endpoint: "127.0.0.1:%d"}

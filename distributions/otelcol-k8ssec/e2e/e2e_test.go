@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -62,15 +63,6 @@ func binary(t *testing.T) string {
 		t.Fatal(msg)
 	}
 	return bin
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	return port
 }
 
 // syncBuffer collects the collector's output for the failure report.
@@ -269,7 +261,7 @@ func startStandalone(t *testing.T) (c *collector, auditPort int, out string) {
 	t.Helper()
 	bin := binary(t)
 	dir := t.TempDir()
-	auditPort, healthPort, metricsPort := freePort(t), freePort(t), freePort(t)
+	auditPort, healthPort, metricsPort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	out = filepath.Join(dir, "out.jsonl")
 	c = start(t, bin, dir, []string{
 		fmt.Sprintf("K8SSEC_AUDIT_ENDPOINT=127.0.0.1:%d", auditPort),

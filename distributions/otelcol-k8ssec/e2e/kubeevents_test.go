@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -108,7 +110,7 @@ func killAndRestart(t *testing.T, fileExporter string, killAfter time.Duration, 
 
 	dir := t.TempDir()
 	out := filepath.Join(dir, "events.jsonl")
-	health := freePort(t)
+	health := testenv.FreePort(t)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(kubeEventsConfig(health, filepath.Join(dir, "storage"), fileExporter, out)), 0o600))
 	env = append(env, "KUBECONFIG="+cluster.WriteKubeconfig(cluster.Config))

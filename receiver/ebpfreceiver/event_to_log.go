@@ -44,6 +44,7 @@ const (
 	attrExecID               = "k8ssec.process.exec_id"    // unique per exec: node, boot time, pid
 	attrParentExecID         = "k8ssec.process.parent.exec_id"
 	attrChildPid             = "k8ssec.process.child.pid" // process.fork: the new process
+	attrHook                 = "k8ssec.hook"              // the kernel function that saw what no syscall tracepoint did
 
 	enforcementSigkill = "sigkill"
 	enforcementDeny    = "deny" // BPF LSM refused the exec: it never happened
@@ -104,6 +105,8 @@ func (r *ebpfReceiver) appendEvent(b *eventBatch, ev *probe.Event) {
 		appendFile(lr, attrs, ev, r.strings)
 	case probe.KindNetConnect, probe.KindNetAccept, probe.KindNetBind, probe.KindNetListen, probe.KindNetTCPState:
 		appendNet(lr, attrs, ev)
+	case probe.KindPrivEscalation:
+		appendEscalation(lr, attrs, ev)
 	default:
 		if probe.IsPrivKind(ev.Kind) {
 			appendPriv(lr, attrs, ev)
@@ -119,6 +122,9 @@ func ownAttributes(ev *probe.Event) int {
 	n := 0
 	if ev.Pid != ev.Tgid {
 		n++ // thread.id
+	}
+	if ev.Hook != probe.HookNone {
+		n++ // k8ssec.hook
 	}
 	switch kind := ev.Kind; {
 	case kind == probe.KindFileOpen:
@@ -142,6 +148,8 @@ func ownAttributes(ev *probe.Event) int {
 		return n + 3
 	case probe.IsPrivKind(kind):
 		return n + 9
+	case kind == probe.KindPrivEscalation:
+		return n + 11
 	default: // the other file kinds, network
 		return n + 8
 	}

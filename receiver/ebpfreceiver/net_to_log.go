@@ -111,6 +111,11 @@ func appendNet(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event) {
 		attrs.PutStr(attrTCPNewState, tcpState(ev.NewState))
 		return // no syscall
 	}
+	if ev.Hook != probe.HookNone {
+		// From a kernel function, not a syscall: no fd, no result.
+		attrs.PutStr(attrHook, ev.Hook.String())
+		return
+	}
 	attrs.PutInt(attrSocketFd, int64(ev.Fd))
 	attrs.PutInt(attrSyscallResult, ev.Result)
 }

@@ -78,8 +78,23 @@ type Config struct {
 	// FlagKilledComm. Needs the exec program: Load fails when it cannot run.
 	KillPaths, KillComms []string
 
+	// Escalation loads the commit_creds hook (bpf/kprobe.bpf.c), which
+	// reports privilege.escalation: uid or euid 0 gained outside a syscall
+	// that grants it.
+	Escalation bool
+	// KillOnEscalation makes the commit_creds hook SIGKILL the task that
+	// escalates (within CgroupPath; whatever IgnoreComms says); its record
+	// has EscalationKilled. Load fails when the hook cannot run.
+	KillOnEscalation bool
+
 	// failObjects makes the named objects fail to load (tests).
 	failObjects []string
+	// hookModes are the hook modes tried, in order (tests); default
+	// fentry, then kprobe.
+	hookModes []HookMode
+	// ungranted are syscall numbers left out of the granting set (tests: a
+	// syscall the escalation detector does not know to grant).
+	ungranted []uint32
 }
 
 // Probe is the loaded and attached programs.
@@ -90,11 +105,15 @@ type Probe struct {
 	net     *netObjects
 	priv    *privObjects
 	lsm     *lsmObjects
+	hooks   *hookObjects
 	links   map[string][]link.Link // by object
 
 	// Unavailable says, per object ("process", "file", "net", "priv"), why it is not
 	// running: its programs failed to load or attach. The others run.
 	Unavailable map[string]error
+	// Hooks says, per kernel-function hook that Config asks for, how it
+	// runs (fentry, kprobe) or why it does not.
+	Hooks map[Hook]HookStatus
 	// Missing lists the tracepoints this kernel lacks (e.g. syscalls that
 	// an architecture does not have); their programs are not attached.
 	Missing []string
@@ -151,7 +170,7 @@ func Load(cfg Config) (*Probe, error) {
 		defer cgroupDir.Close()
 	}
 
-	p := &Probe{Unavailable: map[string]error{}, links: map[string][]link.Link{}}
+	p := &Probe{Unavailable: map[string]error{}, Hooks: map[Hook]HookStatus{}, links: map[string][]link.Link{}}
 	for _, m := range []struct {
 		name string
 		dst  **ebpf.Map
@@ -178,6 +197,12 @@ func Load(cfg Config) (*Probe, error) {
 		{"process", !cfg.SkipExec || !cfg.SkipExit || !cfg.SkipFork, func() error { return p.loadProcess(spec, cfg) }},
 		{"file", len(cfg.FileKinds) > 0, func() error { return p.loadFile(cfg) }},
 		{"net", len(cfg.NetKinds) > 0, func() error { return p.loadNet(cfg) }},
+		// After file and net (the hooks leave to them what they attached), before priv.
+		{"hooks", len(cfg.wantedHooks()) > 0, func() error {
+			n, err := p.loadHookObject(cfg)
+			requested += n - 1 // counted only when privilege.escalation is asked for: the others fall back to tracepoints
+			return err
+		}},
 		// Last: its bpf() watch would otherwise report the loads of the objects after it.
 		{"priv", len(cfg.PrivKinds) > 0, func() error { return p.loadPriv(cfg) }},
 	} {
@@ -186,6 +211,10 @@ func Load(cfg Config) (*Probe, error) {
 		}
 		requested++
 		err := obj.load()
+		if obj.name == "hooks" && err != nil {
+			p.Close() // kill_on_escalation without its hook
+			return nil, err
+		}
 		if slices.Contains(cfg.failObjects, obj.name) {
 			err = errors.New("failing on purpose (test)")
 		}
@@ -340,6 +369,9 @@ func checkConfig(cfg Config) error {
 		if c == "" {
 			errs = append(errs, errors.New("kill comms: empty name"))
 		}
+	}
+	if cfg.KillOnEscalation && !cfg.Escalation {
+		errs = append(errs, errors.New("kill on escalation needs the escalation hook (Escalation)"))
 	}
 	for _, k := range cfg.PrivKinds {
 		if !IsPrivKind(k) {
@@ -510,6 +542,11 @@ func (p *Probe) unload(object string) {
 			_ = p.lsm.Close()
 			p.lsm = nil
 		}
+	case "hooks":
+		if p.hooks != nil {
+			_ = p.hooks.Close()
+			p.hooks = nil
+		}
 	}
 }
 
@@ -558,6 +595,10 @@ func (p *Probe) Close() error {
 	if p.lsm != nil {
 		errs = append(errs, p.lsm.Close())
 		p.lsm = nil
+	}
+	if p.hooks != nil {
+		errs = append(errs, p.hooks.Close())
+		p.hooks = nil
 	}
 	errs = append(errs, p.shared.close())
 	p.shared = sharedMaps{}

@@ -16,7 +16,7 @@ import (
 // hookObjects are the hook object's own maps and its attached programs.
 type hookObjects struct {
 	maps  map[string]*ebpf.Map
-	progs []*ebpf.Program
+	progs map[Hook]*ebpf.Program
 }
 
 func (h *hookObjects) Close() error {
@@ -151,7 +151,7 @@ func (p *Probe) hookSpec(cfg Config) (*ebpf.CollectionSpec, error) {
 // createHookMaps creates the object's own maps and fills them; it returns
 // every map the programs use, the shared ones included, by name.
 func (p *Probe) createHookMaps(spec *ebpf.CollectionSpec, cfg Config) (map[string]*ebpf.Map, error) {
-	h := &hookObjects{maps: map[string]*ebpf.Map{}}
+	h := &hookObjects{maps: map[string]*ebpf.Map{}, progs: map[Hook]*ebpf.Program{}}
 	p.hooks = h
 	repl := p.shared.replacements()
 	for name, ms := range spec.Maps {
@@ -222,7 +222,7 @@ func (p *Probe) attachHook(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map,
 		prog.Close()
 		return fmt.Errorf("attaching to %s: %w", fn.symbol, err)
 	}
-	p.hooks.progs = append(p.hooks.progs, prog)
+	p.hooks.progs[h] = prog
 	p.links["hooks"] = append(p.links["hooks"], l)
 	return nil
 }

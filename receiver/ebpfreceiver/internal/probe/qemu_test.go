@@ -24,7 +24,7 @@ import (
 const inVMEnv = "K8SSEC_IN_VM"
 
 // requireVM skips a test outside the VM that bootedBy boots.
-func requireVM(t *testing.T, bootedBy string) {
+func requireVM(t testing.TB, bootedBy string) {
 	t.Helper()
 	if os.Getenv(inVMEnv) == "" {
 		t.Skip("runs in the VM that " + bootedBy + " boots")
@@ -34,7 +34,7 @@ func requireVM(t *testing.T, bootedBy string) {
 // testKernel is Debian's kernel of series ("6.12", "6.1"), as
 // hack/fetch-test-kernel.sh caches it; K8SSEC_TEST_KERNEL_<series> (dots
 // removed: K8SSEC_TEST_KERNEL_612) overrides it, K8SSEC_TEST_KERNEL the 6.12.
-func testKernel(t *testing.T, series string) string {
+func testKernel(t testing.TB, series string) string {
 	t.Helper()
 	if k := os.Getenv("K8SSEC_TEST_KERNEL_" + regexp.MustCompile(`\D`).ReplaceAllString(series, "")); k != "" {
 		return k
@@ -58,10 +58,11 @@ type qemuVM struct {
 	root    string // the initramfs's tree
 	qemu    string
 	busybox string
+	cpus    int // the VM's CPUs; 0: two
 }
 
 // newQemuVM builds the tests static into a busybox tree. Skipped with -short.
-func newQemuVM(t *testing.T) *qemuVM {
+func newQemuVM(t testing.TB) *qemuVM {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("boots a VM")
@@ -84,7 +85,7 @@ func newQemuVM(t *testing.T) *qemuVM {
 
 // add puts a copy of from at path (absolute, in the VM) with mode (set-uid
 // bits included: the cpio archive keeps them, and root's ownership).
-func (vm *qemuVM) add(t *testing.T, from, path string, mode os.FileMode) {
+func (vm *qemuVM) add(t testing.TB, from, path string, mode os.FileMode) {
 	t.Helper()
 	dst := filepath.Join(vm.root, path)
 	copyFile(t, from, dst)
@@ -94,7 +95,7 @@ func (vm *qemuVM) add(t *testing.T, from, path string, mode os.FileMode) {
 // run boots kernel with the initramfs, runs the tests that run matches
 // (-test.run) with -test.v, and fails t unless each of them passed and none
 // failed. It returns the console.
-func (vm *qemuVM) run(t *testing.T, kernel, run string, args ...string) string {
+func (vm *qemuVM) run(t testing.TB, kernel, run string, args ...string) string {
 	t.Helper()
 	script := fmt.Sprintf(vmInit, inVMEnv, kernel, run, shellWords(args))
 	require.NoError(t, os.WriteFile(filepath.Join(vm.root, "init"), []byte(script), 0o755))
@@ -106,7 +107,11 @@ func (vm *qemuVM) run(t *testing.T, kernel, run string, args ...string) string {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	qemu := exec.CommandContext(ctx, vm.qemu, "-m", "1024", "-smp", "2", "-cpu", "max", "-nographic", "-no-reboot", "-nic", "none",
+	cpus := "2"
+	if vm.cpus > 0 {
+		cpus = fmt.Sprint(vm.cpus)
+	}
+	qemu := exec.CommandContext(ctx, vm.qemu, "-m", "1024", "-smp", cpus, "-cpu", "max", "-nographic", "-no-reboot", "-nic", "none",
 		"-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 panic=-1 quiet")
 	var console bytes.Buffer
 	qemu.Stdout, qemu.Stderr = &console, &console
@@ -150,7 +155,7 @@ echo K8SSEC-VM-DONE
 poweroff -f
 `
 
-func copyFile(t *testing.T, from, to string) {
+func copyFile(t testing.TB, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
 	require.NoError(t, err)

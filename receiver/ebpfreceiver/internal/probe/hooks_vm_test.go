@@ -22,6 +22,7 @@ const suidHelper = "/suid-helper"
 func TestHooksUnderQemu(t *testing.T) {
 	vm := newQemuVM(t)
 	vm.add(t, filepath.Join(vm.root, "probe.test"), suidHelper, os.ModeSetuid|0o755)
+	vm.addProgram(t, compatHelperSource, compatHelper, "386")
 	for _, series := range []string{"6.1", "6.12"} {
 		t.Run(series, func(t *testing.T) { vm.run(t, testKernel(t, series), "TestHooksInVM") })
 	}
@@ -37,6 +38,7 @@ func TestHooksInVM(t *testing.T) {
 			t.Run("escalation kill", func(t *testing.T) { testEscalationKill(t, mode) })
 			t.Run("file open", func(t *testing.T) { testHookFileOpen(t, mode) })
 			t.Run("connect accept", func(t *testing.T) { testHookConnectAccept(t, mode) })
+			t.Run("32-bit syscalls", func(t *testing.T) { testCompatSyscalls(t, mode) })
 		})
 	}
 }
@@ -59,7 +61,9 @@ func untilExit(t *testing.T, rd *Reader, pid int, keep func(*Event) bool) (kept 
 	t.Helper()
 	exit = readUntil(t, rd, func(e *Event) bool {
 		if keep(e) {
-			kept = append(kept, *e)
+			c := *e
+			c.Path = append([]byte(nil), e.Path...) // e's slices are the reader's until the next read
+			kept = append(kept, c)
 		}
 		return e.Kind == KindExit && e.Tgid == uint32(pid)
 	})
@@ -271,6 +275,67 @@ func testHookConnectAccept(t *testing.T, mode HookMode) {
 }
 
 var loopback4 = [4]byte{127, 0, 0, 1}
+
+// compatHelper is compatHelperSource built for 386, in the VM's initramfs:
+// its syscalls are the 32-bit (ia32) ones, which no syscall tracepoint sees.
+const compatHelper = "/compat-helper"
+
+// compatHelperSource, run as root with a path: opens the path (creating it),
+// becomes uid 1000 keeping 0 as its saved uid and takes euid 0 back, with
+// setresuid32; prints its uid and euid.
+const compatHelperSource = `package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+)
+
+func main() {
+	runtime.LockOSThread()
+	fd, err := syscall.Open(os.Args[1], syscall.O_CREAT|syscall.O_RDONLY, 0o644)
+	if err != nil {
+		fmt.Println("open:", err)
+		os.Exit(1)
+	}
+	syscall.Close(fd)
+	for _, ids := range [][3]int{{1000, 1000, 0}, {-1, 0, -1}} {
+		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID32, uintptr(ids[0]), uintptr(ids[1]), uintptr(ids[2])); e != 0 {
+			fmt.Println("setresuid32:", e)
+			os.Exit(1)
+		}
+	}
+	fmt.Println(syscall.Getuid(), syscall.Geteuid())
+}
+`
+
+// testCompatSyscalls: a 32-bit process's open, which no tracepoint sees, is
+// reported by security_file_open; its setresuid32 calls are granting ones
+// (the 32-bit table's numbers), so taking euid 0 back does not alert.
+func testCompatSyscalls(t *testing.T, mode HookMode) {
+	dir := "/tmp/compat-" + string(mode)
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	_, rd := loadHooksIn(t, mode, Config{FileKinds: []Kind{KindFileOpen}, FilePrefixes: []string{dir}, Escalation: true})
+	path := filepath.Join(dir, "opened")
+	cmd := exec.Command(compatHelper, path)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Equal(t, "1000 0\n", string(out))
+	pid := cmd.Process.Pid
+	kept, _ := untilExit(t, rd, pid, func(e *Event) bool {
+		return e.Tgid == uint32(pid) && (e.Kind == KindPrivEscalation || e.Kind == KindFileOpen)
+	})
+	var opens []string
+	for _, e := range kept {
+		assert.NotEqual(t, KindPrivEscalation, e.Kind, "setresuid32 grants the saved uid back")
+		if e.Kind == KindFileOpen {
+			assert.Equal(t, HookSecurityFileOpen, e.Hook)
+			opens = append(opens, string(e.Path))
+		}
+	}
+	assert.Equal(t, []string{path}, opens, "the 32-bit open, once, from the hook")
+}
 
 func copyEvent(e *Event) *Event {
 	c := *e

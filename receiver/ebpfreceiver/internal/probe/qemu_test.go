@@ -92,6 +92,19 @@ func (vm *qemuVM) add(t testing.TB, from, path string, mode os.FileMode) {
 	require.NoError(t, os.Chmod(dst, mode))
 }
 
+// addProgram builds a one-file Go program (its source; the standard library
+// only) static for goarch and puts it at path in the VM.
+func (vm *qemuVM) addProgram(t testing.TB, source, path, goarch string) {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(source), 0o644))
+	build := exec.Command("go", "build", "-o", filepath.Join(vm.root, path), "main.go")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH="+goarch, "GOFLAGS=", "GO111MODULE=off")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "building %s for %s:\n%s", path, goarch, out)
+}
+
 // run boots kernel with the initramfs, runs the tests that run matches
 // (-test.run) with -test.v, and fails t unless each of them passed and none
 // failed. It returns the console.

@@ -38,6 +38,8 @@ enum event_kind {
 	EVENT_KIND_FORK = 23,
 	EVENT_KIND_FILE_LINK = 24,
 	EVENT_KIND_FILE_SYMLINK = 25,
+	EVENT_KIND_SHELL_COMMAND = 27,
+	EVENT_KIND_UPROBE = 28,
 	EVENT_KIND_MAX = 32, /* size of the loss array; room for the kinds to come */
 };
 
@@ -235,6 +237,56 @@ struct priv_event {
 	char name[32];
 	char str1[PRIV_STR_MAX];
 	char str2[PRIV_STR_MAX];
+};
+
+/* Bytes of a shell command line a shell_event keeps, NUL included. */
+#define SHELL_COMMAND_MAX 1024
+
+/* shell_event.flags */
+#define SHELL_FLAG_TRUNCATED (1 << 0) /* the line was longer than SHELL_COMMAND_MAX - 1 bytes */
+
+/*
+ * process.shell_command: a line an interactive bash read (the return of its
+ * readline). Only the used prefix goes to the ring:
+ * offsetof(command) + len bytes.
+ */
+struct shell_event {
+	struct event_header hdr;
+	__u32 len; /* bytes of command, NUL included */
+	__u32 flags;
+	char command[SHELL_COMMAND_MAX];
+};
+
+#define UPROBE_MAX_ARGS 4
+#define UPROBE_STR_MAX 128 /* bytes of a string argument, NUL included */
+
+/* uprobe_config.types[i] */
+enum uprobe_arg_type {
+	UPROBE_ARG_NONE = 0,
+	UPROBE_ARG_INT = 1,
+	UPROBE_ARG_STRING = 2, /* a NUL-terminated string in user memory */
+};
+
+/* What a configured uprobe reads, by its index (the attach cookie). */
+struct uprobe_config {
+	__u8 types[UPROBE_MAX_ARGS]; /* enum uprobe_arg_type; a return probe: types[0] is the return value's */
+};
+
+/* uprobe_event.flags: bit i (truncated) or UPROBE_MAX_ARGS + i (unreadable) for argument i. */
+#define UPROBE_FLAG_TRUNCATED(i) (1 << (i))
+#define UPROBE_FLAG_FAULT(i) (1 << (UPROBE_MAX_ARGS + (i)))
+
+/*
+ * process.uprobe: a configured uprobe (or uretprobe) fired. probe is the
+ * index of the uprobe in the loader's list. args hold the raw register values
+ * (a string's pointer); strs the strings read for string arguments.
+ */
+struct uprobe_event {
+	struct event_header hdr;
+	__u32 probe;
+	__u32 flags;
+	__u64 args[UPROBE_MAX_ARGS];
+	char strs[UPROBE_MAX_ARGS][UPROBE_STR_MAX];
 };
 
 #endif /* K8SSEC_EVENTS_H */

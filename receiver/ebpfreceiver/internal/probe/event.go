@@ -42,6 +42,9 @@ const (
 	KindFork        Kind = Kind(processEventKindEVENT_KIND_FORK)
 	KindFileLink    Kind = Kind(processEventKindEVENT_KIND_FILE_LINK)
 	KindFileSymlink Kind = Kind(processEventKindEVENT_KIND_FILE_SYMLINK)
+
+	KindShellCommand Kind = Kind(processEventKindEVENT_KIND_SHELL_COMMAND)
+	KindUprobe       Kind = Kind(processEventKindEVENT_KIND_UPROBE)
 	// NumKinds is the size of the loss array.
 	NumKinds = int(processEventKindEVENT_KIND_MAX)
 )
@@ -98,6 +101,10 @@ func (k Kind) String() string {
 		return "file.link"
 	case KindFileSymlink:
 		return "file.symlink"
+	case KindShellCommand:
+		return "process.shell_command"
+	case KindUprobe:
+		return "process.uprobe"
 	}
 	return fmt.Sprintf("kind(%d)", uint32(k))
 }
@@ -112,6 +119,9 @@ const (
 	FlagKilledComm        uint32 = 1 << 5 // enforcement: SIGKILL sent, the comm is a kill comm
 	FlagDrift             uint32 = 1 << 6 // the executable was created or truncated since the probe started
 )
+
+// shellFlagTruncated: the shell record's line was cut (SHELL_FLAG_TRUNCATED).
+const shellFlagTruncated uint32 = 1 << 0
 
 // Flags of a file record (FILE_FLAG_* in bpf/events.h).
 const (
@@ -131,6 +141,8 @@ var (
 	fileDataOff   = int(unsafe.Offsetof(fileFileEvent{}.Data))
 	netSize       = int(unsafe.Sizeof(netNetEvent{}))
 	privSize      = int(unsafe.Sizeof(privPrivEvent{}))
+	shellCmdOff   = int(unsafe.Offsetof(uprobeShellEvent{}.Command))
+	uprobeSize    = int(unsafe.Sizeof(uprobeUprobeEvent{}))
 	errShort      = errors.New("probe: short record")
 	errBadLength  = errors.New("probe: record lengths exceed the record")
 )
@@ -216,7 +228,27 @@ type Event struct {
 	Name    []byte // without NUL padding
 	Str1    []byte
 	Str2    []byte
+
+	// process.shell_command: the line an interactive bash read, without
+	// its NUL; CommandTruncated: it was longer than ShellCommandMax-1 bytes.
+	Command          []byte
+	CommandTruncated bool
+
+	// process.uprobe: UprobeIndex names the probe (Probe.Uprobes);
+	// UprobeArgs are the raw register values, UprobeStrs the strings read
+	// for string arguments (without the NUL). UprobeFlags: bit i, argument
+	// i's string was truncated; bit MaxUprobeArgs+i, it was unreadable.
+	UprobeIndex uint32
+	UprobeFlags uint32
+	UprobeArgs  [MaxUprobeArgs]uint64
+	UprobeStrs  [MaxUprobeArgs][]byte
 }
+
+// UprobeStrTruncated says whether string argument i was cut to UprobeStrMax-1 bytes.
+func (e *Event) UprobeStrTruncated(i int) bool { return e.UprobeFlags&(1<<i) != 0 }
+
+// UprobeStrFault says whether string argument i could not be read (a bad pointer, or a page not in memory).
+func (e *Event) UprobeStrFault(i int) bool { return e.UprobeFlags&(1<<(MaxUprobeArgs+i)) != 0 }
 
 // ExecCwdMax is the bytes an exec record keeps of the working directory.
 const ExecCwdMax = int(unsafe.Sizeof(processExecEvent{}.Cwd))
@@ -348,6 +380,30 @@ func Decode(raw []byte, ev *Event) error {
 		ev.Name = trimNUL(b[:privNameMax])
 		ev.Str1 = trimNUL(b[privNameMax : privNameMax+privStrMax])
 		ev.Str2 = trimNUL(b[privNameMax+privStrMax : privNameMax+2*privStrMax])
+	case KindShellCommand:
+		if len(raw) < shellCmdOff {
+			return errShort
+		}
+		n := int(le.Uint32(raw[headerSize:]))
+		if n > len(raw)-shellCmdOff {
+			return errBadLength
+		}
+		ev.CommandTruncated = le.Uint32(raw[headerSize+4:])&shellFlagTruncated != 0
+		ev.Command = trimNUL(raw[shellCmdOff : shellCmdOff+n])
+	case KindUprobe:
+		if len(raw) < uprobeSize {
+			return errShort
+		}
+		b := raw[headerSize:]
+		ev.UprobeIndex = le.Uint32(b)
+		ev.UprobeFlags = le.Uint32(b[4:])
+		for i := range ev.UprobeArgs {
+			ev.UprobeArgs[i] = le.Uint64(b[8+8*i:])
+		}
+		b = b[8+8*MaxUprobeArgs:]
+		for i := range ev.UprobeStrs {
+			ev.UprobeStrs[i] = trimNUL(b[i*UprobeStrMax : (i+1)*UprobeStrMax])
+		}
 	default:
 		return fmt.Errorf("probe: unknown event kind %d", h.Kind)
 	}

@@ -78,6 +78,16 @@ type Config struct {
 	// FlagKilledComm. Needs the exec program: Load fails when it cannot run.
 	KillPaths, KillComms []string
 
+	// ShellCommands loads the uprobe object's readline uretprobe: lines
+	// read by interactive bash shells (process.shell_command). The bash
+	// binaries among ShellBinaries that exist are probed at load (deduplicated
+	// by inode); AttachShell and AttachShellOf probe more.
+	ShellCommands bool
+	ShellBinaries []string
+	// Uprobes are user-space probes to attach (process.uprobe). Load fails
+	// when one cannot be attached.
+	Uprobes []Uprobe
+
 	// failObjects makes the named objects fail to load (tests).
 	failObjects []string
 }
@@ -90,11 +100,19 @@ type Probe struct {
 	net     *netObjects
 	priv    *privObjects
 	lsm     *lsmObjects
+	uprobe  *uprobeObjects
 	links   map[string][]link.Link // by object
+	linkMu  sync.Mutex             // links: AttachShell adds to them while the probe runs
 
-	// Unavailable says, per object ("process", "file", "net", "priv"), why it is not
+	uprobes []Uprobe
+	shells  *shellProbes
+
+	// Unavailable says, per object ("process", "file", "net", "priv", "uprobe"), why it is not
 	// running: its programs failed to load or attach. The others run.
 	Unavailable map[string]error
+	// ShellErrors are why bash binaries of ShellBinaries could not be
+	// probed (those that exist).
+	ShellErrors []error
 	// Missing lists the tracepoints this kernel lacks (e.g. syscalls that
 	// an architecture does not have); their programs are not attached.
 	Missing []string
@@ -178,6 +196,7 @@ func Load(cfg Config) (*Probe, error) {
 		{"process", !cfg.SkipExec || !cfg.SkipExit || !cfg.SkipFork, func() error { return p.loadProcess(spec, cfg) }},
 		{"file", len(cfg.FileKinds) > 0, func() error { return p.loadFile(cfg) }},
 		{"net", len(cfg.NetKinds) > 0, func() error { return p.loadNet(cfg) }},
+		{"uprobe", cfg.ShellCommands || len(cfg.Uprobes) > 0, func() error { return p.loadUprobe(cfg) }},
 		// Last: its bpf() watch would otherwise report the loads of the objects after it.
 		{"priv", len(cfg.PrivKinds) > 0, func() error { return p.loadPriv(cfg) }},
 	} {
@@ -193,6 +212,11 @@ func Load(cfg Config) (*Probe, error) {
 			p.Unavailable[obj.name] = err
 			p.unload(obj.name)
 		}
+	}
+	if err := p.Unavailable["uprobe"]; err != nil && len(cfg.Uprobes) > 0 {
+		// Configured uprobes are never skipped quietly: one that cannot attach fails Load.
+		p.Close()
+		return nil, err
 	}
 	if len(cfg.DenyExecPaths) > 0 {
 		// Enforcement asked for is never skipped quietly: without it, Load fails.
@@ -346,7 +370,7 @@ func checkConfig(cfg Config) error {
 			errs = append(errs, fmt.Errorf("privilege kinds: %v is not a privilege event", k))
 		}
 	}
-	return errors.Join(checkFileConfig(cfg), checkNetConfig(cfg), errors.Join(errs...))
+	return errors.Join(checkFileConfig(cfg), checkNetConfig(cfg), checkUprobes(cfg.Uprobes), errors.Join(errs...))
 }
 
 func (cfg Config) enforcing() bool { return len(cfg.KillPaths) > 0 || len(cfg.KillComms) > 0 }
@@ -510,6 +534,12 @@ func (p *Probe) unload(object string) {
 			_ = p.lsm.Close()
 			p.lsm = nil
 		}
+	case "uprobe":
+		if p.uprobe != nil {
+			_ = p.uprobe.Close()
+			p.uprobe = nil
+			p.shells = nil
+		}
 	}
 }
 
@@ -530,15 +560,17 @@ func closeLinks(links []link.Link) error {
 	return errors.Join(errs...)
 }
 
-// Close detaches and unloads everything.
+// Close detaches and unloads everything. No AttachShell may run then or after.
 func (p *Probe) Close() error {
 	var errs []error
 	var all []link.Link
+	p.linkMu.Lock()
 	for _, links := range p.links {
 		all = append(all, links...)
 	}
-	errs = append(errs, closeLinks(all))
 	p.links = nil
+	p.linkMu.Unlock()
+	errs = append(errs, closeLinks(all))
 	if p.process != nil {
 		errs = append(errs, p.process.Close())
 		p.process = nil
@@ -558,6 +590,11 @@ func (p *Probe) Close() error {
 	if p.lsm != nil {
 		errs = append(errs, p.lsm.Close())
 		p.lsm = nil
+	}
+	if p.uprobe != nil {
+		errs = append(errs, p.uprobe.Close())
+		p.uprobe = nil
+		p.shells = nil
 	}
 	errs = append(errs, p.shared.close())
 	p.shared = sharedMaps{}

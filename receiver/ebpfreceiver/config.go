@@ -39,6 +39,10 @@ const (
 	eventPtrace      = "process.ptrace"
 	eventBPFLoad     = "kernel.bpf_load"
 	eventMemfdCreate = "process.memfd_create"
+
+	// Not in events: shell_commands and uprobes turn these on.
+	eventShellCommand = "process.shell_command"
+	eventUprobe       = "process.uprobe"
 )
 
 var knownEvents = []string{
@@ -140,6 +144,17 @@ type Config struct {
 	Kubernetes KubernetesConfig `mapstructure:"kubernetes"`
 	// Enforcement kills processes at exec. Default: empty, no enforcement.
 	Enforcement EnforcementConfig `mapstructure:"enforcement"`
+	// ShellCommands reports each line typed into an interactive bash
+	// (process.shell_command): a uretprobe on bash's readline, attached to
+	// the host's bash at start and to each other bash binary (a container's
+	// own, by inode) when a process execs a file named bash (which needs
+	// process.exec among the events) or runs as bash when the receiver
+	// starts; at most 64 distinct binaries. Filtered by cgroup_path and
+	// ignore_comms. It costs nothing until a line is typed. Default: true.
+	ShellCommands bool `mapstructure:"shell_commands"`
+	// Uprobes are user-space probes on functions of executables or shared
+	// libraries (process.uprobe, one record a call). Default: none.
+	Uprobes []UprobeConfig `mapstructure:"uprobes"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -176,6 +191,57 @@ type EnforcementConfig struct {
 
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// UprobeConfig is one user-space probe.
+type UprobeConfig struct {
+	// Binary is the executable or shared library: an absolute path, or a
+	// library name without a slash ("libc.so.6", or "libssl" for any
+	// libssl.so*), found in /etc/ld.so.cache, then in the standard library
+	// directories, when the receiver starts.
+	Binary string `mapstructure:"binary"`
+	// Symbol is the function, as the binary's symbol table names it.
+	Symbol string `mapstructure:"symbol"`
+	// Return probes the function's return instead of its entry: args then
+	// has at most one entry, the return value's type.
+	Return bool `mapstructure:"return"`
+	// Args are the types of the first arguments, in order, at most 4: int
+	// (the register's 64 bits, signed) or string (a NUL-terminated string in
+	// the process's memory, at most 127 bytes kept). x86-64 System V calling
+	// convention (C, C++, Rust's extern "C"; not Go's own ABI).
+	Args []string `mapstructure:"args"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// uprobeArgTypes maps the args names to the probe's types.
+var uprobeArgTypes = map[string]probe.UprobeArg{"int": probe.UprobeArgInt, "string": probe.UprobeArgString}
+
+func (u *UprobeConfig) validate(i int) error {
+	where := fmt.Sprintf("uprobes[%d] (binary %q, symbol %q)", i, u.Binary, u.Symbol)
+	var errs []error
+	switch {
+	case u.Binary == "":
+		errs = append(errs, fmt.Errorf("%s: binary is empty: give an absolute path or a library name", where))
+	case strings.Contains(u.Binary, "/") && !strings.HasPrefix(u.Binary, "/"):
+		errs = append(errs, fmt.Errorf("%s: binary must be an absolute path, or a library name without a slash", where))
+	}
+	if u.Symbol == "" {
+		errs = append(errs, fmt.Errorf("%s: symbol is empty", where))
+	}
+	if len(u.Args) > probe.MaxUprobeArgs {
+		errs = append(errs, fmt.Errorf("%s: %d args, at most %d are read", where, len(u.Args), probe.MaxUprobeArgs))
+	}
+	if u.Return && len(u.Args) > 1 {
+		errs = append(errs, fmt.Errorf("%s: a return probe reads one value, the return value: at most one args entry", where))
+	}
+	for j, a := range u.Args {
+		if _, ok := uprobeArgTypes[a]; !ok {
+			errs = append(errs, fmt.Errorf("%s: args[%d] %q: the type must be int or string", where, j, a))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (e *EnforcementConfig) enabled() bool {
@@ -225,6 +291,8 @@ func createDefaultConfig() component.Config {
 		PortsOfInterest:  []uint16{},
 		Kubernetes:       KubernetesConfig{AuthType: authNone},
 		Enforcement:      EnforcementConfig{KillPaths: []string{}, KillComms: []string{}, DenyExecPaths: []string{}},
+		ShellCommands:    true,
+		Uprobes:          []UprobeConfig{},
 	}
 }
 
@@ -269,6 +337,14 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Enforcement.validate(c); err != nil {
 		errs = append(errs, err)
+	}
+	if len(c.Uprobes) > probe.MaxUprobes {
+		errs = append(errs, fmt.Errorf("uprobes: %d entries, at most %d", len(c.Uprobes), probe.MaxUprobes))
+	}
+	for i := range c.Uprobes {
+		if err := c.Uprobes[i].validate(i); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.ProcessCacheSize < 1 {
 		errs = append(errs, fmt.Errorf("process_cache_size %d: must be at least 1", c.ProcessCacheSize))

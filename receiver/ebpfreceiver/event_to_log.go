@@ -59,6 +59,9 @@ func (r *ebpfReceiver) appendEvent(b *eventBatch, ev *probe.Event) {
 		if ev.Flags&probe.FlagDenied == 0 { // a refused exec left the process as it was
 			self = exec
 			r.procs.put(ev.Tgid, self)
+			if r.shellQueue != nil && probe.IsShell(ev.Filename) {
+				r.probeShell(ev.Tgid, exec.exe)
+			}
 		}
 	}
 	parent, _ := r.procs.get(ev.Ppid)
@@ -104,6 +107,10 @@ func (r *ebpfReceiver) appendEvent(b *eventBatch, ev *probe.Event) {
 		appendFile(lr, attrs, ev, r.strings)
 	case probe.KindNetConnect, probe.KindNetAccept, probe.KindNetBind, probe.KindNetListen, probe.KindNetTCPState:
 		appendNet(lr, attrs, ev)
+	case probe.KindShellCommand:
+		appendShell(lr, attrs, ev)
+	case probe.KindUprobe:
+		appendUprobe(lr, attrs, ev, r.uprobes)
 	default:
 		if probe.IsPrivKind(ev.Kind) {
 			appendPriv(lr, attrs, ev)
@@ -140,6 +147,10 @@ func ownAttributes(ev *probe.Event) int {
 		return n + 11
 	case kind == probe.KindExit, kind == probe.KindFork:
 		return n + 3
+	case kind == probe.KindShellCommand:
+		return n + 2 // command, truncated
+	case kind == probe.KindUprobe:
+		return n + 6 // binary, symbol, return, args, truncated, unreadable
 	case probe.IsPrivKind(kind):
 		return n + 9
 	default: // the other file kinds, network

@@ -204,6 +204,16 @@ var attributeTypes = map[string]attrType{
 	"k8ssec.process.parent.exec_id":     typeString,
 	"k8ssec.process.child.pid":          typeInt,
 
+	// Shell commands and uprobes (the ebpf receiver's uprobe object).
+	"k8ssec.shell.command":           typeString,
+	"k8ssec.shell.command.truncated": typeBool,
+	"k8ssec.uprobe.binary":           typeString,
+	"k8ssec.uprobe.symbol":           typeString,
+	"k8ssec.uprobe.return":           typeBool,
+	"k8ssec.uprobe.args":             typeList, // ints and strings, as the probe's args say
+	"k8ssec.uprobe.args.truncated":   typeBool,
+	"k8ssec.uprobe.args.unreadable":  typeBool,
+
 	// Kubernetes audit (the k8s_audit receiver).
 	"k8s.audit.id":                            typeString,
 	"k8s.audit.stage":                         typeString,

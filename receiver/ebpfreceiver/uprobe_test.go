@@ -156,6 +156,9 @@ func TestUprobeEndToEnd(t *testing.T) {
 	})
 	defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
 
+	// Outside the cgroup first: its records, if any, would be read before the others.
+	outside := exec.Command(target, "2")
+	require.NoError(t, outside.Run())
 	cmd := cg.command(target, "2")
 	require.NoError(t, cmd.Run())
 	var got []event
@@ -185,6 +188,7 @@ func TestUprobeEndToEnd(t *testing.T) {
 	}
 	assert.Equal(t, 2, entry)
 	assert.Equal(t, 2, ret)
+	assert.Empty(t, find(sink, eventUprobe, outside.Process.Pid), "the cgroup filter applies to uprobes")
 }
 
 // TestUprobeStartErrors: a missing symbol or library stops the receiver at

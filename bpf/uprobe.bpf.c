@@ -46,17 +46,14 @@ const enum uprobe_arg_type *unused_uprobe_arg_type __attribute__((unused));
 const volatile __u64 cfg_cgroup_id = 0;
 const volatile __u32 cfg_cgroup_level = 0;
 
-/* fill_header for the sleepable programs: the same filters, without the cgroup array. */
-static __always_inline bool fill_header_sleepable(struct event_header *h, __u32 kind, struct task_struct *task)
+/* The filters of fill_header for the sleepable programs, without the cgroup array. */
+static __always_inline bool uprobe_wanted(void)
 {
-	__builtin_memset(h, 0, sizeof(*h));
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
-	if (bpf_map_lookup_elem(&ignore_comms, h->comm))
+	char comm[TASK_COMM_LEN] = {};
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (bpf_map_lookup_elem(&ignore_comms, comm))
 		return false;
-	if (cfg_cgroup_filter && bpf_get_current_ancestor_cgroup_id(cfg_cgroup_level) != cfg_cgroup_id)
-		return false;
-	fill_header_of(h, kind, task);
-	return true;
+	return !cfg_cgroup_filter || bpf_get_current_ancestor_cgroup_id(cfg_cgroup_level) == cfg_cgroup_id;
 }
 
 /* Probe index (the attach cookie) -> how to read its arguments. Filled by the loader before attaching. */
@@ -133,7 +130,7 @@ static __always_inline int uprobe_hit(struct pt_regs *ctx, bool ret)
 	struct uprobe_config *c = bpf_map_lookup_elem(&uprobe_configs, &idx);
 	__u32 zero = 0;
 	struct uprobe_event *e = bpf_map_lookup_elem(&uprobe_scratch, &zero);
-	if (!c || !e)
+	if (!c || !e || !uprobe_wanted())
 		return 0;
 	__u64 regs[UPROBE_MAX_ARGS] = {};
 	if (ret) {
@@ -148,8 +145,9 @@ static __always_inline int uprobe_hit(struct pt_regs *ctx, bool ret)
 	 * A string argument may sit on a page the process has not touched yet
 	 * (a literal in .rodata, before its first use), which the non-faulting
 	 * read below cannot read. The programs are sleepable: one faulting byte
-	 * read brings the string's first page in. Before the header: nothing
-	 * sleeps once the per-CPU record is being written.
+	 * read brings the string's first page in. After the filters (a filtered
+	 * process pays no fault), before the record: nothing sleeps once the
+	 * per-CPU record is being written.
 	 */
 #pragma unroll
 	for (int i = 0; i < UPROBE_MAX_ARGS; i++) {
@@ -157,8 +155,9 @@ static __always_inline int uprobe_hit(struct pt_regs *ctx, bool ret)
 		if (c->types[i] == UPROBE_ARG_STRING && regs[i])
 			bpf_copy_from_user(&b, 1, (const void *)regs[i]);
 	}
-	if (!fill_header_sleepable(&e->hdr, EVENT_KIND_UPROBE, (struct task_struct *)bpf_get_current_task()))
-		return 0;
+	__builtin_memset(&e->hdr, 0, sizeof(e->hdr));
+	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
+	fill_header_of(&e->hdr, EVENT_KIND_UPROBE, (struct task_struct *)bpf_get_current_task());
 	e->probe = idx;
 	e->flags = 0;
 #pragma unroll

@@ -88,6 +88,8 @@ type Config struct {
 	// when one cannot be attached.
 	Uprobes []Uprobe
 
+	// shellLimit, when set, replaces MaxShellBinaries (tests).
+	shellLimit int
 	// failObjects makes the named objects fail to load (tests).
 	failObjects []string
 }

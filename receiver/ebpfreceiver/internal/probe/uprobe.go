@@ -87,6 +87,7 @@ type binaryID struct{ dev, ino uint64 }
 
 // shellProbes are the bash binaries whose readline is probed.
 type shellProbes struct {
+	limit   int
 	mu      sync.Mutex
 	probed  map[binaryID]string // the path it was first found at
 	refused map[binaryID]bool   // no readline symbol, or not attachable: not tried again
@@ -120,7 +121,10 @@ func (p *Probe) loadUprobe(cfg Config) error {
 		return explainLoadError("uprobe", err)
 	}
 	p.uprobe = objs
-	p.shells = &shellProbes{probed: map[binaryID]string{}, refused: map[binaryID]bool{}}
+	p.shells = &shellProbes{limit: MaxShellBinaries, probed: map[binaryID]string{}, refused: map[binaryID]bool{}}
+	if cfg.shellLimit > 0 {
+		p.shells.limit = cfg.shellLimit
+	}
 	for i, u := range cfg.Uprobes {
 		var c uprobeUprobeConfig
 		for j, a := range u.Args {
@@ -204,7 +208,7 @@ func (p *Probe) AttachShell(path string) (bool, error) {
 	if _, ok := s.probed[id]; ok || s.refused[id] {
 		return false, nil
 	}
-	if len(s.probed) >= MaxShellBinaries {
+	if len(s.probed) >= s.limit {
 		return false, ErrShellLimit
 	}
 	fdPath := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))

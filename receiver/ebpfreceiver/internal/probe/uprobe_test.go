@@ -108,6 +108,20 @@ func TestShellCommandsOfAnotherBash(t *testing.T) {
 	assert.False(t, ok)
 }
 
+// TestShellBinariesAreBounded: past the limit, another bash is refused
+// with ErrShellLimit, and the ones probed stay probed.
+func TestShellBinariesAreBounded(t *testing.T) {
+	requireRoot(t)
+	p, _ := loadReading(t, Config{RingBufferSize: 4096, MaxArgs: 4, SkipExec: true, SkipExit: true, SkipFork: true,
+		ShellCommands: true, ShellBinaries: []string{hostBash}, shellLimit: 1})
+	copied := filepath.Join(t.TempDir(), "bash")
+	copyExecutable(t, hostBash, copied)
+	ok, err := p.AttachShell(copied)
+	assert.ErrorIs(t, err, ErrShellLimit)
+	assert.False(t, ok)
+	assert.Equal(t, []string{hostBash}, p.ShellBinaries())
+}
+
 func copyExecutable(t *testing.T, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)

@@ -144,6 +144,7 @@ var attributeTypes = map[string]attrType{
 	"k8ssec.linux.mnt_ns":                   typeInt,
 	"k8ssec.linux.pid_ns":                   typeInt,
 	"k8ssec.process.start_time":             typeInt,
+	"k8ssec.process.requested_path":         typeString,
 	"file.path":                             typeString,
 	"file.name":                             typeString,
 	"file.directory":                        typeString,

@@ -102,6 +102,7 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		KillPaths:      r.cfg.Enforcement.KillPaths,
 		KillComms:      r.cfg.Enforcement.KillComms,
 		DenyExecPaths:  r.cfg.Enforcement.DenyExecPaths,
+		ContainerPaths: r.cfg.Enforcement.ContainerPaths,
 	})
 	if err != nil {
 		return err

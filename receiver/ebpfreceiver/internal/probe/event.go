@@ -111,6 +111,7 @@ const (
 	FlagKilledPath        uint32 = 1 << 4 // enforcement: SIGKILL sent, the filename is a kill path
 	FlagKilledComm        uint32 = 1 << 5 // enforcement: SIGKILL sent, the comm is a kill comm
 	FlagDrift             uint32 = 1 << 6 // the executable was created or truncated since the probe started
+	FlagByFile            uint32 = 1 << 8 // enforcement (kill path or deny) matched the executable's inode, not its path
 )
 
 // Flags of a file record (FILE_FLAG_* in bpf/events.h).
@@ -126,6 +127,10 @@ var (
 	execDataOff   = int(unsafe.Offsetof(processExecEvent{}.Data))
 	execCwdOffOff = int(unsafe.Offsetof(processExecEvent{}.CwdOff))
 	execCwdOff    = int(unsafe.Offsetof(processExecEvent{}.Cwd))
+	execExeOffOff = int(unsafe.Offsetof(processExecEvent{}.ExeOff))
+	execExeOff    = int(unsafe.Offsetof(processExecEvent{}.Exe))
+	execExeInoOff = int(unsafe.Offsetof(processExecEvent{}.ExeIno))
+	execExeDevOff = int(unsafe.Offsetof(processExecEvent{}.ExeDev))
 	exitSize      = int(unsafe.Sizeof(processExitEvent{}))
 	forkSize      = int(unsafe.Sizeof(processForkEvent{}))
 	fileDataOff   = int(unsafe.Offsetof(fileFileEvent{}.Data))
@@ -174,6 +179,12 @@ type Event struct {
 	Filename []byte // without the NUL
 	Args     []byte // Argc NUL-terminated strings
 	Cwd      []byte // the working directory; nil when unknown
+	// Exe is the executable as the kernel resolved it (bprm->file walked up
+	// to the process's root; for a script, its interpreter); nil when
+	// unknown. ExeInode and ExeDevice name the file.
+	Exe       []byte
+	ExeInode  uint64
+	ExeDevice uint32
 
 	// process.fork: the new process (the header is its parent's)
 	ChildTgid uint32
@@ -223,6 +234,9 @@ type Event struct {
 
 // ExecCwdMax is the bytes an exec record keeps of the working directory.
 const ExecCwdMax = int(unsafe.Sizeof(processExecEvent{}.Cwd))
+
+// ExecExeMax is the bytes an exec record keeps of the executable's resolved path.
+const ExecExeMax = int(unsafe.Sizeof(processExecEvent{}.Exe))
 
 // NoID is a chown owner or group left unchanged ((uid_t)-1).
 const NoID = ^uint32(0)
@@ -284,6 +298,12 @@ func Decode(raw []byte, ev *Event) error {
 		if off := int(le.Uint32(raw[execCwdOffOff:])); off < ExecCwdMax {
 			ev.Cwd = trimNUL(raw[execCwdOff+off : execCwdOff+ExecCwdMax])
 		}
+		ev.Exe = nil
+		if off := int(le.Uint32(raw[execExeOffOff:])); off < ExecExeMax {
+			ev.Exe = trimNUL(raw[execExeOff+off : execExeOff+ExecExeMax])
+		}
+		ev.ExeInode = le.Uint64(raw[execExeInoOff:])
+		ev.ExeDevice = le.Uint32(raw[execExeDevOff:])
 		ev.ExitCode, ev.Signal, ev.CoreDumped = 0, 0, false
 	case KindExit:
 		if len(raw) < exitSize {

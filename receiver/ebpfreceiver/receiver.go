@@ -17,6 +17,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/podidentity"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/response"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/response/pidfd"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/metadata"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/probe"
 )
@@ -63,6 +65,8 @@ type ebpfReceiver struct {
 	lossPoll  time.Duration
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+	// unregister withdraws the Killer registered at Start.
+	unregister func()
 }
 
 func newEBPFReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*ebpfReceiver, error) {
@@ -142,6 +146,10 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 			zap.String("cgroup_path", r.cfg.CgroupPath))
 	}
 
+	// The events' pids are this node's (hostPID in the DaemonSet): rules'
+	// action: kill in this collector's security_rules may act on them.
+	r.unregister = response.Register(pidfd.Killer{})
+
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
 	r.wg.Add(2)
@@ -153,6 +161,10 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 // Shutdown stops reading and unloads the programs. It is safe before Start
 // and when called again: what it closed is forgotten.
 func (r *ebpfReceiver) Shutdown(context.Context) error {
+	if r.unregister != nil {
+		r.unregister()
+		r.unregister = nil
+	}
 	if r.cancel != nil {
 		r.cancel()
 	}

@@ -51,6 +51,9 @@ func runHelper(name string, args []string) error {
 		return helperOpens(args[0], args[1])
 	case "exec":
 		return unix.Exec(args[0], args, os.Environ())
+	case "pidns":
+		fmt.Println(inInitialPidNamespace())
+		return nil
 	}
 	return fmt.Errorf("unknown helper %q", name)
 }

@@ -17,8 +17,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/podidentity"
-	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/response"
-	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/response/pidfd"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/metadata"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/probe"
 )
@@ -146,9 +144,7 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 			zap.String("cgroup_path", r.cfg.CgroupPath))
 	}
 
-	// The events' pids are this node's (hostPID in the DaemonSet): rules'
-	// action: kill in this collector's security_rules may act on them.
-	r.unregister = response.Register(pidfd.Killer{})
+	r.registerKiller()
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel

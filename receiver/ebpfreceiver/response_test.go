@@ -21,6 +21,7 @@ import (
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/proctest"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/response"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/rules"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/processor/securityrulesprocessor"
 )
 
@@ -95,6 +96,21 @@ func TestRuleKillsTheProcessOfAKernelEvent(t *testing.T) {
 
 	require.NoError(t, rcv.Shutdown(context.Background()))
 	assert.Nil(t, response.Lookup(), "the Killer is withdrawn at Shutdown")
+}
+
+// Only in the node's PID namespace are the kernel's pids the collector's:
+// in another, pidfd_open(pid) would name another process, or none.
+func TestKillerOnlyInTheNodesPidNamespace(t *testing.T) {
+	testenv.RequireRoot(t, "a process in a new PID namespace")
+	assert.True(t, inInitialPidNamespace(), "the tests run in the node's PID namespace")
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), helperEnv+"=pidns")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	assert.Equal(t, "false\n", string(out), "a container without hostPID")
 }
 
 func attrOf(lr plog.LogRecord, name string) any {

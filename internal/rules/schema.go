@@ -205,6 +205,13 @@ var attributeTypes = map[string]attrType{
 	"k8ssec.process.exec_id":            typeString,
 	"k8ssec.process.parent.exec_id":     typeString,
 	"k8ssec.process.child.pid":          typeInt,
+	// What the security_rules processor did for a rule's action (on its
+	// alerts, which a downstream security_rules may read).
+	"k8ssec.response.action":     typeString,
+	"k8ssec.response.result":     typeString,
+	"k8ssec.response.latency":    typeDouble,
+	"k8ssec.response.target_pid": typeInt,
+	"k8ssec.response.error":      typeString,
 
 	// Kubernetes audit (the k8s_audit receiver).
 	"k8s.audit.id":                            typeString,

@@ -59,6 +59,9 @@ func runHelper(name string, args []string) error {
 			return err
 		}
 		return unix.Exec(args[1], args[1:], []string{})
+	case "pidns":
+		fmt.Println(inInitialPidNamespace())
+		return nil
 	}
 	return fmt.Errorf("unknown helper %q", name)
 }

@@ -63,6 +63,8 @@ type ebpfReceiver struct {
 	lossPoll  time.Duration
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+	// unregister withdraws the Killer registered at Start.
+	unregister func()
 }
 
 func newEBPFReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*ebpfReceiver, error) {
@@ -143,6 +145,8 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 			zap.String("cgroup_path", r.cfg.CgroupPath))
 	}
 
+	r.registerKiller()
+
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
 	r.wg.Add(2)
@@ -154,6 +158,10 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 // Shutdown stops reading and unloads the programs. It is safe before Start
 // and when called again: what it closed is forgotten.
 func (r *ebpfReceiver) Shutdown(context.Context) error {
+	if r.unregister != nil {
+		r.unregister()
+		r.unregister = nil
+	}
 	if r.cancel != nil {
 		r.cancel()
 	}

@@ -50,16 +50,19 @@ enum event_kind {
 #define EXEC_MAX_ARGS_CAP 128  /* hard cap on max_args (the verifier unrolls nothing, but bounds the loop) */
 #define EXEC_CWD_MAX 256       /* bytes of the working directory, NUL included */
 #define EXEC_CWD_DEPTH 24      /* directories walked up from the working directory */
+#define EXEC_EXE_MAX 256       /* bytes of the executable's resolved path, NUL included */
+#define EXEC_EXE_DEPTH 24      /* directories walked up from the executable */
 
 /* exec_event.flags */
 #define EXEC_FLAG_FILENAME_TRUNCATED (1 << 0)
 #define EXEC_FLAG_ARGS_TRUNCATED (1 << 1) /* max_args or EXEC_ARGS_MAX cut argv */
 #define EXEC_FLAG_ARGS_FAULT (1 << 2)     /* argv could not be read */
 #define EXEC_FLAG_MEMFD (1 << 3)          /* the executable is a memfd (its dentry is "memfd:…"): fileless */
-#define EXEC_FLAG_KILLED_PATH (1 << 4)    /* enforcement: SIGKILL sent, the filename is in enforce_paths */
+#define EXEC_FLAG_KILLED_PATH (1 << 4)    /* enforcement: SIGKILL sent, the executable is a kill path's (EXEC_FLAG_BY_FILE says how) */
 #define EXEC_FLAG_KILLED_COMM (1 << 5)    /* enforcement: SIGKILL sent, the comm is in enforce_comms */
 #define EXEC_FLAG_DRIFT (1 << 6)          /* the executable was created or truncated since the probe started (created_files) */
-#define EXEC_FLAG_DENIED (1 << 7)         /* enforcement: BPF LSM refused the exec (EPERM): the executable is in deny_exec */
+#define EXEC_FLAG_DENIED (1 << 7)         /* enforcement: BPF LSM refused the exec (EPERM): the executable is denied (EXEC_FLAG_BY_FILE says how) */
+#define EXEC_FLAG_BY_FILE (1 << 8)        /* enforcement matched the executable's file identity (inode); else its resolved path */
 
 #define SIGKILL_NR 9
 
@@ -78,6 +81,10 @@ struct event_header {
 	__u64 cgroup_id; /* cgroup v2 id (inode of the cgroup directory) */
 	__u64 ktime;     /* bpf_ktime_get_boot_ns() */
 	char comm[TASK_COMM_LEN];
+	/* The process's start (its group leader's start_boottime, CLOCK_BOOTTIME ns):
+	 * with tgid, names the process across PID reuse; /proc/<pid>/stat's starttime
+	 * is this in clock ticks. */
+	__u64 start_time;
 };
 
 /*
@@ -95,8 +102,15 @@ struct exec_event {
 	/* The working directory, built from its end: cwd[cwd_off:] up to the NUL.
 	 * cwd_off == EXEC_CWD_MAX: unknown (deeper than EXEC_CWD_DEPTH, or too long). */
 	__u32 cwd_off;
-	__u32 _pad;
+	/* The executable (bprm->file: for a script, its interpreter) as the kernel
+	 * resolved it, walked up to the process's root: exe[exe_off:]; exe_off ==
+	 * EXEC_EXE_MAX: unknown. */
+	__u32 exe_off;
 	char cwd[EXEC_CWD_MAX];
+	char exe[EXEC_EXE_MAX];
+	__u64 exe_ino; /* the executable's inode and device (MKDEV: major << 20 | minor) */
+	__u32 exe_dev;
+	__u32 _pad;
 	/* EXEC_ARG_MAX of slack after the two regions lets each bounded read start anywhere inside them. */
 	char data[EXEC_FILENAME_MAX + EXEC_ARGS_MAX + EXEC_ARG_MAX];
 };

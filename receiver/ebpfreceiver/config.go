@@ -147,7 +147,8 @@ type Config struct {
 	// ShellCommands reports each line typed into an interactive bash
 	// (process.shell_command): a uretprobe on bash's readline, attached to
 	// the host's bash at start and to each other bash binary (a container's
-	// own, by inode) when a process execs a file named bash (which needs
+	// own, by inode) when a process execs an executable named bash (the
+	// path the kernel resolved: a /bin/sh linked to bash too; this needs
 	// process.exec among the events) or runs as bash when the receiver
 	// starts; at most 64 distinct binaries. Filtered by cgroup_path and
 	// ignore_comms. It costs nothing until a line is typed. Default: true.
@@ -170,24 +171,38 @@ type Config struct {
 // cgroup_path when it is set (so that a container cgroup, or a test one, can
 // be targeted), and not to ignore_comms. It needs the process.exec event.
 type EnforcementConfig struct {
-	// KillPaths are absolute paths of executables to kill, matched exactly
-	// against the path as execve received it (after the caller's PATH
-	// search): a binary executed by a relative path, through a symlink, a
-	// hard link or a bind mount under another name, or a copy elsewhere, is
-	// not matched. At most 255 bytes each, 1024 entries. Default: none.
+	// KillPaths are absolute paths of executables to kill. Each names a file
+	// in the host's mount namespace (the agent reads it through /proc/1/root
+	// in a DaemonSet with hostPID), matched two ways: by the file's identity
+	// (device and inode, taken when the receiver starts), so any name of it
+	// (a symlink, a hard link, "//", "./", a bind mount) is killed; and by the
+	// path the kernel resolved for the executable, so a file replaced at that
+	// path is killed too. A copy elsewhere is another file and is not
+	// matched (kill_comms and the drift rule are for those). A script is
+	// matched by its interpreter's path, or by its own path when execve
+	// received it spelled so. At most 255 bytes each, 16384 entries.
+	// Default: none.
 	KillPaths []string `mapstructure:"kill_paths"`
 	// KillComms are task names (comm: the executable's base name, its first
 	// 15 bytes, as the kernel keeps it) to kill at exec. At most 1024
 	// entries. Default: none.
 	KillComms []string `mapstructure:"kill_comms"`
 	// DenyExecPaths are executables whose exec the kernel refuses (EPERM)
-	// before the new program exists: BPF LSM (bprm_check_security), by
-	// inode, so another path, a hard link, a symlink or a rename of the same
-	// file is refused too (a copy is another file). Each must exist when the
-	// receiver starts. Needs a kernel running BPF LSM (CONFIG_BPF_LSM and
-	// "bpf" in lsm=); without it the receiver does not start. Applies within
-	// cgroup_path when set, whatever ignore_comms says. Default: none.
+	// before the new program exists: BPF LSM (bprm_check_security), matched
+	// as kill_paths are (by inode, so another path, a hard link, a symlink or
+	// a rename of the same file is refused too; and by resolved path; a copy
+	// is another file), scripts included. Needs a kernel running BPF LSM
+	// (CONFIG_BPF_LSM and "bpf" in lsm=); without it the receiver does not
+	// start. Applies within cgroup_path when set, whatever ignore_comms says.
+	// Default: none.
 	DenyExecPaths []string `mapstructure:"deny_exec_paths"`
+	// ContainerPaths makes kill_paths and deny_exec_paths also name, in every
+	// container, the file at that path as the container sees it (the path the
+	// kernel resolved up to the container's root), so "/usr/bin/nc" is
+	// every container's nc. Name the file itself, not a symlink to it (the
+	// kernel resolves the container's symlinks in the container: Debian's
+	// /usr/bin/nc is /usr/bin/nc.openbsd). Default: false (host files only).
+	ContainerPaths bool `mapstructure:"container_paths"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -255,7 +270,7 @@ func (e *EnforcementConfig) validate(c *Config) error {
 	var errs []error
 	for _, p := range e.KillPaths {
 		if !strings.HasPrefix(p, "/") || len(p) >= probe.ExecFilenameMax {
-			errs = append(errs, fmt.Errorf("enforcement.kill_paths: %q must be an absolute path shorter than %d bytes (the kernel matches the path execve received; relative paths are not resolved)", p, probe.ExecFilenameMax))
+			errs = append(errs, fmt.Errorf("enforcement.kill_paths: %q must be an absolute path shorter than %d bytes", p, probe.ExecFilenameMax))
 		}
 	}
 	for _, comm := range e.KillComms {

@@ -70,6 +70,8 @@ type ebpfReceiver struct {
 	lossPoll  time.Duration
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+	// unregister withdraws the Killer registered at Start.
+	unregister func()
 }
 
 func newEBPFReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*ebpfReceiver, error) {
@@ -113,6 +115,7 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		KillPaths:      r.cfg.Enforcement.KillPaths,
 		KillComms:      r.cfg.Enforcement.KillComms,
 		DenyExecPaths:  r.cfg.Enforcement.DenyExecPaths,
+		ContainerPaths: r.cfg.Enforcement.ContainerPaths,
 		ShellCommands:  r.cfg.ShellCommands,
 		ShellBinaries:  hostShells,
 		Uprobes:        uprobes,
@@ -167,6 +170,8 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		r.startShellProber()
 	}
 
+	r.registerKiller()
+
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
 	r.wg.Add(2)
@@ -178,6 +183,10 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 // Shutdown stops reading and unloads the programs. It is safe before Start
 // and when called again: what it closed is forgotten.
 func (r *ebpfReceiver) Shutdown(context.Context) error {
+	if r.unregister != nil {
+		r.unregister()
+		r.unregister = nil
+	}
 	if r.cancel != nil {
 		r.cancel()
 	}

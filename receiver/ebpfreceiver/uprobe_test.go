@@ -2,6 +2,7 @@ package ebpfreceiver
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -89,10 +90,15 @@ func TestShellCommandsEndToEnd(t *testing.T) {
 	})
 	defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
 
-	for _, bash := range []string{"/bin/bash", filepath.Join(t.TempDir(), "bash")} {
-		if bash != "/bin/bash" {
-			copyFile(t, "/bin/bash", bash)
-		}
+	// The host's bash; a copy (another inode, as a container's own bash);
+	// another copy run through a symlink named sh (the kernel resolves it).
+	copied := filepath.Join(t.TempDir(), "bash")
+	copyFile(t, "/bin/bash", copied)
+	viaLink := filepath.Join(t.TempDir(), "bash")
+	copyFile(t, "/bin/bash", viaLink)
+	sh := filepath.Join(filepath.Dir(viaLink), "sh")
+	require.NoError(t, os.Symlink(viaLink, sh))
+	for _, bash := range []string{"/bin/bash", copied, sh} {
 		cmd := cg.command(bash, "--norc", "--noprofile", "-i")
 		cmd.Env = []string{"TERM=dumb", "PS1=$ ", "HOME=/tmp"}
 		term := testenv.StartTerminal(t, cmd)
@@ -101,8 +107,10 @@ func TestShellCommandsEndToEnd(t *testing.T) {
 		a := attrMap(e)
 		assert.Equal(t, line, a[attrShellCommand])
 		assert.Equal(t, line, e.Body().Str())
-		assert.Equal(t, bash, a[attrExecutablePath], "the shell is the process")
-		assert.Equal(t, "bash", a[attrComm])
+		resolved, err := filepath.EvalSymlinks(bash)
+		require.NoError(t, err)
+		assert.Equal(t, resolved, a[attrExecutablePath], "the shell is the process, its executable as the kernel resolved it")
+		assert.Equal(t, filepath.Base(bash), a[attrComm], "the name it was run by")
 		assert.NotContains(t, a, attrShellCommandTruncated)
 
 		long := "echo " + strings.Repeat("z", 1500)
@@ -166,11 +174,13 @@ func TestUprobeEndToEnd(t *testing.T) {
 		got = find(sink, eventUprobe, cmd.Process.Pid)
 		return len(got) == 4
 	}, 10*time.Second, 10*time.Millisecond, "two calls of each probed function")
+	resolvedTarget, err := filepath.EvalSymlinks(target)
+	require.NoError(t, err)
 	var entry, ret int
 	for _, e := range got {
 		a := attrMap(e)
 		assert.Equal(t, target, a[attrUprobeBinary])
-		assert.Equal(t, target, a[attrExecutablePath])
+		assert.Equal(t, resolvedTarget, a[attrExecutablePath])
 		switch a[attrUprobeSymbol] {
 		case "k8ssec_probe_me":
 			entry++

@@ -118,6 +118,7 @@ const (
 	FlagKilledPath        uint32 = 1 << 4 // enforcement: SIGKILL sent, the filename is a kill path
 	FlagKilledComm        uint32 = 1 << 5 // enforcement: SIGKILL sent, the comm is a kill comm
 	FlagDrift             uint32 = 1 << 6 // the executable was created or truncated since the probe started
+	FlagByFile            uint32 = 1 << 8 // enforcement (kill path or deny) matched the executable's inode, not its path
 )
 
 // shellFlagTruncated: the shell record's line was cut (SHELL_FLAG_TRUNCATED).
@@ -136,6 +137,10 @@ var (
 	execDataOff   = int(unsafe.Offsetof(processExecEvent{}.Data))
 	execCwdOffOff = int(unsafe.Offsetof(processExecEvent{}.CwdOff))
 	execCwdOff    = int(unsafe.Offsetof(processExecEvent{}.Cwd))
+	execExeOffOff = int(unsafe.Offsetof(processExecEvent{}.ExeOff))
+	execExeOff    = int(unsafe.Offsetof(processExecEvent{}.Exe))
+	execExeInoOff = int(unsafe.Offsetof(processExecEvent{}.ExeIno))
+	execExeDevOff = int(unsafe.Offsetof(processExecEvent{}.ExeDev))
 	exitSize      = int(unsafe.Sizeof(processExitEvent{}))
 	forkSize      = int(unsafe.Sizeof(processForkEvent{}))
 	fileDataOff   = int(unsafe.Offsetof(fileFileEvent{}.Data))
@@ -162,6 +167,9 @@ type Header struct {
 	CgroupID uint64
 	Ktime    uint64 // CLOCK_BOOTTIME nanoseconds; see Clock
 	Comm     [16]byte
+	// StartTime is when the process (its thread group) started, CLOCK_BOOTTIME
+	// nanoseconds: with Tgid it names the process across PID reuse.
+	StartTime uint64
 }
 
 // CommBytes returns the comm without its NUL padding.
@@ -183,6 +191,12 @@ type Event struct {
 	Filename []byte // without the NUL
 	Args     []byte // Argc NUL-terminated strings
 	Cwd      []byte // the working directory; nil when unknown
+	// Exe is the executable as the kernel resolved it (bprm->file walked up
+	// to the process's root; for a script, its interpreter); nil when
+	// unknown. ExeInode and ExeDevice name the file.
+	Exe       []byte
+	ExeInode  uint64
+	ExeDevice uint32
 
 	// process.fork: the new process (the header is its parent's)
 	ChildTgid uint32
@@ -253,6 +267,9 @@ func (e *Event) UprobeStrFault(i int) bool { return e.UprobeFlags&(1<<(MaxUprobe
 // ExecCwdMax is the bytes an exec record keeps of the working directory.
 const ExecCwdMax = int(unsafe.Sizeof(processExecEvent{}.Cwd))
 
+// ExecExeMax is the bytes an exec record keeps of the executable's resolved path.
+const ExecExeMax = int(unsafe.Sizeof(processExecEvent{}.Exe))
+
 // NoID is a chown owner or group left unchanged ((uid_t)-1).
 const NoID = ^uint32(0)
 
@@ -292,6 +309,7 @@ func Decode(raw []byte, ev *Event) error {
 	h.CgroupID = le.Uint64(raw[40:])
 	h.Ktime = le.Uint64(raw[48:])
 	copy(h.Comm[:], raw[56:72])
+	h.StartTime = le.Uint64(raw[72:])
 
 	switch h.Kind {
 	case KindExec:
@@ -312,6 +330,12 @@ func Decode(raw []byte, ev *Event) error {
 		if off := int(le.Uint32(raw[execCwdOffOff:])); off < ExecCwdMax {
 			ev.Cwd = trimNUL(raw[execCwdOff+off : execCwdOff+ExecCwdMax])
 		}
+		ev.Exe = nil
+		if off := int(le.Uint32(raw[execExeOffOff:])); off < ExecExeMax {
+			ev.Exe = trimNUL(raw[execExeOff+off : execExeOff+ExecExeMax])
+		}
+		ev.ExeInode = le.Uint64(raw[execExeInoOff:])
+		ev.ExeDevice = le.Uint32(raw[execExeDevOff:])
 		ev.ExitCode, ev.Signal, ev.CoreDumped = 0, 0, false
 	case KindExit:
 		if len(raw) < exitSize {

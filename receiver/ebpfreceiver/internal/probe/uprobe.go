@@ -1,13 +1,13 @@
 package probe
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -101,7 +101,7 @@ func (p *Probe) loadUprobe(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("reading the embedded uprobe object: %w", err)
 	}
-	if err := prepareSpec(spec, cfg); err != nil {
+	if err := p.prepareSpec(spec, cfg); err != nil {
 		return err
 	}
 	if cfg.CgroupPath != "" {
@@ -265,8 +265,9 @@ func (p *Probe) AttachRunningShells(procRoot string) int {
 	return n
 }
 
-// IsShell says whether an exec's filename is a bash to probe: its base
-// name is bash.
-func IsShell(filename []byte) bool {
-	return string(filename) == "bash" || bytes.HasSuffix(filename, []byte("/bash"))
+// IsShell says whether an executable is a bash to probe: its base name is
+// bash. Given the path the kernel resolved, that includes a bash run
+// through a symlink of another name (/bin/sh -> bash).
+func IsShell(exe string) bool {
+	return exe == "bash" || strings.HasSuffix(exe, "/bash")
 }

@@ -23,20 +23,21 @@ type uprobeFileId struct {
 type uprobeShellEvent struct {
 	_   structs.HostLayout
 	Hdr struct {
-		_        structs.HostLayout
-		Kind     uint32
-		Pid      uint32
-		Tgid     uint32
-		Ppid     uint32
-		Uid      uint32
-		Euid     uint32
-		Gid      uint32
-		Egid     uint32
-		MntNs    uint32
-		PidNs    uint32
-		CgroupId uint64
-		Ktime    uint64
-		Comm     [16]int8
+		_         structs.HostLayout
+		Kind      uint32
+		Pid       uint32
+		Tgid      uint32
+		Ppid      uint32
+		Uid       uint32
+		Euid      uint32
+		Gid       uint32
+		Egid      uint32
+		MntNs     uint32
+		PidNs     uint32
+		CgroupId  uint64
+		Ktime     uint64
+		Comm      [16]int8
+		StartTime uint64
 	}
 	Len     uint32
 	Flags   uint32
@@ -59,20 +60,21 @@ type uprobeUprobeConfig struct {
 type uprobeUprobeEvent struct {
 	_   structs.HostLayout
 	Hdr struct {
-		_        structs.HostLayout
-		Kind     uint32
-		Pid      uint32
-		Tgid     uint32
-		Ppid     uint32
-		Uid      uint32
-		Euid     uint32
-		Gid      uint32
-		Egid     uint32
-		MntNs    uint32
-		PidNs    uint32
-		CgroupId uint64
-		Ktime    uint64
-		Comm     [16]int8
+		_         structs.HostLayout
+		Kind      uint32
+		Pid       uint32
+		Tgid      uint32
+		Ppid      uint32
+		Uid       uint32
+		Euid      uint32
+		Gid       uint32
+		Egid      uint32
+		MntNs     uint32
+		PidNs     uint32
+		CgroupId  uint64
+		Ktime     uint64
+		Comm      [16]int8
+		StartTime uint64
 	}
 	Probe uint32
 	Flags uint32
@@ -87,6 +89,9 @@ const (
 	uprobeMapCgroupFilter        = "cgroup_filter"
 	uprobeMapCreatedFiles        = "created_files"
 	uprobeMapEvents              = "events"
+	uprobeMapExecPolicyFiles     = "exec_policy_files"
+	uprobeMapExecPolicyKey       = "exec_policy_key"
+	uprobeMapExecPolicyPaths     = "exec_policy_paths"
 	uprobeMapIgnoreComms         = "ignore_comms"
 	uprobeMapLostEvents          = "lost_events"
 	uprobeMapShellScratch        = "shell_scratch"
@@ -98,6 +103,10 @@ const (
 	uprobeVarCfgCgroupFilter     = "cfg_cgroup_filter"
 	uprobeVarCfgCgroupId         = "cfg_cgroup_id"
 	uprobeVarCfgCgroupLevel      = "cfg_cgroup_level"
+	uprobeVarCfgHostRootDev      = "cfg_host_root_dev"
+	uprobeVarCfgHostRootIno      = "cfg_host_root_ino"
+	uprobeVarCfgSelfExeDev       = "cfg_self_exe_dev"
+	uprobeVarCfgSelfExeIno       = "cfg_self_exe_ino"
 	uprobeVarCfgWakeupBytes      = "cfg_wakeup_bytes"
 	uprobeVarUnusedShellEvent    = "unused_shell_event"
 	uprobeVarUnusedUprobeArgType = "unused_uprobe_arg_type"
@@ -156,14 +165,17 @@ type uprobeProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type uprobeMapSpecs struct {
-	CgroupFilter  *ebpf.MapSpec `ebpf:"cgroup_filter"`
-	CreatedFiles  *ebpf.MapSpec `ebpf:"created_files"`
-	Events        *ebpf.MapSpec `ebpf:"events"`
-	IgnoreComms   *ebpf.MapSpec `ebpf:"ignore_comms"`
-	LostEvents    *ebpf.MapSpec `ebpf:"lost_events"`
-	ShellScratch  *ebpf.MapSpec `ebpf:"shell_scratch"`
-	UprobeConfigs *ebpf.MapSpec `ebpf:"uprobe_configs"`
-	UprobeScratch *ebpf.MapSpec `ebpf:"uprobe_scratch"`
+	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	CreatedFiles    *ebpf.MapSpec `ebpf:"created_files"`
+	Events          *ebpf.MapSpec `ebpf:"events"`
+	ExecPolicyFiles *ebpf.MapSpec `ebpf:"exec_policy_files"`
+	ExecPolicyKey   *ebpf.MapSpec `ebpf:"exec_policy_key"`
+	ExecPolicyPaths *ebpf.MapSpec `ebpf:"exec_policy_paths"`
+	IgnoreComms     *ebpf.MapSpec `ebpf:"ignore_comms"`
+	LostEvents      *ebpf.MapSpec `ebpf:"lost_events"`
+	ShellScratch    *ebpf.MapSpec `ebpf:"shell_scratch"`
+	UprobeConfigs   *ebpf.MapSpec `ebpf:"uprobe_configs"`
+	UprobeScratch   *ebpf.MapSpec `ebpf:"uprobe_scratch"`
 }
 
 // uprobeVariableSpecs contains global variables before they are loaded into the kernel.
@@ -173,6 +185,10 @@ type uprobeVariableSpecs struct {
 	CfgCgroupFilter     *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
 	CfgCgroupId         *ebpf.VariableSpec `ebpf:"cfg_cgroup_id"`
 	CfgCgroupLevel      *ebpf.VariableSpec `ebpf:"cfg_cgroup_level"`
+	CfgHostRootDev      *ebpf.VariableSpec `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno      *ebpf.VariableSpec `ebpf:"cfg_host_root_ino"`
+	CfgSelfExeDev       *ebpf.VariableSpec `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno       *ebpf.VariableSpec `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes      *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 	UnusedShellEvent    *ebpf.VariableSpec `ebpf:"unused_shell_event"`
 	UnusedUprobeArgType *ebpf.VariableSpec `ebpf:"unused_uprobe_arg_type"`
@@ -200,14 +216,17 @@ func (o *uprobeObjects) Close() error {
 //
 // It can be passed to loadUprobeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type uprobeMaps struct {
-	CgroupFilter  *ebpf.Map `ebpf:"cgroup_filter"`
-	CreatedFiles  *ebpf.Map `ebpf:"created_files"`
-	Events        *ebpf.Map `ebpf:"events"`
-	IgnoreComms   *ebpf.Map `ebpf:"ignore_comms"`
-	LostEvents    *ebpf.Map `ebpf:"lost_events"`
-	ShellScratch  *ebpf.Map `ebpf:"shell_scratch"`
-	UprobeConfigs *ebpf.Map `ebpf:"uprobe_configs"`
-	UprobeScratch *ebpf.Map `ebpf:"uprobe_scratch"`
+	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
+	CreatedFiles    *ebpf.Map `ebpf:"created_files"`
+	Events          *ebpf.Map `ebpf:"events"`
+	ExecPolicyFiles *ebpf.Map `ebpf:"exec_policy_files"`
+	ExecPolicyKey   *ebpf.Map `ebpf:"exec_policy_key"`
+	ExecPolicyPaths *ebpf.Map `ebpf:"exec_policy_paths"`
+	IgnoreComms     *ebpf.Map `ebpf:"ignore_comms"`
+	LostEvents      *ebpf.Map `ebpf:"lost_events"`
+	ShellScratch    *ebpf.Map `ebpf:"shell_scratch"`
+	UprobeConfigs   *ebpf.Map `ebpf:"uprobe_configs"`
+	UprobeScratch   *ebpf.Map `ebpf:"uprobe_scratch"`
 }
 
 func (m *uprobeMaps) Close() error {
@@ -215,6 +234,9 @@ func (m *uprobeMaps) Close() error {
 		m.CgroupFilter,
 		m.CreatedFiles,
 		m.Events,
+		m.ExecPolicyFiles,
+		m.ExecPolicyKey,
+		m.ExecPolicyPaths,
 		m.IgnoreComms,
 		m.LostEvents,
 		m.ShellScratch,
@@ -230,6 +252,10 @@ type uprobeVariables struct {
 	CfgCgroupFilter     *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
 	CfgCgroupId         *ebpf.Variable `ebpf:"cfg_cgroup_id"`
 	CfgCgroupLevel      *ebpf.Variable `ebpf:"cfg_cgroup_level"`
+	CfgHostRootDev      *ebpf.Variable `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno      *ebpf.Variable `ebpf:"cfg_host_root_ino"`
+	CfgSelfExeDev       *ebpf.Variable `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno       *ebpf.Variable `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes      *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 	UnusedShellEvent    *ebpf.Variable `ebpf:"unused_shell_event"`
 	UnusedUprobeArgType *ebpf.Variable `ebpf:"unused_uprobe_arg_type"`

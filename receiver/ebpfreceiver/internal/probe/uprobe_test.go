@@ -253,9 +253,9 @@ func TestLdCacheParse(t *testing.T) {
 // TestUprobeLayout: the Go constants are the C ones, and a shell record
 // whose length runs past its end is refused.
 func TestUprobeLayout(t *testing.T) {
-	assert.Equal(t, 80, shellCmdOff)
+	assert.Equal(t, headerSize+8, shellCmdOff)
 	assert.Equal(t, ShellCommandMax, int(unsafe.Sizeof(uprobeShellEvent{}.Command)))
-	assert.Equal(t, 72+8+8*MaxUprobeArgs+MaxUprobeArgs*UprobeStrMax, uprobeSize)
+	assert.Equal(t, headerSize+8+8*MaxUprobeArgs+MaxUprobeArgs*UprobeStrMax, uprobeSize)
 	assert.Equal(t, UprobeStrMax, int(unsafe.Sizeof(uprobeUprobeEvent{}.Strs[0])))
 	assert.Equal(t, MaxUprobeArgs, len(uprobeUprobeConfig{}.Types))
 

@@ -301,6 +301,7 @@ static __always_inline int on_file_open(struct file *f)
 	e->dev = id.dev;
 	e->hook = HOOK_SECURITY_FILE_OPEN;
 	__u64 size = offsetof(struct file_event, data) + (__u64)n;
+	barrier_var(size); /* else clang folds the bound below into its own knowledge, and the verifier has none */
 	if (size > sizeof(*e))
 		size = sizeof(*e);
 	if (emit(e, size))

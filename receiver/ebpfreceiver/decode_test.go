@@ -14,9 +14,11 @@ import (
 // syntheticExec builds an exec record as bpf/events.h lays it out.
 func syntheticExec(tb testing.TB) []byte {
 	tb.Helper()
-	fn := "/usr/bin/curl\x00"
+	fn := "/bin/curl\x00" // as execve got it; the kernel resolved /usr/bin/curl
+	exe := "/usr/bin/curl\x00"
 	args := "curl\x00-s\x00http://example.com/\x00"
-	const cwdOff, dataOff = 96, 352 // struct exec_event: cwd[256] after cwd_off and a pad
+	// struct exec_event: the 80-byte header, four u32, cwd_off, exe_off, cwd[256], exe[256], exe_ino, exe_dev, a pad.
+	const cwdOff, exeOff, dataOff = 104, 360, 632
 	cwd := "/work\x00"
 	raw := make([]byte, dataOff+len(fn)+len(args))
 	le := binary.LittleEndian
@@ -26,11 +28,14 @@ func syntheticExec(tb testing.TB) []byte {
 	le.PutUint32(raw[12:], 1)
 	le.PutUint32(raw[20:], 1000)
 	copy(raw[56:], "curl")
-	le.PutUint32(raw[72:], uint32(len(fn)))
-	le.PutUint32(raw[76:], uint32(len(args)))
-	le.PutUint32(raw[80:], 3)
-	le.PutUint32(raw[88:], uint32(256-len(cwd)))
+	le.PutUint32(raw[80:], uint32(len(fn)))
+	le.PutUint32(raw[84:], uint32(len(args)))
+	le.PutUint32(raw[88:], 3)
+	le.PutUint32(raw[96:], uint32(256-len(cwd)))
+	le.PutUint32(raw[100:], uint32(256-len(exe)))
 	copy(raw[cwdOff+256-len(cwd):], cwd)
+	copy(raw[exeOff+256-len(exe):], exe)
+	le.PutUint64(raw[616:], 777)
 	copy(raw[dataOff:], fn)
 	copy(raw[dataOff+len(fn):], args)
 	return raw
@@ -47,6 +52,7 @@ func TestAppendEventFromSyntheticRecord(t *testing.T) {
 	a := attrMap(e)
 	assert.Equal(t, "process.exec", e.EventName())
 	assert.Equal(t, "/usr/bin/curl", a["process.executable.path"])
+	assert.Equal(t, "/bin/curl", a["k8ssec.process.requested_path"])
 	assert.Equal(t, "curl", a["process.executable.name"])
 	assert.Equal(t, []any{"curl", "-s", "http://example.com/"}, a["process.command_args"])
 	assert.Equal(t, "curl -s http://example.com/", a["process.command_line"])
@@ -65,7 +71,7 @@ func TestDeniedExecRecord(t *testing.T) {
 	r := &ebpfReceiver{procs: newProcCache(8), clock: probe.NewClock(), strings: newInterner(8)}
 	r.procs.put(4242, &procInfo{exe: "/bin/sh", commandLine: "sh -c curl", execID: "n:b:1:4242"})
 	raw := syntheticExec(t)
-	binary.LittleEndian.PutUint32(raw[84:], probe.FlagDenied)
+	binary.LittleEndian.PutUint32(raw[92:], probe.FlagDenied)
 	var ev probe.Event
 	require.NoError(t, probe.Decode(raw, &ev))
 	b := newEventBatch()
@@ -114,10 +120,10 @@ func syntheticRecord(kind probe.Kind, size int) []byte {
 func TestDecodeNewKindsWithoutAllocating(t *testing.T) {
 	file := syntheticRecord(probe.KindFileRename, fileData+13)
 	le := binary.LittleEndian
-	le.PutUint32(file[96:], 7) // NUL included
-	le.PutUint32(file[100:], 6)
+	le.PutUint32(file[104:], 7) // NUL included
+	le.PutUint32(file[108:], 6)
 	copy(file[fileData:], "/etc/a\x00/etc/b")
-	recs := [][]byte{file, syntheticRecord(probe.KindNetConnect, 136), syntheticRecord(probe.KindPtrace, 680)}
+	recs := [][]byte{file, syntheticRecord(probe.KindNetConnect, 144), syntheticRecord(probe.KindPtrace, 688)}
 	var ev probe.Event
 	for _, raw := range recs {
 		require.NoError(t, probe.Decode(raw, &ev))
@@ -132,7 +138,7 @@ func TestDecodeNewKindsWithoutAllocating(t *testing.T) {
 }
 
 // fileData is offsetof(struct file_event, data) (probe.TestFileLayout holds it).
-const fileData = 128
+const fileData = 136
 
 // syntheticResolvedOpen is a file.open record of /etc/shadow as the kernel
 // resolved it, opened as "shadow" through a watched file's hard link, with
@@ -140,12 +146,12 @@ const fileData = 128
 func syntheticResolvedOpen() []byte {
 	raw := syntheticRecord(probe.KindFileOpen, fileData+12+7)
 	le := binary.LittleEndian
-	le.PutUint32(raw[80:], 0o100) // O_CREAT
-	le.PutUint32(raw[96:], 12)    // path_len
-	le.PutUint64(raw[104:], 1234) // ino
-	le.PutUint32(raw[112:], 8<<20|1)
-	le.PutUint32(raw[116:], 7)   // raw_len
-	le.PutUint32(raw[120:], 1|2) // resolved, inode match
+	le.PutUint32(raw[88:], 0o100) // O_CREAT
+	le.PutUint32(raw[104:], 12)   // path_len
+	le.PutUint64(raw[112:], 1234) // ino
+	le.PutUint32(raw[120:], 8<<20|1)
+	le.PutUint32(raw[124:], 7)   // raw_len
+	le.PutUint32(raw[128:], 1|2) // resolved, inode match
 	copy(raw[fileData:], "/etc/shadow\x00shadow\x00")
 	return raw
 }
@@ -173,7 +179,7 @@ func syntheticOpen(pid, tid uint32) []byte {
 	le.PutUint32(raw[4:], tid)
 	le.PutUint32(raw[8:], pid)
 	le.PutUint32(raw[12:], 1) // ppid
-	le.PutUint32(raw[96:], 12)
+	le.PutUint32(raw[104:], 12)
 	copy(raw[fileData:], "/etc/passwd\x00")
 	return raw
 }
@@ -230,16 +236,16 @@ func TestRecordsShareTheirProcessResource(t *testing.T) {
 // syntheticEscalation is a privilege.escalation record as bpf/events.h lays it
 // out: uid 1000 became euid 0 in syscall 16 (ioctl), and was killed.
 func syntheticEscalation() []byte {
-	raw := syntheticRecord(probe.KindPrivEscalation, 104)
+	raw := syntheticRecord(probe.KindPrivEscalation, 112)
 	le := binary.LittleEndian
 	le.PutUint32(raw[4:], 4242)
 	le.PutUint32(raw[8:], 4242)
-	for _, off := range []int{16, 20, 24, 28, 72, 80, 84} { // old uid, euid, gid, egid; new uid, gid, egid
+	for _, off := range []int{16, 20, 24, 28, 80, 88, 92} { // old uid, euid, gid, egid; new uid, gid, egid
 		le.PutUint32(raw[off:], 1000)
 	}
-	le.PutUint32(raw[88:], 16)                            // syscall
-	le.PutUint32(raw[92:], probe.EscalationKilled)        // flags
-	le.PutUint32(raw[96:], uint32(probe.HookCommitCreds)) // hook
+	le.PutUint32(raw[96:], 16)                             // syscall
+	le.PutUint32(raw[100:], probe.EscalationKilled)        // flags
+	le.PutUint32(raw[104:], uint32(probe.HookCommitCreds)) // hook
 	return raw
 }
 
@@ -266,20 +272,20 @@ func TestEscalationAttributes(t *testing.T) {
 		"k8ssec.enforcement.rule":           "kill_on_escalation",
 	}, lr.Attributes().AsRaw())
 	assert.LessOrEqual(t, lr.Attributes().Len(), ownAttributes(&ev))
-	assert.Error(t, probe.Decode(syntheticEscalation()[:100], &ev), "short")
+	assert.Error(t, probe.Decode(syntheticEscalation()[:108], &ev), "short")
 }
 
 // TestHookRecordsSaySo: a file.open or network.* record from a kernel hook
 // names it; a network one has no fd or result to give.
 func TestHookRecordsSaySo(t *testing.T) {
 	open := syntheticResolvedOpen()
-	binary.LittleEndian.PutUint32(open[124:], uint32(probe.HookSecurityFileOpen))
-	conn := syntheticRecord(probe.KindNetConnect, 136)
+	binary.LittleEndian.PutUint32(open[132:], uint32(probe.HookSecurityFileOpen))
+	conn := syntheticRecord(probe.KindNetConnect, 144)
 	le := binary.LittleEndian
-	le.PutUint16(conn[80:], 2)    // AF_INET
-	le.PutUint16(conn[82:], 6)    // TCP
-	le.PutUint16(conn[86:], 8443) // dport
-	le.PutUint32(conn[132:], uint32(probe.HookTCPConnect))
+	le.PutUint16(conn[88:], 2)    // AF_INET
+	le.PutUint16(conn[90:], 6)    // TCP
+	le.PutUint16(conn[94:], 8443) // dport
+	le.PutUint32(conn[140:], uint32(probe.HookTCPConnect))
 	r := &ebpfReceiver{procs: newProcCache(8), strings: newInterner(8)}
 	for raw, hook := range map[*[]byte]string{&open: "security_file_open", &conn: "tcp_connect"} {
 		var ev probe.Event

@@ -1,6 +1,7 @@
 package ebpfreceiver
 
 import (
+	"bytes"
 	"path"
 	"strconv"
 	"strings"
@@ -37,14 +38,16 @@ const (
 	attrCgroupID             = "k8ssec.linux.cgroup.id"
 	attrMntNs                = "k8ssec.linux.mnt_ns"
 	attrPidNs                = "k8ssec.linux.pid_ns"
+	attrStartTime            = "k8ssec.process.start_time" // CLOCK_BOOTTIME ns: with process.pid, names the process across PID reuse
 	attrFileless             = "k8ssec.process.fileless"   // the executable is a memfd
 	attrEnforcementAction    = "k8ssec.enforcement.action" // "sigkill": the exec was killed by enforcement
 	attrEnforcementRule      = "k8ssec.enforcement.rule"   // the kill_paths or kill_comms entry matched
 	attrDrift                = "k8ssec.process.drift"      // the executable was written after the receiver started
 	attrExecID               = "k8ssec.process.exec_id"    // unique per exec: node, boot time, pid
 	attrParentExecID         = "k8ssec.process.parent.exec_id"
-	attrChildPid             = "k8ssec.process.child.pid" // process.fork: the new process
-	attrHook                 = "k8ssec.hook"              // the kernel function that saw what no syscall tracepoint did
+	attrChildPid             = "k8ssec.process.child.pid"      // process.fork: the new process
+	attrHook                 = "k8ssec.hook"                   // the kernel function that saw what no syscall tracepoint did
+	attrRequestedPath        = "k8ssec.process.requested_path" // process.exec: the path execve received, when the kernel resolved another
 
 	enforcementSigkill = "sigkill"
 	enforcementDeny    = "deny" // BPF LSM refused the exec: it never happened
@@ -60,6 +63,9 @@ func (r *ebpfReceiver) appendEvent(b *eventBatch, ev *probe.Event) {
 		if ev.Flags&probe.FlagDenied == 0 { // a refused exec left the process as it was
 			self = exec
 			r.procs.put(ev.Tgid, self)
+			if r.shellQueue != nil && probe.IsShell(exec.exe) {
+				r.probeShell(ev.Tgid, exec.exe)
+			}
 		}
 	}
 	parent, _ := r.procs.get(ev.Ppid)
@@ -107,6 +113,10 @@ func (r *ebpfReceiver) appendEvent(b *eventBatch, ev *probe.Event) {
 		appendNet(lr, attrs, ev)
 	case probe.KindPrivEscalation:
 		appendEscalation(lr, attrs, ev)
+	case probe.KindShellCommand:
+		appendShell(lr, attrs, ev)
+	case probe.KindUprobe:
+		appendUprobe(lr, attrs, ev, r.uprobes)
 	default:
 		if probe.IsPrivKind(ev.Kind) {
 			appendPriv(lr, attrs, ev)
@@ -146,6 +156,10 @@ func ownAttributes(ev *probe.Event) int {
 		return n + 11
 	case kind == probe.KindExit, kind == probe.KindFork:
 		return n + 3
+	case kind == probe.KindShellCommand:
+		return n + 2 // command, truncated
+	case kind == probe.KindUprobe:
+		return n + 6 // binary, symbol, return, args, truncated, unreadable
 	case probe.IsPrivKind(kind):
 		return n + 9
 	case kind == probe.KindPrivEscalation:
@@ -165,7 +179,11 @@ func (r *ebpfReceiver) execInfo(ev *probe.Event) *procInfo {
 		}
 		r.cmdline = append(r.cmdline, a...)
 	})
-	return &procInfo{exe: r.strings.get(ev.Filename), commandLine: string(r.cmdline), execID: r.execID(ev)}
+	exe := ev.Exe // as the kernel resolved it
+	if exe == nil {
+		exe = ev.Filename // deeper or longer than the kernel walks: as execve received it
+	}
+	return &procInfo{exe: r.strings.get(exe), commandLine: string(r.cmdline), execID: r.execID(ev)}
 }
 
 // putExec adds what only the exec record says: the arguments, the working
@@ -174,6 +192,10 @@ func (r *ebpfReceiver) execInfo(ev *probe.Event) *procInfo {
 func (r *ebpfReceiver) putExec(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event, exec *procInfo) {
 	if ev.Cwd != nil {
 		attrs.PutStr(attrWorkingDirectory, r.strings.get(ev.Cwd))
+	}
+	if ev.Exe != nil && !bytes.Equal(ev.Exe, ev.Filename) {
+		// A symlink, a relative path, "//", a PATH search, or a script (whose interpreter runs).
+		attrs.PutStr(attrRequestedPath, r.strings.get(ev.Filename))
 	}
 	args := attrs.PutEmptySlice(attrCommandArgs)
 	args.EnsureCapacity(min(int(ev.Argc), probe.MaxArgsCap)) // Argc is the kernel's word; never trust it for sizing
@@ -194,11 +216,11 @@ func (r *ebpfReceiver) putExec(lr plog.LogRecord, attrs pcommon.Map, ev *probe.E
 		attrs.PutStr(attrCommandLine, exec.commandLine)
 		attrs.PutStr(attrExecID, exec.execID)
 		attrs.PutStr(attrEnforcementAction, enforcementDeny)
-		attrs.PutStr(attrEnforcementRule, exec.exe)
+		attrs.PutStr(attrEnforcementRule, r.policyEntry(ev, exec))
 		lr.SetSeverityNumber(plog.SeverityNumberWarn)
 	case ev.Flags&probe.FlagKilledPath != 0:
 		attrs.PutStr(attrEnforcementAction, enforcementSigkill)
-		attrs.PutStr(attrEnforcementRule, exec.exe)
+		attrs.PutStr(attrEnforcementRule, r.policyEntry(ev, exec))
 		lr.SetSeverityNumber(plog.SeverityNumberWarn)
 	case ev.Flags&probe.FlagKilledComm != 0:
 		attrs.PutStr(attrEnforcementAction, enforcementSigkill)
@@ -208,11 +230,24 @@ func (r *ebpfReceiver) putExec(lr plog.LogRecord, attrs pcommon.Map, ev *probe.E
 	lr.Body().SetStr(exec.commandLine)
 }
 
+// policyEntry is the kill_paths or deny_exec_paths entry an enforced exec
+// matched.
+func (r *ebpfReceiver) policyEntry(ev *probe.Event, exec *procInfo) string {
+	entry := ""
+	if r.probe != nil {
+		entry = r.probe.PolicyEntry(ev)
+	}
+	if entry == "" {
+		entry = exec.exe
+	}
+	return entry
+}
+
 // putProcess fills the resource of a process new to the batch: who it is,
 // its program and its parent's as the process cache knows them, and its
 // container and pod.
 func (r *ebpfReceiver) putProcess(res pcommon.Map, ev *probe.Event, self, parent *procInfo) {
-	res.EnsureCapacity(28) // with a pod's identity: one allocation, no growth
+	res.EnsureCapacity(29) // with a pod's identity: one allocation, no growth
 	id := identityOf(r.pods, ev.CgroupID, ev.Tgid)
 	id.Attributes(res)
 	res.PutInt(attrPid, int64(ev.Tgid))
@@ -225,6 +260,7 @@ func (r *ebpfReceiver) putProcess(res pcommon.Map, ev *probe.Event, self, parent
 	res.PutInt(attrCgroupID, int64(ev.CgroupID))
 	res.PutInt(attrMntNs, int64(ev.MntNs))
 	res.PutInt(attrPidNs, int64(ev.PidNs))
+	res.PutInt(attrStartTime, int64(ev.StartTime))
 	if self != nil {
 		res.PutStr(attrExecutablePath, self.exe)
 		res.PutStr(attrExecutableName, path.Base(self.exe))

@@ -45,6 +45,9 @@ const (
 	// KindPrivEscalation: commit_creds gave a task uid 0 outside a syscall
 	// that grants it (kprobe.bpf.c).
 	KindPrivEscalation Kind = Kind(processEventKindEVENT_KIND_PRIV_ESCALATION)
+
+	KindShellCommand Kind = Kind(processEventKindEVENT_KIND_SHELL_COMMAND)
+	KindUprobe       Kind = Kind(processEventKindEVENT_KIND_UPROBE)
 	// NumKinds is the size of the loss array.
 	NumKinds = int(processEventKindEVENT_KIND_MAX)
 )
@@ -103,6 +106,10 @@ func (k Kind) String() string {
 		return "file.symlink"
 	case KindPrivEscalation:
 		return "privilege.escalation"
+	case KindShellCommand:
+		return "process.shell_command"
+	case KindUprobe:
+		return "process.uprobe"
 	}
 	return fmt.Sprintf("kind(%d)", uint32(k))
 }
@@ -116,7 +123,11 @@ const (
 	FlagKilledPath        uint32 = 1 << 4 // enforcement: SIGKILL sent, the filename is a kill path
 	FlagKilledComm        uint32 = 1 << 5 // enforcement: SIGKILL sent, the comm is a kill comm
 	FlagDrift             uint32 = 1 << 6 // the executable was created or truncated since the probe started
+	FlagByFile            uint32 = 1 << 8 // enforcement (kill path or deny) matched the executable's inode, not its path
 )
+
+// shellFlagTruncated: the shell record's line was cut (SHELL_FLAG_TRUNCATED).
+const shellFlagTruncated uint32 = 1 << 0
 
 // Flags of a file record (FILE_FLAG_* in bpf/events.h).
 const (
@@ -165,6 +176,10 @@ var (
 	execDataOff   = int(unsafe.Offsetof(processExecEvent{}.Data))
 	execCwdOffOff = int(unsafe.Offsetof(processExecEvent{}.CwdOff))
 	execCwdOff    = int(unsafe.Offsetof(processExecEvent{}.Cwd))
+	execExeOffOff = int(unsafe.Offsetof(processExecEvent{}.ExeOff))
+	execExeOff    = int(unsafe.Offsetof(processExecEvent{}.Exe))
+	execExeInoOff = int(unsafe.Offsetof(processExecEvent{}.ExeIno))
+	execExeDevOff = int(unsafe.Offsetof(processExecEvent{}.ExeDev))
 	exitSize      = int(unsafe.Sizeof(processExitEvent{}))
 	forkSize      = int(unsafe.Sizeof(processForkEvent{}))
 	fileDataOff   = int(unsafe.Offsetof(fileFileEvent{}.Data))
@@ -173,6 +188,8 @@ var (
 	// struct escalation_event: the header and eight words. Its bpf2go type is
 	// x86-64 only (kprobe_x86_bpfel.go); a test compares the two there.
 	escalationSize = headerSize + 32
+	shellCmdOff    = int(unsafe.Offsetof(uprobeShellEvent{}.Command))
+	uprobeSize     = int(unsafe.Sizeof(uprobeUprobeEvent{}))
 	errShort       = errors.New("probe: short record")
 	errBadLength   = errors.New("probe: record lengths exceed the record")
 )
@@ -192,6 +209,9 @@ type Header struct {
 	CgroupID uint64
 	Ktime    uint64 // CLOCK_BOOTTIME nanoseconds; see Clock
 	Comm     [16]byte
+	// StartTime is when the process (its thread group) started, CLOCK_BOOTTIME
+	// nanoseconds: with Tgid it names the process across PID reuse.
+	StartTime uint64
 }
 
 // CommBytes returns the comm without its NUL padding.
@@ -213,6 +233,12 @@ type Event struct {
 	Filename []byte // without the NUL
 	Args     []byte // Argc NUL-terminated strings
 	Cwd      []byte // the working directory; nil when unknown
+	// Exe is the executable as the kernel resolved it (bprm->file walked up
+	// to the process's root; for a script, its interpreter); nil when
+	// unknown. ExeInode and ExeDevice name the file.
+	Exe       []byte
+	ExeInode  uint64
+	ExeDevice uint32
 
 	// process.fork: the new process (the header is its parent's)
 	ChildTgid uint32
@@ -269,10 +295,33 @@ type Event struct {
 	Name    []byte // without NUL padding
 	Str1    []byte
 	Str2    []byte
+
+	// process.shell_command: the line an interactive bash read, without
+	// its NUL; CommandTruncated: it was longer than ShellCommandMax-1 bytes.
+	Command          []byte
+	CommandTruncated bool
+
+	// process.uprobe: UprobeIndex names the probe (Probe.Uprobes);
+	// UprobeArgs are the raw register values, UprobeStrs the strings read
+	// for string arguments (without the NUL). UprobeFlags: bit i, argument
+	// i's string was truncated; bit MaxUprobeArgs+i, it was unreadable.
+	UprobeIndex uint32
+	UprobeFlags uint32
+	UprobeArgs  [MaxUprobeArgs]uint64
+	UprobeStrs  [MaxUprobeArgs][]byte
 }
+
+// UprobeStrTruncated says whether string argument i was cut to UprobeStrMax-1 bytes.
+func (e *Event) UprobeStrTruncated(i int) bool { return e.UprobeFlags&(1<<i) != 0 }
+
+// UprobeStrFault says whether string argument i could not be read (a bad pointer, or a page not in memory).
+func (e *Event) UprobeStrFault(i int) bool { return e.UprobeFlags&(1<<(MaxUprobeArgs+i)) != 0 }
 
 // ExecCwdMax is the bytes an exec record keeps of the working directory.
 const ExecCwdMax = int(unsafe.Sizeof(processExecEvent{}.Cwd))
+
+// ExecExeMax is the bytes an exec record keeps of the executable's resolved path.
+const ExecExeMax = int(unsafe.Sizeof(processExecEvent{}.Exe))
 
 // NoID is a chown owner or group left unchanged ((uid_t)-1).
 const NoID = ^uint32(0)
@@ -314,6 +363,7 @@ func Decode(raw []byte, ev *Event) error {
 	h.Ktime = le.Uint64(raw[48:])
 	copy(h.Comm[:], raw[56:72])
 	ev.Hook = HookNone
+	h.StartTime = le.Uint64(raw[72:])
 
 	switch h.Kind {
 	case KindExec:
@@ -334,6 +384,12 @@ func Decode(raw []byte, ev *Event) error {
 		if off := int(le.Uint32(raw[execCwdOffOff:])); off < ExecCwdMax {
 			ev.Cwd = trimNUL(raw[execCwdOff+off : execCwdOff+ExecCwdMax])
 		}
+		ev.Exe = nil
+		if off := int(le.Uint32(raw[execExeOffOff:])); off < ExecExeMax {
+			ev.Exe = trimNUL(raw[execExeOff+off : execExeOff+ExecExeMax])
+		}
+		ev.ExeInode = le.Uint64(raw[execExeInoOff:])
+		ev.ExeDevice = le.Uint32(raw[execExeDevOff:])
 		ev.ExitCode, ev.Signal, ev.CoreDumped = 0, 0, false
 	case KindExit:
 		if len(raw) < exitSize {
@@ -416,6 +472,30 @@ func Decode(raw []byte, ev *Event) error {
 		ev.Name = trimNUL(b[:privNameMax])
 		ev.Str1 = trimNUL(b[privNameMax : privNameMax+privStrMax])
 		ev.Str2 = trimNUL(b[privNameMax+privStrMax : privNameMax+2*privStrMax])
+	case KindShellCommand:
+		if len(raw) < shellCmdOff {
+			return errShort
+		}
+		n := int(le.Uint32(raw[headerSize:]))
+		if n > len(raw)-shellCmdOff {
+			return errBadLength
+		}
+		ev.CommandTruncated = le.Uint32(raw[headerSize+4:])&shellFlagTruncated != 0
+		ev.Command = trimNUL(raw[shellCmdOff : shellCmdOff+n])
+	case KindUprobe:
+		if len(raw) < uprobeSize {
+			return errShort
+		}
+		b := raw[headerSize:]
+		ev.UprobeIndex = le.Uint32(b)
+		ev.UprobeFlags = le.Uint32(b[4:])
+		for i := range ev.UprobeArgs {
+			ev.UprobeArgs[i] = le.Uint64(b[8+8*i:])
+		}
+		b = b[8+8*MaxUprobeArgs:]
+		for i := range ev.UprobeStrs {
+			ev.UprobeStrs[i] = trimNUL(b[i*UprobeStrMax : (i+1)*UprobeStrMax])
+		}
 	default:
 		return fmt.Errorf("probe: unknown event kind %d", h.Kind)
 	}

@@ -132,7 +132,7 @@ func (p *Probe) hookSpec(cfg Config) (*ebpf.CollectionSpec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded hook object: %w", err)
 	}
-	if err := prepareSpec(spec, cfg); err != nil {
+	if err := p.prepareSpec(spec, cfg); err != nil {
 		return nil, err
 	}
 	if cfg.KillOnEscalation {

@@ -41,7 +41,8 @@ func TestHooksFallBack(t *testing.T) {
 		require.True(t, ok, h.String())
 		assert.Equal(t, HookUnavailable, st.Mode, h.String())
 		assert.ErrorContains(t, st.Err, "fentry", h.String())
-		assert.ErrorContains(t, st.Err, "kprobe", h.String())
+		// The kprobe program passed this kernel's verifier; only attaching failed (no kprobes).
+		assert.ErrorContains(t, st.Err, "kprobe: attaching to", h.String())
 	}
 	assert.Equal(t, map[string]string{"commit_creds": "unavailable", "security_file_open": "unavailable",
 		"tcp_connect": "unavailable", "inet_csk_accept": "unavailable"}, p.HookModes())

@@ -16,20 +16,21 @@ import (
 type kprobeEscalationEvent struct {
 	_   structs.HostLayout
 	Hdr struct {
-		_        structs.HostLayout
-		Kind     uint32
-		Pid      uint32
-		Tgid     uint32
-		Ppid     uint32
-		Uid      uint32
-		Euid     uint32
-		Gid      uint32
-		Egid     uint32
-		MntNs    uint32
-		PidNs    uint32
-		CgroupId uint64
-		Ktime    uint64
-		Comm     [16]int8
+		_         structs.HostLayout
+		Kind      uint32
+		Pid       uint32
+		Tgid      uint32
+		Ppid      uint32
+		Uid       uint32
+		Euid      uint32
+		Gid       uint32
+		Egid      uint32
+		MntNs     uint32
+		PidNs     uint32
+		CgroupId  uint64
+		Ktime     uint64
+		Comm      [16]int8
+		StartTime uint64
 	}
 	NewUid  uint32
 	NewEuid uint32
@@ -70,20 +71,21 @@ type kprobeScratch struct {
 	File struct {
 		_   structs.HostLayout
 		Hdr struct {
-			_        structs.HostLayout
-			Kind     uint32
-			Pid      uint32
-			Tgid     uint32
-			Ppid     uint32
-			Uid      uint32
-			Euid     uint32
-			Gid      uint32
-			Egid     uint32
-			MntNs    uint32
-			PidNs    uint32
-			CgroupId uint64
-			Ktime    uint64
-			Comm     [16]int8
+			_         structs.HostLayout
+			Kind      uint32
+			Pid       uint32
+			Tgid      uint32
+			Ppid      uint32
+			Uid       uint32
+			Euid      uint32
+			Gid       uint32
+			Egid      uint32
+			MntNs     uint32
+			PidNs     uint32
+			CgroupId  uint64
+			Ktime     uint64
+			Comm      [16]int8
+			StartTime uint64
 		}
 		Result    int64
 		Flags     uint32
@@ -116,6 +118,9 @@ const (
 	kprobeMapCreatedFiles            = "created_files"
 	kprobeMapEscalationKills         = "escalation_kills"
 	kprobeMapEvents                  = "events"
+	kprobeMapExecPolicyFiles         = "exec_policy_files"
+	kprobeMapExecPolicyKey           = "exec_policy_key"
+	kprobeMapExecPolicyPaths         = "exec_policy_paths"
 	kprobeMapFileInodes              = "file_inodes"
 	kprobeMapFilePrefixes            = "file_prefixes"
 	kprobeMapGrantingSyscalls        = "granting_syscalls"
@@ -134,8 +139,12 @@ const (
 	kprobeProgKprobeTcpConnect       = "kprobe_tcp_connect"
 	kprobeProgKretprobeInetCskAccept = "kretprobe_inet_csk_accept"
 	kprobeVarCfgCgroupFilter         = "cfg_cgroup_filter"
+	kprobeVarCfgHostRootDev          = "cfg_host_root_dev"
+	kprobeVarCfgHostRootIno          = "cfg_host_root_ino"
 	kprobeVarCfgKillEscalation       = "cfg_kill_escalation"
 	kprobeVarCfgPortFilter           = "cfg_port_filter"
+	kprobeVarCfgSelfExeDev           = "cfg_self_exe_dev"
+	kprobeVarCfgSelfExeIno           = "cfg_self_exe_ino"
 	kprobeVarCfgWakeupBytes          = "cfg_wakeup_bytes"
 	kprobeVarUnusedEscalationEvent   = "unused_escalation_event"
 	kprobeVarUnusedHookId            = "unused_hook_id"
@@ -201,6 +210,9 @@ type kprobeMapSpecs struct {
 	CreatedFiles     *ebpf.MapSpec `ebpf:"created_files"`
 	EscalationKills  *ebpf.MapSpec `ebpf:"escalation_kills"`
 	Events           *ebpf.MapSpec `ebpf:"events"`
+	ExecPolicyFiles  *ebpf.MapSpec `ebpf:"exec_policy_files"`
+	ExecPolicyKey    *ebpf.MapSpec `ebpf:"exec_policy_key"`
+	ExecPolicyPaths  *ebpf.MapSpec `ebpf:"exec_policy_paths"`
 	FileInodes       *ebpf.MapSpec `ebpf:"file_inodes"`
 	FilePrefixes     *ebpf.MapSpec `ebpf:"file_prefixes"`
 	GrantingSyscalls *ebpf.MapSpec `ebpf:"granting_syscalls"`
@@ -217,8 +229,12 @@ type kprobeMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type kprobeVariableSpecs struct {
 	CfgCgroupFilter       *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
+	CfgHostRootDev        *ebpf.VariableSpec `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno        *ebpf.VariableSpec `ebpf:"cfg_host_root_ino"`
 	CfgKillEscalation     *ebpf.VariableSpec `ebpf:"cfg_kill_escalation"`
 	CfgPortFilter         *ebpf.VariableSpec `ebpf:"cfg_port_filter"`
+	CfgSelfExeDev         *ebpf.VariableSpec `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno         *ebpf.VariableSpec `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes        *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 	UnusedEscalationEvent *ebpf.VariableSpec `ebpf:"unused_escalation_event"`
 	UnusedHookId          *ebpf.VariableSpec `ebpf:"unused_hook_id"`
@@ -248,6 +264,9 @@ type kprobeMaps struct {
 	CreatedFiles     *ebpf.Map `ebpf:"created_files"`
 	EscalationKills  *ebpf.Map `ebpf:"escalation_kills"`
 	Events           *ebpf.Map `ebpf:"events"`
+	ExecPolicyFiles  *ebpf.Map `ebpf:"exec_policy_files"`
+	ExecPolicyKey    *ebpf.Map `ebpf:"exec_policy_key"`
+	ExecPolicyPaths  *ebpf.Map `ebpf:"exec_policy_paths"`
 	FileInodes       *ebpf.Map `ebpf:"file_inodes"`
 	FilePrefixes     *ebpf.Map `ebpf:"file_prefixes"`
 	GrantingSyscalls *ebpf.Map `ebpf:"granting_syscalls"`
@@ -265,6 +284,9 @@ func (m *kprobeMaps) Close() error {
 		m.CreatedFiles,
 		m.EscalationKills,
 		m.Events,
+		m.ExecPolicyFiles,
+		m.ExecPolicyKey,
+		m.ExecPolicyPaths,
 		m.FileInodes,
 		m.FilePrefixes,
 		m.GrantingSyscalls,
@@ -282,8 +304,12 @@ func (m *kprobeMaps) Close() error {
 // It can be passed to loadKprobeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kprobeVariables struct {
 	CfgCgroupFilter       *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
+	CfgHostRootDev        *ebpf.Variable `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno        *ebpf.Variable `ebpf:"cfg_host_root_ino"`
 	CfgKillEscalation     *ebpf.Variable `ebpf:"cfg_kill_escalation"`
 	CfgPortFilter         *ebpf.Variable `ebpf:"cfg_port_filter"`
+	CfgSelfExeDev         *ebpf.Variable `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno         *ebpf.Variable `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes        *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 	UnusedEscalationEvent *ebpf.Variable `ebpf:"unused_escalation_event"`
 	UnusedHookId          *ebpf.Variable `ebpf:"unused_hook_id"`

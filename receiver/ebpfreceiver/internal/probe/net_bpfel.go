@@ -23,20 +23,21 @@ type netFileId struct {
 type netNetEvent struct {
 	_   structs.HostLayout
 	Hdr struct {
-		_        structs.HostLayout
-		Kind     uint32
-		Pid      uint32
-		Tgid     uint32
-		Ppid     uint32
-		Uid      uint32
-		Euid     uint32
-		Gid      uint32
-		Egid     uint32
-		MntNs    uint32
-		PidNs    uint32
-		CgroupId uint64
-		Ktime    uint64
-		Comm     [16]int8
+		_         structs.HostLayout
+		Kind      uint32
+		Pid       uint32
+		Tgid      uint32
+		Ppid      uint32
+		Uid       uint32
+		Euid      uint32
+		Gid       uint32
+		Egid      uint32
+		MntNs     uint32
+		PidNs     uint32
+		CgroupId  uint64
+		Ktime     uint64
+		Comm      [16]int8
+		StartTime uint64
 	}
 	Result   int64
 	Family   uint16
@@ -58,6 +59,9 @@ const (
 	netMapCgroupFilter    = "cgroup_filter"
 	netMapCreatedFiles    = "created_files"
 	netMapEvents          = "events"
+	netMapExecPolicyFiles = "exec_policy_files"
+	netMapExecPolicyKey   = "exec_policy_key"
+	netMapExecPolicyPaths = "exec_policy_paths"
 	netMapIgnoreComms     = "ignore_comms"
 	netMapLostEvents      = "lost_events"
 	netMapNetPending      = "net_pending"
@@ -71,7 +75,11 @@ const (
 	netVarCfgCgroupFilter = "cfg_cgroup_filter"
 	netVarCfgCgroupId     = "cfg_cgroup_id"
 	netVarCfgCgroupLevel  = "cfg_cgroup_level"
+	netVarCfgHostRootDev  = "cfg_host_root_dev"
+	netVarCfgHostRootIno  = "cfg_host_root_ino"
 	netVarCfgPortFilter   = "cfg_port_filter"
+	netVarCfgSelfExeDev   = "cfg_self_exe_dev"
+	netVarCfgSelfExeIno   = "cfg_self_exe_ino"
 	netVarCfgWakeupBytes  = "cfg_wakeup_bytes"
 	netVarUnusedNetEvent  = "unused_net_event"
 )
@@ -133,6 +141,9 @@ type netMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	CreatedFiles    *ebpf.MapSpec `ebpf:"created_files"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	ExecPolicyFiles *ebpf.MapSpec `ebpf:"exec_policy_files"`
+	ExecPolicyKey   *ebpf.MapSpec `ebpf:"exec_policy_key"`
+	ExecPolicyPaths *ebpf.MapSpec `ebpf:"exec_policy_paths"`
 	IgnoreComms     *ebpf.MapSpec `ebpf:"ignore_comms"`
 	LostEvents      *ebpf.MapSpec `ebpf:"lost_events"`
 	NetPending      *ebpf.MapSpec `ebpf:"net_pending"`
@@ -146,7 +157,11 @@ type netVariableSpecs struct {
 	CfgCgroupFilter *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
 	CfgCgroupId     *ebpf.VariableSpec `ebpf:"cfg_cgroup_id"`
 	CfgCgroupLevel  *ebpf.VariableSpec `ebpf:"cfg_cgroup_level"`
+	CfgHostRootDev  *ebpf.VariableSpec `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno  *ebpf.VariableSpec `ebpf:"cfg_host_root_ino"`
 	CfgPortFilter   *ebpf.VariableSpec `ebpf:"cfg_port_filter"`
+	CfgSelfExeDev   *ebpf.VariableSpec `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno   *ebpf.VariableSpec `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes  *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 	UnusedNetEvent  *ebpf.VariableSpec `ebpf:"unused_net_event"`
 }
@@ -174,6 +189,9 @@ type netMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	CreatedFiles    *ebpf.Map `ebpf:"created_files"`
 	Events          *ebpf.Map `ebpf:"events"`
+	ExecPolicyFiles *ebpf.Map `ebpf:"exec_policy_files"`
+	ExecPolicyKey   *ebpf.Map `ebpf:"exec_policy_key"`
+	ExecPolicyPaths *ebpf.Map `ebpf:"exec_policy_paths"`
 	IgnoreComms     *ebpf.Map `ebpf:"ignore_comms"`
 	LostEvents      *ebpf.Map `ebpf:"lost_events"`
 	NetPending      *ebpf.Map `ebpf:"net_pending"`
@@ -185,6 +203,9 @@ func (m *netMaps) Close() error {
 		m.CgroupFilter,
 		m.CreatedFiles,
 		m.Events,
+		m.ExecPolicyFiles,
+		m.ExecPolicyKey,
+		m.ExecPolicyPaths,
 		m.IgnoreComms,
 		m.LostEvents,
 		m.NetPending,
@@ -199,7 +220,11 @@ type netVariables struct {
 	CfgCgroupFilter *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
 	CfgCgroupId     *ebpf.Variable `ebpf:"cfg_cgroup_id"`
 	CfgCgroupLevel  *ebpf.Variable `ebpf:"cfg_cgroup_level"`
+	CfgHostRootDev  *ebpf.Variable `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno  *ebpf.Variable `ebpf:"cfg_host_root_ino"`
 	CfgPortFilter   *ebpf.Variable `ebpf:"cfg_port_filter"`
+	CfgSelfExeDev   *ebpf.Variable `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno   *ebpf.Variable `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes  *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 	UnusedNetEvent  *ebpf.Variable `ebpf:"unused_net_event"`
 }

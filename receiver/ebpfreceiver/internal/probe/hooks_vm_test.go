@@ -198,7 +198,8 @@ func testHookFileOpen(t *testing.T, mode HookMode) {
 
 // testHookConnectAccept: a loopback connect and accept through io_uring are
 // reported by tcp_connect and inet_csk_accept; through connect(2) and
-// accept4(2), once each, by their tracepoints.
+// accept4(2), once each, by their tracepoints; a TCP Fast Open connect
+// (sendto), by tcp_connect.
 func testHookConnectAccept(t *testing.T, mode HookMode) {
 	_, rd := loadHooksIn(t, mode, Config{SkipExec: true, SkipExit: true, NetKinds: []Kind{KindNetConnect, KindNetAccept}})
 	listen := func() (int, int) {
@@ -276,6 +277,16 @@ func testHookConnectAccept(t *testing.T, mode HookMode) {
 	})
 	assert.Zero(t, fromHooks, "connect(2) and accept4(2) are reported once, by their tracepoints")
 	assert.Equal(t, 2, fromSyscalls)
+
+	// sendto(MSG_FASTOPEN) connects without connect(2): tcp_connect sees it.
+	ln3, port3 := listen()
+	defer unix.Close(ln3)
+	cl3 := client()
+	defer unix.Close(cl3)
+	require.NoError(t, unix.Sendto(cl3, []byte("x"), unix.MSG_FASTOPEN, &unix.SockaddrInet4{Port: port3, Addr: loopback4}))
+	fastOpen := readUntil(t, rd, func(e *Event) bool { return e.Kind == KindNetConnect && e.RemotePort == uint16(port3) })
+	assert.Equal(t, HookTCPConnect, fastOpen.Hook, "a TCP Fast Open connect")
+	assert.Equal(t, uint16(localPort(cl3)), fastOpen.LocalPort)
 }
 
 var loopback4 = [4]byte{127, 0, 0, 1}

@@ -42,6 +42,8 @@ const (
 	KindFork        Kind = Kind(processEventKindEVENT_KIND_FORK)
 	KindFileLink    Kind = Kind(processEventKindEVENT_KIND_FILE_LINK)
 	KindFileSymlink Kind = Kind(processEventKindEVENT_KIND_FILE_SYMLINK)
+	KindNetSocket   Kind = Kind(processEventKindEVENT_KIND_NET_SOCKET)
+	KindFdDup       Kind = Kind(processEventKindEVENT_KIND_FD_DUP)
 	// NumKinds is the size of the loss array.
 	NumKinds = int(processEventKindEVENT_KIND_MAX)
 )
@@ -98,6 +100,10 @@ func (k Kind) String() string {
 		return "file.link"
 	case KindFileSymlink:
 		return "file.symlink"
+	case KindNetSocket:
+		return "network.socket"
+	case KindFdDup:
+		return "process.fd_dup"
 	}
 	return fmt.Sprintf("kind(%d)", uint32(k))
 }
@@ -195,6 +201,10 @@ type Event struct {
 	// Path is the caller's string.
 	PathResolved bool
 	InodeMatch   bool // open: reported because its inode is watched (a hard link to a watched file)
+	// open: which file that matters whatever the prefixes this is (0: none),
+	// and for SensitiveProcMem and SensitiveProcEnviron the target's tgid.
+	Sensitive Sensitive
+	TargetPid uint32
 
 	// network.* (and Result). Local is saddr/sport, Remote daddr/dport: see
 	// struct net_event in bpf/events.h for what each kind puts there.
@@ -207,6 +217,8 @@ type Event struct {
 	Fd         int32
 	OldState   int32 // tcp_state: TCP_ESTABLISHED, …
 	NewState   int32
+	// network.socket, process.fd_dup, and network.connect to a unix socket.
+	Socket SocketDetail
 
 	// privilege.*, namespace.*, kernel.*, process.ptrace,
 	// process.memfd_create (and Result). See struct priv_event in
@@ -311,6 +323,7 @@ func Decode(raw []byte, ev *Event) error {
 		flags := le.Uint32(raw[headerSize+48:])
 		ev.PathResolved = flags&fileFlagResolved != 0
 		ev.InodeMatch = flags&fileFlagInodeMatch != 0
+		ev.Sensitive, ev.TargetPid = sensitiveOf(h.Kind, flags, ev.Owner)
 		data := raw[fileDataOff:]
 		if pl+tl+rl > len(data) {
 			return errBadLength
@@ -333,6 +346,11 @@ func Decode(raw []byte, ev *Event) error {
 		ev.Fd = int32(le.Uint32(b[48:]))
 		ev.OldState = int32(le.Uint32(b[52:]))
 		ev.NewState = int32(le.Uint32(b[56:]))
+		return decodeUnix(raw, ev)
+	case KindNetSocket:
+		return decodeSocket(raw, ev)
+	case KindFdDup:
+		return decodeFdDup(raw, ev)
 	case KindPrivSetuid, KindPrivSetgid, KindPrivCapset, KindNsSetns, KindNsUnshare, KindNsMount,
 		KindModuleLoad, KindPtrace, KindBPFLoad, KindMemfdCreate:
 		if len(raw) < privSize {

@@ -59,6 +59,8 @@ const (
 	processEventKindEVENT_KIND_FORK          processEventKind = 23
 	processEventKindEVENT_KIND_FILE_LINK     processEventKind = 24
 	processEventKindEVENT_KIND_FILE_SYMLINK  processEventKind = 25
+	processEventKindEVENT_KIND_NET_SOCKET    processEventKind = 29
+	processEventKindEVENT_KIND_FD_DUP        processEventKind = 30
 	processEventKindEVENT_KIND_MAX           processEventKind = 32
 )
 

@@ -115,7 +115,7 @@ func TestUnixConnect(t *testing.T) {
 	self := uint32(os.Getpid())
 
 	for _, tc := range []struct {
-		name, dial, want string
+		name, dial, want   string
 		abstract, resolved bool
 		result             int64
 	}{

@@ -88,6 +88,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add(syntheticResolvedOpen())
 	f.Add(syntheticRecord(probe.KindNetTCPState, 136))
 	f.Add(syntheticRecord(probe.KindMemfdCreate, 680))
+	f.Add(syntheticUnixConnect())
+	f.Add(syntheticFdDup())
+	f.Add(syntheticRawSocket())
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var ev probe.Event
 		if probe.Decode(raw, &ev) != nil {

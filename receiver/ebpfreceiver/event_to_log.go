@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"golang.org/x/sys/unix"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/probe"
 )
@@ -104,6 +105,10 @@ func (r *ebpfReceiver) appendEvent(b *eventBatch, ev *probe.Event) {
 		appendFile(lr, attrs, ev, r.strings)
 	case probe.KindNetConnect, probe.KindNetAccept, probe.KindNetBind, probe.KindNetListen, probe.KindNetTCPState:
 		appendNet(lr, attrs, ev)
+	case probe.KindNetSocket:
+		appendSocket(lr, attrs, ev)
+	case probe.KindFdDup:
+		appendFdDup(lr, attrs, ev)
 	default:
 		if probe.IsPrivKind(ev.Kind) {
 			appendPriv(lr, attrs, ev)
@@ -135,6 +140,9 @@ func ownAttributes(ev *probe.Event) int {
 		if ev.InodeMatch {
 			n++ // watched_hardlink
 		}
+		if ev.Sensitive != 0 {
+			n += 2 // sensitive_kind, target pid
+		}
 		return n
 	case kind == probe.KindExec:
 		return n + 11
@@ -142,6 +150,8 @@ func ownAttributes(ev *probe.Event) int {
 		return n + 3
 	case probe.IsPrivKind(kind):
 		return n + 9
+	case kind == probe.KindNetSocket, kind == probe.KindFdDup, kind == probe.KindNetConnect && ev.Family == unix.AF_UNIX:
+		return n + socketAttributes(kind)
 	default: // the other file kinds, network
 		return n + 8
 	}

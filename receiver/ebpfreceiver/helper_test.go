@@ -51,6 +51,10 @@ func runHelper(name string, args []string) error {
 		return helperOpens(args[0], args[1])
 	case "exec":
 		return unix.Exec(args[0], args, os.Environ())
+	case "sockets":
+		return helperSockets(args[0], args[1])
+	case "sensitive":
+		return helperSensitive()
 	}
 	return fmt.Errorf("unknown helper %q", name)
 }

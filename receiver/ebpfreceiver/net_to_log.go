@@ -77,6 +77,11 @@ func ipString(family uint16, a *[16]byte) string {
 // appendNet maps a network.* record; the process header is already there.
 func appendNet(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event) {
 	lr.SetEventName(ev.Kind.String())
+	if ev.Kind == probe.KindNetConnect && ev.Family == unix.AF_UNIX {
+		appendUnixConnect(attrs, ev)
+		lr.Body().SetStr(unixName(&ev.Socket))
+		return
+	}
 	if ev.Family == unix.AF_INET6 {
 		attrs.PutStr(attrNetType, networkTypeIPv6)
 	} else {

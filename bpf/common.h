@@ -169,6 +169,7 @@ static __always_inline void fill_header_of(struct event_header *h, __u32 kind, s
 	}
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	h->ktime = bpf_ktime_get_boot_ns();
+	h->start_time = BPF_CORE_READ(task, group_leader, start_boottime);
 }
 
 /* Fills the header; returns false when the task is filtered out. */

@@ -78,6 +78,10 @@ struct event_header {
 	__u64 cgroup_id; /* cgroup v2 id (inode of the cgroup directory) */
 	__u64 ktime;     /* bpf_ktime_get_boot_ns() */
 	char comm[TASK_COMM_LEN];
+	/* The process's start (its group leader's start_boottime, CLOCK_BOOTTIME ns):
+	 * with tgid, names the process across PID reuse; /proc/<pid>/stat's starttime
+	 * is this in clock ticks. */
+	__u64 start_time;
 };
 
 /*

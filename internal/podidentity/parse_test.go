@@ -17,6 +17,7 @@ import (
 const (
 	cid  = "4e1b0a0d8a5cbe6e21b6a9d5e1f0e3c2b7a4d9c8f1e2d3c4b5a69788796a5b4c"
 	cid2 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	cid3 = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 	uid  = "6b1f8c2e-3d4a-4b5c-9e6f-7a8b9c0d1e2f"
 	uidU = "6b1f8c2e_3d4a_4b5c_9e6f_7a8b9c0d1e2f"
 )

@@ -75,6 +75,8 @@ type Options struct {
 	// OnLateSync, when set, is called once when a pod watch that Start gave
 	// up waiting for (ErrNotSynced) syncs after all.
 	OnLateSync func()
+
+	noHandles bool // misses walk instead of opening cgroups by handle (tests)
 }
 
 // Resolver answers Lookup and LookupPID. Safe for concurrent use.
@@ -84,6 +86,7 @@ type Resolver struct {
 	rootPrefix string // the mount's root in the hierarchy ("/" normally)
 
 	cache    *lru.Cache[uint64, cgEntry]
+	handles  atomic.Pointer[cgroupHandles] // nil: walk only
 	walkMu   sync.Mutex
 	lastWalk time.Time
 	walks    atomic.Int64
@@ -146,6 +149,11 @@ func (r *Resolver) Start(ctx context.Context) error {
 			r.walkMu.Lock()
 			_, _ = r.walk(0)
 			r.walkMu.Unlock()
+			if !r.opts.noHandles {
+				if h, err := openCgroupHandles(r.root, r.rootPrefix); err == nil {
+					r.handles.Store(h)
+				}
+			}
 		}
 	}
 	if r.index != nil {
@@ -230,6 +238,9 @@ func (r *Resolver) Stop() {
 	r.stopOnce.Do(func() {
 		close(r.stopCh)
 		r.informer.Wait()
+		if h := r.handles.Swap(nil); h != nil {
+			h.close()
+		}
 	})
 }
 
@@ -237,9 +248,11 @@ func (r *Resolver) Stop() {
 func (r *Resolver) CgroupRoot() string { return r.root }
 
 // Lookup returns the identity of the tasks in cgroup v2 id cgroupID. A cached
-// id costs a map lookup; an unknown id re-walks the hierarchy, at most once per
-// MinWalkInterval (the walk runs in the caller; tens of ms on a busy node).
-// Ids not found by a walk that began after the call are remembered as unknown.
+// id costs a map lookup. An unknown id is opened by its file handle (a few
+// µs, so a container is named from its first event); where handles are
+// refused, it re-walks the hierarchy, at most once per MinWalkInterval (the
+// walk runs in the caller; tens of ms on a busy node). Ids that no cgroup has
+// now are remembered as unknown.
 func (r *Resolver) Lookup(cgroupID uint64) Identity {
 	e, ok := r.cache.Get(cgroupID)
 	if !ok {
@@ -296,6 +309,20 @@ func (r *Resolver) identify(info PathInfo, path string) Identity {
 }
 
 func (r *Resolver) resolve(id uint64) cgEntry {
+	if h := r.handles.Load(); h != nil && id != 0 {
+		path, found, err := h.path(id)
+		if err == nil {
+			e := cgEntry{found: found}
+			if found {
+				e.path, e.info = path, ParsePath(path)
+			}
+			r.cache.Add(id, e)
+			return e
+		}
+		if errors.Is(err, errHandlesUnsupported) && r.handles.CompareAndSwap(h, nil) {
+			h.close()
+		}
+	}
 	called := time.Now()
 	r.walkMu.Lock()
 	defer r.walkMu.Unlock()

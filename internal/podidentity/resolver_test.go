@@ -143,17 +143,30 @@ func TestRealCgroupNoCluster(t *testing.T) {
 	unknown.Attributes(m)
 	assert.Equal(t, 0, m.Len())
 
-	// A container cgroup created after Start is found by a re-walk within
-	// MinWalkInterval (misses re-walk at most once per second).
-	cg2 := makeContainerCgroup(t, podUID, cid2)
-	var got Identity
-	require.Eventually(t, func() bool { got = r.Lookup(cg2.id); return got.Resolved }, 3*time.Second, 50*time.Millisecond)
-	assert.Equal(t, cid2, got.ContainerID)
+	// A container cgroup created after Start is named at its first lookup,
+	// by its file handle, with no walk: a container's first exec has its id.
 	walks := r.walks.Load()
+	r.Lookup(1<<62 + 2) // a miss: were misses walks, the next one within a second would be refused
+	cg2 := makeContainerCgroup(t, podUID, cid2)
+	got := r.Lookup(cg2.id)
+	assert.True(t, got.Resolved, "a new cgroup at its first lookup: %+v", got)
+	assert.Equal(t, cid2, got.ContainerID)
+	assert.Equal(t, cg2.rel, got.CgroupPath)
+	assert.Equal(t, walks, r.walks.Load(), "handles, not walks")
+
+	// Without handles (no CAP_DAC_READ_SEARCH), a miss re-walks, at most once
+	// per MinWalkInterval.
+	rw := New(Options{noHandles: true})
+	require.NoError(t, rw.Start(context.Background()))
+	defer rw.Stop()
+	cg3 := makeContainerCgroup(t, podUID, cid3)
+	require.Eventually(t, func() bool { got = rw.Lookup(cg3.id); return got.Resolved }, 3*time.Second, 50*time.Millisecond)
+	assert.Equal(t, cid3, got.ContainerID)
+	walks = rw.walks.Load()
 	for range 100 {
-		r.Lookup(1<<62 + 1) // a storm of misses for another unknown id
+		rw.Lookup(1<<62 + 1) // a storm of misses for another unknown id
 	}
-	assert.LessOrEqual(t, r.walks.Load()-walks, int64(1), "misses must not re-walk more than once per second")
+	assert.LessOrEqual(t, rw.walks.Load()-walks, int64(1), "misses must not re-walk more than once per second")
 }
 
 // TestRealCgroupWithAPIServer: the harness kube-apiserver holds a pod whose

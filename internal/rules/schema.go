@@ -143,6 +143,7 @@ var attributeTypes = map[string]attrType{
 	"k8ssec.linux.cgroup.id":                typeInt,
 	"k8ssec.linux.mnt_ns":                   typeInt,
 	"k8ssec.linux.pid_ns":                   typeInt,
+	"k8ssec.process.start_time":             typeInt,
 	"file.path":                             typeString,
 	"file.name":                             typeString,
 	"file.directory":                        typeString,

@@ -38,6 +38,7 @@ const (
 	attrCgroupID             = "k8ssec.linux.cgroup.id"
 	attrMntNs                = "k8ssec.linux.mnt_ns"
 	attrPidNs                = "k8ssec.linux.pid_ns"
+	attrStartTime            = "k8ssec.process.start_time" // CLOCK_BOOTTIME ns: with process.pid, names the process across PID reuse
 	attrFileless             = "k8ssec.process.fileless"   // the executable is a memfd
 	attrEnforcementAction    = "k8ssec.enforcement.action" // "sigkill": the exec was killed by enforcement
 	attrEnforcementRule      = "k8ssec.enforcement.rule"   // the kill_paths or kill_comms entry matched
@@ -214,7 +215,7 @@ func (r *ebpfReceiver) putExec(lr plog.LogRecord, attrs pcommon.Map, ev *probe.E
 // its program and its parent's as the process cache knows them, and its
 // container and pod.
 func (r *ebpfReceiver) putProcess(res pcommon.Map, ev *probe.Event, self, parent *procInfo) {
-	res.EnsureCapacity(28) // with a pod's identity: one allocation, no growth
+	res.EnsureCapacity(29) // with a pod's identity: one allocation, no growth
 	id := identityOf(r.pods, ev.CgroupID, ev.Tgid)
 	id.Attributes(res)
 	res.PutInt(attrPid, int64(ev.Tgid))
@@ -227,6 +228,7 @@ func (r *ebpfReceiver) putProcess(res pcommon.Map, ev *probe.Event, self, parent
 	res.PutInt(attrCgroupID, int64(ev.CgroupID))
 	res.PutInt(attrMntNs, int64(ev.MntNs))
 	res.PutInt(attrPidNs, int64(ev.PidNs))
+	res.PutInt(attrStartTime, int64(ev.StartTime))
 	if self != nil {
 		res.PutStr(attrExecutablePath, self.exe)
 		res.PutStr(attrExecutableName, path.Base(self.exe))

@@ -140,13 +140,18 @@ func TestSocketEventsEndToEnd(t *testing.T) {
 	}
 }
 
+// recordHeader is sizeof(struct event_header) (probe.TestLayout holds it):
+// the synthetic records below place their fields after it.
+const recordHeader = 80
+
 // syntheticUnixConnect is a network.connect record to the abstract socket
 // "@a\x00b" (NULs are part of abstract names).
 func syntheticUnixConnect() []byte {
-	const netSize, pathOff = 136, 152
+	const netSize = recordHeader + 64 // sizeof(struct net_event)
+	const pathOff = netSize + 16
 	raw := syntheticRecord(probe.KindNetConnect, pathOff+3)
 	le := binary.LittleEndian
-	le.PutUint16(raw[72+8:], unix.AF_UNIX) // net_event.family
+	le.PutUint16(raw[recordHeader+8:], unix.AF_UNIX) // net_event.family
 	le.PutUint32(raw[netSize:], 3)
 	le.PutUint32(raw[netSize+4:], 1|2) // resolved, abstract
 	le.PutUint32(raw[netSize+8:], unix.SOCK_STREAM)
@@ -156,27 +161,29 @@ func syntheticUnixConnect() []byte {
 
 // syntheticFdDup is a process.fd_dup of an IPv4 TCP socket onto fd 2.
 func syntheticFdDup() []byte {
-	raw := syntheticRecord(probe.KindFdDup, 136)
+	const h = recordHeader
+	raw := syntheticRecord(probe.KindFdDup, h+64)
 	le := binary.LittleEndian
-	le.PutUint32(raw[80:], 3) // oldfd
-	le.PutUint32(raw[84:], 2) // newfd
-	le.PutUint32(raw[88:], 2) // dup2
-	le.PutUint16(raw[92:], unix.AF_INET)
-	le.PutUint16(raw[94:], unix.IPPROTO_TCP)
-	le.PutUint32(raw[96:], unix.SOCK_STREAM)
-	le.PutUint16(raw[102:], 4444) // dport
-	copy(raw[120:], []byte{203, 0, 113, 7})
+	le.PutUint32(raw[h+8:], 3)  // oldfd
+	le.PutUint32(raw[h+12:], 2) // newfd
+	le.PutUint32(raw[h+16:], 2) // dup2
+	le.PutUint16(raw[h+20:], unix.AF_INET)
+	le.PutUint16(raw[h+22:], unix.IPPROTO_TCP)
+	le.PutUint32(raw[h+24:], unix.SOCK_STREAM)
+	le.PutUint16(raw[h+30:], 4444) // dport
+	copy(raw[h+48:], []byte{203, 0, 113, 7})
 	return raw
 }
 
 // syntheticRawSocket is a network.socket record of a raw ICMPv6 socket.
 func syntheticRawSocket() []byte {
-	raw := syntheticRecord(probe.KindNetSocket, 96)
+	const h = recordHeader
+	raw := syntheticRecord(probe.KindNetSocket, h+24)
 	le := binary.LittleEndian
-	le.PutUint64(raw[72:], 5) // the fd
-	le.PutUint32(raw[80:], unix.AF_INET6)
-	le.PutUint32(raw[84:], unix.SOCK_RAW)
-	le.PutUint32(raw[88:], unix.IPPROTO_ICMPV6)
+	le.PutUint64(raw[h:], 5) // the fd
+	le.PutUint32(raw[h+8:], unix.AF_INET6)
+	le.PutUint32(raw[h+12:], unix.SOCK_RAW)
+	le.PutUint32(raw[h+16:], unix.IPPROTO_ICMPV6)
 	return raw
 }
 

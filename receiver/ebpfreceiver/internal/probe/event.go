@@ -156,6 +156,9 @@ type Header struct {
 	CgroupID uint64
 	Ktime    uint64 // CLOCK_BOOTTIME nanoseconds; see Clock
 	Comm     [16]byte
+	// StartTime is when the process (its thread group) started, CLOCK_BOOTTIME
+	// nanoseconds: with Tgid it names the process across PID reuse.
+	StartTime uint64
 }
 
 // CommBytes returns the comm without its NUL padding.
@@ -272,6 +275,7 @@ func Decode(raw []byte, ev *Event) error {
 	h.CgroupID = le.Uint64(raw[40:])
 	h.Ktime = le.Uint64(raw[48:])
 	copy(h.Comm[:], raw[56:72])
+	h.StartTime = le.Uint64(raw[72:])
 
 	switch h.Kind {
 	case KindExec:

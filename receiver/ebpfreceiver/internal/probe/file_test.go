@@ -15,13 +15,13 @@ import (
 )
 
 func TestFileLayout(t *testing.T) {
-	assert.Equal(t, 128, fileDataOff)
-	assert.Equal(t, uintptr(72), unsafe.Offsetof(fileFileEvent{}.Result))
-	assert.Equal(t, uintptr(96), unsafe.Offsetof(fileFileEvent{}.PathLen))
-	assert.Equal(t, uintptr(104), unsafe.Offsetof(fileFileEvent{}.Ino))
-	assert.Equal(t, uintptr(112), unsafe.Offsetof(fileFileEvent{}.Dev))
-	assert.Equal(t, uintptr(116), unsafe.Offsetof(fileFileEvent{}.RawLen))
-	assert.Equal(t, uintptr(120), unsafe.Offsetof(fileFileEvent{}.FileFlags))
+	assert.Equal(t, 136, fileDataOff)
+	assert.Equal(t, uintptr(80), unsafe.Offsetof(fileFileEvent{}.Result))
+	assert.Equal(t, uintptr(104), unsafe.Offsetof(fileFileEvent{}.PathLen))
+	assert.Equal(t, uintptr(112), unsafe.Offsetof(fileFileEvent{}.Ino))
+	assert.Equal(t, uintptr(120), unsafe.Offsetof(fileFileEvent{}.Dev))
+	assert.Equal(t, uintptr(124), unsafe.Offsetof(fileFileEvent{}.RawLen))
+	assert.Equal(t, uintptr(128), unsafe.Offsetof(fileFileEvent{}.FileFlags))
 	assert.Equal(t, 4+FilePathMax, int(unsafe.Sizeof(pathKey{})))
 	assert.Equal(t, 32, NumKinds)
 }

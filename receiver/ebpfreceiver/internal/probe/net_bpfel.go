@@ -22,20 +22,21 @@ type netDupArgs struct {
 type netFdDupEvent struct {
 	_   structs.HostLayout
 	Hdr struct {
-		_        structs.HostLayout
-		Kind     uint32
-		Pid      uint32
-		Tgid     uint32
-		Ppid     uint32
-		Uid      uint32
-		Euid     uint32
-		Gid      uint32
-		Egid     uint32
-		MntNs    uint32
-		PidNs    uint32
-		CgroupId uint64
-		Ktime    uint64
-		Comm     [16]int8
+		_         structs.HostLayout
+		Kind      uint32
+		Pid       uint32
+		Tgid      uint32
+		Ppid      uint32
+		Uid       uint32
+		Euid      uint32
+		Gid       uint32
+		Egid      uint32
+		MntNs     uint32
+		PidNs     uint32
+		CgroupId  uint64
+		Ktime     uint64
+		Comm      [16]int8
+		StartTime uint64
 	}
 	Result   int64
 	Oldfd    int32
@@ -60,20 +61,21 @@ type netFileId struct {
 type netNetEvent struct {
 	_   structs.HostLayout
 	Hdr struct {
-		_        structs.HostLayout
-		Kind     uint32
-		Pid      uint32
-		Tgid     uint32
-		Ppid     uint32
-		Uid      uint32
-		Euid     uint32
-		Gid      uint32
-		Egid     uint32
-		MntNs    uint32
-		PidNs    uint32
-		CgroupId uint64
-		Ktime    uint64
-		Comm     [16]int8
+		_         structs.HostLayout
+		Kind      uint32
+		Pid       uint32
+		Tgid      uint32
+		Ppid      uint32
+		Uid       uint32
+		Euid      uint32
+		Gid       uint32
+		Egid      uint32
+		MntNs     uint32
+		PidNs     uint32
+		CgroupId  uint64
+		Ktime     uint64
+		Comm      [16]int8
+		StartTime uint64
 	}
 	Result   int64
 	Family   uint16
@@ -108,20 +110,21 @@ type netNetUnixEvent struct {
 type netSocketEvent struct {
 	_   structs.HostLayout
 	Hdr struct {
-		_        structs.HostLayout
-		Kind     uint32
-		Pid      uint32
-		Tgid     uint32
-		Ppid     uint32
-		Uid      uint32
-		Euid     uint32
-		Gid      uint32
-		Egid     uint32
-		MntNs    uint32
-		PidNs    uint32
-		CgroupId uint64
-		Ktime    uint64
-		Comm     [16]int8
+		_         structs.HostLayout
+		Kind      uint32
+		Pid       uint32
+		Tgid      uint32
+		Ppid      uint32
+		Uid       uint32
+		Euid      uint32
+		Gid       uint32
+		Egid      uint32
+		MntNs     uint32
+		PidNs     uint32
+		CgroupId  uint64
+		Ktime     uint64
+		Comm      [16]int8
+		StartTime uint64
 	}
 	Result   int64
 	Family   uint32

@@ -13,9 +13,9 @@ import (
 )
 
 func TestNetLayout(t *testing.T) {
-	assert.Equal(t, 136, netSize)
-	assert.Equal(t, uintptr(88), unsafe.Offsetof(netNetEvent{}.Saddr))
-	assert.Equal(t, uintptr(120), unsafe.Offsetof(netNetEvent{}.Fd))
+	assert.Equal(t, 144, netSize)
+	assert.Equal(t, uintptr(96), unsafe.Offsetof(netNetEvent{}.Saddr))
+	assert.Equal(t, uintptr(128), unsafe.Offsetof(netNetEvent{}.Fd))
 }
 
 func TestCgroupLevel(t *testing.T) {

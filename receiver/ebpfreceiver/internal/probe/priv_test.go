@@ -12,9 +12,9 @@ import (
 )
 
 func TestPrivLayout(t *testing.T) {
-	assert.Equal(t, 72+8+8+48+32+2*256, privSize)
-	assert.Equal(t, uintptr(88), unsafe.Offsetof(privPrivEvent{}.Args))
-	assert.Equal(t, uintptr(136), unsafe.Offsetof(privPrivEvent{}.Name))
+	assert.Equal(t, 80+8+8+48+32+2*256, privSize)
+	assert.Equal(t, uintptr(96), unsafe.Offsetof(privPrivEvent{}.Args))
+	assert.Equal(t, uintptr(144), unsafe.Offsetof(privPrivEvent{}.Name))
 	assert.Equal(t, "setuid", OpSetuid.String())
 	assert.Equal(t, "memfd_create", OpMemfdCreate.String())
 	assert.Equal(t, "finit_module", OpFinitModule.String())

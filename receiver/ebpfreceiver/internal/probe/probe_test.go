@@ -1,8 +1,10 @@
 package probe
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,12 +37,13 @@ func mountTracefs(tb testing.TB) {
 
 func TestLayout(t *testing.T) {
 	// events.h promises no implicit padding; Decode relies on these offsets.
-	assert.Equal(t, 72, headerSize)
-	assert.Equal(t, 352, execDataOff) // the fixed part, cwd included
-	assert.Equal(t, 88, exitSize)
+	assert.Equal(t, 80, headerSize)
+	assert.Equal(t, 360, execDataOff) // the fixed part, cwd included
+	assert.Equal(t, 96, exitSize)
 	assert.Equal(t, uintptr(56), unsafe.Offsetof(processEventHeader{}.Comm))
 	assert.Equal(t, uintptr(48), unsafe.Offsetof(processEventHeader{}.Ktime))
-	assert.Equal(t, uintptr(72), unsafe.Offsetof(processExitEvent{}.ExitCode))
+	assert.Equal(t, uintptr(72), unsafe.Offsetof(processEventHeader{}.StartTime))
+	assert.Equal(t, uintptr(80), unsafe.Offsetof(processExitEvent{}.ExitCode))
 }
 
 func TestDecodeRejectsBadRecords(t *testing.T) {
@@ -230,4 +233,26 @@ func itoa(v uint32) string {
 			return string(b[i:])
 		}
 	}
+}
+
+// TestStartTimeNamesTheProcess: every record carries its process's start
+// time, the one /proc/<pid>/stat reports (field 22, in USER_HZ ticks), so that
+// a pid and a start time name one process across PID reuse.
+func TestStartTimeNamesTheProcess(t *testing.T) {
+	requireRoot(t)
+	_, rd := loadReading(t, Config{RingBufferSize: 1 << 20, MaxArgs: 1})
+	cmd := exec.Command("/bin/sleep", "5")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	pid := uint32(cmd.Process.Pid)
+	ex := readUntil(t, rd, func(e *Event) bool { return e.Kind == KindExec && e.Tgid == pid })
+
+	stat, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+	require.NoError(t, err)
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:])) // past "pid (comm) "
+	ticks, err := strconv.ParseUint(fields[19], 10, 64)                       // field 22: starttime
+	require.NoError(t, err)
+	const userHZ = 100 // USER_HZ, fixed at 100 on Linux whatever CONFIG_HZ is
+	assert.Equal(t, ticks, ex.StartTime/(1e9/userHZ), "start_time %d ns", ex.StartTime)
+	assert.LessOrEqual(t, ex.StartTime, ex.Ktime, "the process started before it exec'd")
 }

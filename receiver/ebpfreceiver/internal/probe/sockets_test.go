@@ -69,9 +69,9 @@ func dupHelper(port string) error {
 }
 
 func TestSocketLayouts(t *testing.T) {
-	assert.Equal(t, 96, socketSize)
-	assert.Equal(t, 136, fdDupSize)
-	assert.Equal(t, 104, fdDupSaddrOff)
+	assert.Equal(t, headerSize+24, socketSize)
+	assert.Equal(t, headerSize+64, fdDupSize)
+	assert.Equal(t, headerSize+32, fdDupSaddrOff)
 	assert.Equal(t, netSize+16, unixPathOff)
 	assert.Equal(t, uintptr(netSize), unsafe.Offsetof(netNetUnixEvent{}.PathLen))
 }

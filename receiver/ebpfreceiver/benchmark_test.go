@@ -106,7 +106,7 @@ func BenchmarkEventToLog(b *testing.B) {
 	open := syntheticRecord(probe.KindFileOpen, fileData+12)
 	le := binary.LittleEndian
 	le.PutUint32(open[8:], 4242) // tgid
-	le.PutUint32(open[96:], 12)  // path length, NUL included
+	le.PutUint32(open[104:], 12) // path length, NUL included
 	copy(open[fileData:], "/etc/passwd\x00")
 	for _, rec := range []struct {
 		name string

@@ -16,7 +16,7 @@ func syntheticExec(tb testing.TB) []byte {
 	tb.Helper()
 	fn := "/usr/bin/curl\x00"
 	args := "curl\x00-s\x00http://example.com/\x00"
-	const cwdOff, dataOff = 96, 352 // struct exec_event: cwd[256] after cwd_off and a pad
+	const cwdOff, dataOff = 104, 360 // struct exec_event: cwd[256] after cwd_off and a pad
 	cwd := "/work\x00"
 	raw := make([]byte, dataOff+len(fn)+len(args))
 	le := binary.LittleEndian
@@ -26,10 +26,10 @@ func syntheticExec(tb testing.TB) []byte {
 	le.PutUint32(raw[12:], 1)
 	le.PutUint32(raw[20:], 1000)
 	copy(raw[56:], "curl")
-	le.PutUint32(raw[72:], uint32(len(fn)))
-	le.PutUint32(raw[76:], uint32(len(args)))
-	le.PutUint32(raw[80:], 3)
-	le.PutUint32(raw[88:], uint32(256-len(cwd)))
+	le.PutUint32(raw[80:], uint32(len(fn)))
+	le.PutUint32(raw[84:], uint32(len(args)))
+	le.PutUint32(raw[88:], 3)
+	le.PutUint32(raw[96:], uint32(256-len(cwd)))
 	copy(raw[cwdOff+256-len(cwd):], cwd)
 	copy(raw[dataOff:], fn)
 	copy(raw[dataOff+len(fn):], args)
@@ -65,7 +65,7 @@ func TestDeniedExecRecord(t *testing.T) {
 	r := &ebpfReceiver{procs: newProcCache(8), clock: probe.NewClock(), strings: newInterner(8)}
 	r.procs.put(4242, &procInfo{exe: "/bin/sh", commandLine: "sh -c curl", execID: "n:b:1:4242"})
 	raw := syntheticExec(t)
-	binary.LittleEndian.PutUint32(raw[84:], probe.FlagDenied)
+	binary.LittleEndian.PutUint32(raw[92:], probe.FlagDenied)
 	var ev probe.Event
 	require.NoError(t, probe.Decode(raw, &ev))
 	b := newEventBatch()
@@ -83,11 +83,11 @@ func TestDeniedExecRecord(t *testing.T) {
 // FuzzDecode: no record, however malformed, panics the decoder or the mapping.
 func FuzzDecode(f *testing.F) {
 	f.Add(syntheticExec(f))
-	f.Add(make([]byte, 352))
+	f.Add(make([]byte, 360))
 	f.Add(syntheticRecord(probe.KindFileOpen, fileData+16))
 	f.Add(syntheticResolvedOpen())
-	f.Add(syntheticRecord(probe.KindNetTCPState, 136))
-	f.Add(syntheticRecord(probe.KindMemfdCreate, 680))
+	f.Add(syntheticRecord(probe.KindNetTCPState, 144))
+	f.Add(syntheticRecord(probe.KindMemfdCreate, 688))
 	f.Add(syntheticUnixConnect())
 	f.Add(syntheticFdDup())
 	f.Add(syntheticRawSocket())
@@ -116,10 +116,10 @@ func syntheticRecord(kind probe.Kind, size int) []byte {
 func TestDecodeNewKindsWithoutAllocating(t *testing.T) {
 	file := syntheticRecord(probe.KindFileRename, fileData+13)
 	le := binary.LittleEndian
-	le.PutUint32(file[96:], 7) // NUL included
-	le.PutUint32(file[100:], 6)
+	le.PutUint32(file[104:], 7) // NUL included
+	le.PutUint32(file[108:], 6)
 	copy(file[fileData:], "/etc/a\x00/etc/b")
-	recs := [][]byte{file, syntheticRecord(probe.KindNetConnect, 136), syntheticRecord(probe.KindPtrace, 680)}
+	recs := [][]byte{file, syntheticRecord(probe.KindNetConnect, 144), syntheticRecord(probe.KindPtrace, 688)}
 	var ev probe.Event
 	for _, raw := range recs {
 		require.NoError(t, probe.Decode(raw, &ev))
@@ -134,7 +134,7 @@ func TestDecodeNewKindsWithoutAllocating(t *testing.T) {
 }
 
 // fileData is offsetof(struct file_event, data) (probe.TestFileLayout holds it).
-const fileData = 128
+const fileData = 136
 
 // syntheticResolvedOpen is a file.open record of /etc/shadow as the kernel
 // resolved it, opened as "shadow" through a watched file's hard link, with
@@ -142,12 +142,12 @@ const fileData = 128
 func syntheticResolvedOpen() []byte {
 	raw := syntheticRecord(probe.KindFileOpen, fileData+12+7)
 	le := binary.LittleEndian
-	le.PutUint32(raw[80:], 0o100) // O_CREAT
-	le.PutUint32(raw[96:], 12)    // path_len
-	le.PutUint64(raw[104:], 1234) // ino
-	le.PutUint32(raw[112:], 8<<20|1)
-	le.PutUint32(raw[116:], 7)   // raw_len
-	le.PutUint32(raw[120:], 1|2) // resolved, inode match
+	le.PutUint32(raw[88:], 0o100) // O_CREAT
+	le.PutUint32(raw[104:], 12)   // path_len
+	le.PutUint64(raw[112:], 1234) // ino
+	le.PutUint32(raw[120:], 8<<20|1)
+	le.PutUint32(raw[124:], 7)   // raw_len
+	le.PutUint32(raw[128:], 1|2) // resolved, inode match
 	copy(raw[fileData:], "/etc/shadow\x00shadow\x00")
 	return raw
 }
@@ -175,7 +175,7 @@ func syntheticOpen(pid, tid uint32) []byte {
 	le.PutUint32(raw[4:], tid)
 	le.PutUint32(raw[8:], pid)
 	le.PutUint32(raw[12:], 1) // ppid
-	le.PutUint32(raw[96:], 12)
+	le.PutUint32(raw[104:], 12)
 	copy(raw[fileData:], "/etc/passwd\x00")
 	return raw
 }

@@ -188,7 +188,7 @@ struct file_event {
 struct net_event {
 	struct event_header hdr;
 	__s64 result; /* the syscall's return value (accept: the new fd), or -errno; tcp_state: 0 */
-	__u16 family; /* AF_INET or AF_INET6 */
+	__u16 family; /* AF_INET or AF_INET6; connect: AF_UNIX too (a net_unix_event, below) */
 	__u16 protocol; /* IPPROTO_TCP, IPPROTO_UDP, …; 0 when unknown */
 	__u16 sport;
 	__u16 dport;

@@ -211,7 +211,7 @@ type Event struct {
 
 	// network.* (and Result). Local is saddr/sport, Remote daddr/dport: see
 	// struct net_event in bpf/events.h for what each kind puts there.
-	Family     uint16 // unix.AF_INET or unix.AF_INET6
+	Family     uint16 // unix.AF_INET or unix.AF_INET6 (connect: unix.AF_UNIX too; network.socket, process.fd_dup: any)
 	Protocol   uint16 // unix.IPPROTO_TCP, …; 0: unknown
 	LocalPort  uint16
 	RemotePort uint16

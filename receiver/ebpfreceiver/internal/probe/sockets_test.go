@@ -32,7 +32,8 @@ func init() {
 
 // dupHelper dup2s a regular file onto fd 1 (not a socket: not reported),
 // then connects to 127.0.0.1:port and puts the socket on fd 0 (dup2), 1
-// (dup3) and 2 (fcntl F_DUPFD after closing 2). It prints the socket's fd
+// (dup3) and 2 (fcntl F_DUPFD after closing 2; then dup after closing it
+// again). It prints the socket's fd
 // first, while its stdout is still the test's pipe.
 func dupHelper(port string) error {
 	p, err := strconv.Atoi(port)
@@ -64,6 +65,10 @@ func dupHelper(port string) error {
 	unix.Close(2)
 	if fd, err := unix.FcntlInt(uintptr(s), unix.F_DUPFD, 0); err != nil || fd != 2 {
 		return fmt.Errorf("F_DUPFD: %d, %v", fd, err)
+	}
+	unix.Close(2)
+	if fd, err := unix.Dup(s); err != nil || fd != 2 {
+		return fmt.Errorf("dup: %d, %v", fd, err)
 	}
 	return nil
 }
@@ -179,8 +184,8 @@ func TestPacketAndRawSockets(t *testing.T) {
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // TestFdDupOfSocket: a helper wires a TCP connection onto 0, 1 and 2 (dup2,
-// dup3, fcntl F_DUPFD): three records with the socket's peer; its dup2 of a
-// regular file onto 1 before them is not reported.
+// dup3, fcntl F_DUPFD, dup): four records with the socket's peer; its dup2
+// of a regular file onto 1 before them is not reported.
 func TestFdDupOfSocket(t *testing.T) {
 	requireRoot(t)
 	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -208,7 +213,7 @@ func TestFdDupOfSocket(t *testing.T) {
 	for _, want := range []struct {
 		newFd int32
 		op    DupOp
-	}{{0, dup2Op}, {1, DupOpDup3}, {2, DupOpFcntl}} {
+	}{{0, dup2Op}, {1, DupOpDup3}, {2, DupOpFcntl}, {2, DupOpDup}} {
 		ev := readUntil(t, rd, func(e *Event) bool { return e.Kind == KindFdDup && e.Tgid == pid })
 		assert.Equal(t, want.newFd, ev.Socket.NewFd, "the file's dup2 onto 1 came first and is not reported")
 		assert.Equal(t, int64(want.newFd), ev.Result)

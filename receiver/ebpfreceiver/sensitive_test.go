@@ -52,9 +52,11 @@ func TestSensitiveOpensEndToEnd(t *testing.T) {
 	pid := cmd.Process.Pid
 
 	got := map[string]map[string]any{}
+	alerts := map[string][]string{}
 	for _, e := range waitForN(t, sink, "file.open", pid, "/proc", 3) {
 		m := attrMap(e)
 		got[m["file.path"].(string)] = m
+		alerts[m["file.path"].(string)] = runtimeRulesMatching(t, e)
 	}
 	environ := got[fmt.Sprintf("/proc/%d/environ", pid)]
 	require.NotNil(t, environ, "%v", got)
@@ -70,4 +72,11 @@ func TestSensitiveOpensEndToEnd(t *testing.T) {
 	assert.Equal(t, "core_pattern", cp["k8ssec.file.sensitive_kind"])
 	assert.Equal(t, []any{"write"}, cp["k8ssec.file.intent"])
 	assert.NotContains(t, cp, "k8ssec.file.target_pid")
+
+	// The runtime rules on these records: its own environ is no alert.
+	assert.Equal(t, map[string][]string{
+		fmt.Sprintf("/proc/%d/environ", pid):     nil,
+		fmt.Sprintf("/proc/%d/mem", os.Getpid()): {"Memory or environment of another process read"},
+		"/proc/sys/kernel/core_pattern":          {"Container escape file opened for writing"},
+	}, alerts)
 }

@@ -65,13 +65,17 @@ func helperSockets(unixPath, port string) error {
 	return nil
 }
 
-// TestSocketEventsEndToEnd: the helper's unix connect names the socket the
-// test listens on; its packet and raw sockets are network.socket records
-// (its TCP socket is not); its TCP connection wired onto 0-2 gives three
-// process.fd_dup records with the peer, and the regular file on 1 none.
+// TestSocketEventsEndToEnd: the helper, in a container's cgroup: its unix
+// connect names the socket the test listens on; its packet and raw sockets
+// are network.socket records (its TCP socket is not); its TCP connection
+// wired onto 0-2 gives three process.fd_dup records with the peer, and the
+// regular file on 1 none. The runtime rules alert on the sockets and dups.
 func TestSocketEventsEndToEnd(t *testing.T) {
 	requireRoot(t)
-	cg := makeCgroup(t)
+	// A container's cgroup, as containerd names it: the records carry
+	// container.id, so that the container rules apply to them.
+	containerID := strings.Repeat("5c", 32)
+	cg := makeContainerCgroup(t, "5c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f", containerID)
 	sockPath := filepath.Join(t.TempDir(), "containerd.sock")
 	ln, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	require.NoError(t, err)
@@ -113,6 +117,7 @@ func TestSocketEventsEndToEnd(t *testing.T) {
 	assert.Equal(t, int64(unixFd), conn["k8ssec.network.socket.fd"])
 	assert.Equal(t, int64(0), conn["k8ssec.syscall.result"])
 	assert.NotContains(t, conn, "network.type")
+	assert.Equal(t, containerID, conn["container.id"])
 
 	socks := waitForN(t, sink, "network.socket", pid, "", 2)
 	require.Len(t, socks, 2, "the TCP socket is not reported")
@@ -124,6 +129,9 @@ func TestSocketEventsEndToEnd(t *testing.T) {
 	assert.Equal(t, "raw", raw["k8ssec.network.socket.type"])
 	assert.Equal(t, "icmp", raw["network.transport"])
 	assert.Equal(t, "ipv4", raw["network.type"])
+	for _, e := range socks {
+		assert.Equal(t, []string{"Raw or packet socket opened in a container"}, runtimeRulesMatching(t, e))
+	}
 
 	dups := waitForN(t, sink, "process.fd_dup", pid, "", 3)
 	require.Len(t, dups, 3, "the file's dup2 onto 1 is not reported")
@@ -137,6 +145,7 @@ func TestSocketEventsEndToEnd(t *testing.T) {
 		assert.Equal(t, "127.0.0.1", m["network.peer.address"])
 		assert.Equal(t, int64(port), m["network.peer.port"])
 		assert.Equal(t, selfExe(t), m["process.executable.path"])
+		assert.Equal(t, []string{"Network connection on standard input or output"}, runtimeRulesMatching(t, e))
 	}
 }
 

@@ -86,7 +86,9 @@ static __always_inline void walk_path(struct dentry *d, struct vfsmount *vmnt, s
 		struct dentry *mnt_root = BPF_CORE_READ(vmnt, mnt_root);
 		struct dentry *parent = BPF_CORE_READ(d, d_parent);
 		bool at_root = d == root_dentry && vmnt == root_mnt;
-		if (at_root || d == mnt_root || d == parent) {
+		/* A dentry of no directory (a memfd's "memfd:name", a pipe's): its own name, as d_path gives it. */
+		bool detached = d == parent && d != mnt_root && !at_root;
+		if (!detached && (at_root || d == mnt_root || d == parent)) {
 			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
 			if (at_root || d != mnt_root || mnt == up) { /* the task's root, or the namespace's: done */
 				if (*off == PATH_WALK_MAX - 1) { /* the root itself */
@@ -111,9 +113,100 @@ static __always_inline void walk_path(struct dentry *d, struct vfsmount *vmnt, s
 		pos -= 1;
 		buf[pos & (PATH_WALK_MAX - 1)] = '/';
 		*off = pos;
+		if (detached)
+			return;
 		d = parent;
 	}
 	*off = PATH_WALK_MAX; /* too deep, too long, or unreadable */
+}
+
+/*
+ * Executable policy (enforcement), shared by the exec program (kill) and the
+ * BPF LSM program (deny), filled by the loader before either is attached.
+ * exec_policy_files names executables by file identity (inode and device,
+ * taken in the host's mount namespace when the policy loads): every path to
+ * the same file, hard links included, is the file. exec_policy_paths names
+ * them by the path the kernel resolved (walk_path, up to the task's root):
+ * what a file replaced at the same path still matches. A path entry's value
+ * holds EXEC_POLICY_* bits for tasks whose root is the host's root, and the
+ * same bits << EXEC_POLICY_CONTAINER_SHIFT for tasks under another root (a
+ * container's path, as the container sees it).
+ */
+#define EXEC_POLICY_KILL (1 << 0)
+#define EXEC_POLICY_DENY (1 << 1)
+#define EXEC_POLICY_CONTAINER_SHIFT 4
+#define EXEC_POLICY_MAX_ENTRIES 16384
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EXEC_POLICY_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* 4 MiB of keys when full: allocated as used */
+	__type(key, char[PATH_WALK_MAX]);
+	__type(value, __u8);
+} exec_policy_paths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EXEC_POLICY_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct file_id);
+	__type(value, __u8);
+} exec_policy_files SEC(".maps");
+
+/* Scratch for an exec_policy_paths key: a resolved path moved to the key's start, NUL padded. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, char[PATH_WALK_MAX]);
+} exec_policy_key SEC(".maps");
+
+/* Set by the loader: the host's root directory (stat of /proc/1/root), and
+ * the agent's own executable, which no policy may kill or deny. */
+const volatile __u64 cfg_host_root_ino = 0;
+const volatile __u32 cfg_host_root_dev = 0;
+const volatile __u64 cfg_self_exe_ino = 0;
+const volatile __u32 cfg_self_exe_dev = 0;
+
+static __always_inline __u32 dev_of(struct inode *inode)
+{
+	return BPF_CORE_READ(inode, i_sb, s_dev);
+}
+
+/* The task's root is the host's: a host process (or one chrooted to the host's /). */
+static __always_inline bool task_root_is_host(struct task_struct *task)
+{
+	struct inode *root = BPF_CORE_READ(task, fs, root.dentry, d_inode);
+	return BPF_CORE_READ(root, i_ino) == cfg_host_root_ino && dev_of(root) == cfg_host_root_dev;
+}
+
+/*
+ * What the policy says of an executable, for task: the EXEC_POLICY_* bits its
+ * file identity has (*by_file) and those its path has (*by_path; path is a
+ * NUL-terminated string in map memory, or NULL when unknown).
+ */
+static __always_inline void exec_policy(struct file_id *fid, const char *path, struct task_struct *task,
+					__u32 *by_file, __u32 *by_path)
+{
+	*by_file = 0;
+	*by_path = 0;
+	if (fid->ino == cfg_self_exe_ino && fid->dev == cfg_self_exe_dev)
+		return; /* never the agent itself */
+	__u8 *v = bpf_map_lookup_elem(&exec_policy_files, fid);
+	if (v)
+		*by_file = *v;
+	if (!path)
+		return;
+	__u32 zero = 0;
+	char *key = bpf_map_lookup_elem(&exec_policy_key, &zero);
+	if (!key)
+		return;
+	__builtin_memset(key, 0, PATH_WALK_MAX);
+	if (bpf_probe_read_kernel_str(key, PATH_WALK_MAX, path) <= 0)
+		return;
+	v = bpf_map_lookup_elem(&exec_policy_paths, key);
+	if (v)
+		*by_path = task_root_is_host(task) ? (*v & 0xf) : (*v >> EXEC_POLICY_CONTAINER_SHIFT);
 }
 
 /*

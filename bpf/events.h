@@ -38,6 +38,8 @@ enum event_kind {
 	EVENT_KIND_FORK = 23,
 	EVENT_KIND_FILE_LINK = 24,
 	EVENT_KIND_FILE_SYMLINK = 25,
+	EVENT_KIND_SHELL_COMMAND = 27,
+	EVENT_KIND_UPROBE = 28,
 	EVENT_KIND_NET_SOCKET = 29, /* network.socket: a packet or raw socket created */
 	EVENT_KIND_FD_DUP = 30,     /* process.fd_dup: a socket duplicated onto fd 0, 1 or 2 */
 	EVENT_KIND_MAX = 32, /* size of the loss array; room for the kinds to come */
@@ -50,16 +52,19 @@ enum event_kind {
 #define EXEC_MAX_ARGS_CAP 128  /* hard cap on max_args (the verifier unrolls nothing, but bounds the loop) */
 #define EXEC_CWD_MAX 256       /* bytes of the working directory, NUL included */
 #define EXEC_CWD_DEPTH 24      /* directories walked up from the working directory */
+#define EXEC_EXE_MAX 256       /* bytes of the executable's resolved path, NUL included */
+#define EXEC_EXE_DEPTH 24      /* directories walked up from the executable */
 
 /* exec_event.flags */
 #define EXEC_FLAG_FILENAME_TRUNCATED (1 << 0)
 #define EXEC_FLAG_ARGS_TRUNCATED (1 << 1) /* max_args or EXEC_ARGS_MAX cut argv */
 #define EXEC_FLAG_ARGS_FAULT (1 << 2)     /* argv could not be read */
 #define EXEC_FLAG_MEMFD (1 << 3)          /* the executable is a memfd (its dentry is "memfd:…"): fileless */
-#define EXEC_FLAG_KILLED_PATH (1 << 4)    /* enforcement: SIGKILL sent, the filename is in enforce_paths */
+#define EXEC_FLAG_KILLED_PATH (1 << 4)    /* enforcement: SIGKILL sent, the executable is a kill path's (EXEC_FLAG_BY_FILE says how) */
 #define EXEC_FLAG_KILLED_COMM (1 << 5)    /* enforcement: SIGKILL sent, the comm is in enforce_comms */
 #define EXEC_FLAG_DRIFT (1 << 6)          /* the executable was created or truncated since the probe started (created_files) */
-#define EXEC_FLAG_DENIED (1 << 7)         /* enforcement: BPF LSM refused the exec (EPERM): the executable is in deny_exec */
+#define EXEC_FLAG_DENIED (1 << 7)         /* enforcement: BPF LSM refused the exec (EPERM): the executable is denied (EXEC_FLAG_BY_FILE says how) */
+#define EXEC_FLAG_BY_FILE (1 << 8)        /* enforcement matched the executable's file identity (inode); else its resolved path */
 
 #define SIGKILL_NR 9
 
@@ -99,8 +104,15 @@ struct exec_event {
 	/* The working directory, built from its end: cwd[cwd_off:] up to the NUL.
 	 * cwd_off == EXEC_CWD_MAX: unknown (deeper than EXEC_CWD_DEPTH, or too long). */
 	__u32 cwd_off;
-	__u32 _pad;
+	/* The executable (bprm->file: for a script, its interpreter) as the kernel
+	 * resolved it, walked up to the process's root: exe[exe_off:]; exe_off ==
+	 * EXEC_EXE_MAX: unknown. */
+	__u32 exe_off;
 	char cwd[EXEC_CWD_MAX];
+	char exe[EXEC_EXE_MAX];
+	__u64 exe_ino; /* the executable's inode and device (MKDEV: major << 20 | minor) */
+	__u32 exe_dev;
+	__u32 _pad;
 	/* EXEC_ARG_MAX of slack after the two regions lets each bounded read start anywhere inside them. */
 	char data[EXEC_FILENAME_MAX + EXEC_ARGS_MAX + EXEC_ARG_MAX];
 };
@@ -241,6 +253,56 @@ struct priv_event {
 	char name[32];
 	char str1[PRIV_STR_MAX];
 	char str2[PRIV_STR_MAX];
+};
+
+/* Bytes of a shell command line a shell_event keeps, NUL included. */
+#define SHELL_COMMAND_MAX 1024
+
+/* shell_event.flags */
+#define SHELL_FLAG_TRUNCATED (1 << 0) /* the line was longer than SHELL_COMMAND_MAX - 1 bytes */
+
+/*
+ * process.shell_command: a line an interactive bash read (the return of its
+ * readline). Only the used prefix goes to the ring:
+ * offsetof(command) + len bytes.
+ */
+struct shell_event {
+	struct event_header hdr;
+	__u32 len; /* bytes of command, NUL included */
+	__u32 flags;
+	char command[SHELL_COMMAND_MAX];
+};
+
+#define UPROBE_MAX_ARGS 4
+#define UPROBE_STR_MAX 128 /* bytes of a string argument, NUL included */
+
+/* uprobe_config.types[i] */
+enum uprobe_arg_type {
+	UPROBE_ARG_NONE = 0,
+	UPROBE_ARG_INT = 1,
+	UPROBE_ARG_STRING = 2, /* a NUL-terminated string in user memory */
+};
+
+/* What a configured uprobe reads, by its index (the attach cookie). */
+struct uprobe_config {
+	__u8 types[UPROBE_MAX_ARGS]; /* enum uprobe_arg_type; a return probe: types[0] is the return value's */
+};
+
+/* uprobe_event.flags: bit i (truncated) or UPROBE_MAX_ARGS + i (unreadable) for argument i. */
+#define UPROBE_FLAG_TRUNCATED(i) (1 << (i))
+#define UPROBE_FLAG_FAULT(i) (1 << (UPROBE_MAX_ARGS + (i)))
+
+/*
+ * process.uprobe: a configured uprobe (or uretprobe) fired. probe is the
+ * index of the uprobe in the loader's list. args hold the raw register values
+ * (a string's pointer); strs the strings read for string arguments.
+ */
+struct uprobe_event {
+	struct event_header hdr;
+	__u32 probe;
+	__u32 flags;
+	__u64 args[UPROBE_MAX_ARGS];
+	char strs[UPROBE_MAX_ARGS][UPROBE_STR_MAX];
 };
 
 /*

@@ -357,6 +357,7 @@ int handle_open_exit(struct trace_event_raw_sys_exit *ctx)
 			return 0;
 		/* The caller's string, after the path, for the record: not what was judged. */
 		__u32 off = n;
+		asm volatile("" : "+r"(off)); /* keep the mask: clang drops it knowing n <= 256, the verifier does not */
 		long m = bpf_probe_read_user_str(&e->data[off & (2 * FILE_PATH_MAX - 1)], FILE_PATH_MAX,
 						 (const char *)a.path);
 		e->raw_len = m > 0 ? m : 0;

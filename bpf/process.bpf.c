@@ -24,24 +24,18 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 
 /* Set by the loader before load (spec.Variables). */
 const volatile __u32 cfg_max_args = 16; /* argv entries kept per exec; <= EXEC_MAX_ARGS_CAP */
-const volatile __u8 cfg_enforce = 0;    /* 1: enforce_paths or enforce_comms has entries */
+const volatile __u8 cfg_enforce = 0;    /* 1: the policy kills executables or enforce_comms has entries */
 
 /*
- * Enforcement: an exec (that passed the filters) whose filename, as execve
- * received it, NUL-padded to EXEC_FILENAME_MAX bytes, is a key of
- * enforce_paths, or whose new comm is a key of enforce_comms, gets SIGKILL
- * before its first user-space instruction. Filled by the loader.
+ * Enforcement: an exec (that passed the filters) of an executable the policy
+ * kills (exec_policy_files by inode, exec_policy_paths by resolved path, or,
+ * for a script, whose own path as execve received it is a kill path), or
+ * whose new comm is a key of enforce_comms, gets SIGKILL before its first
+ * user-space instruction. Filled by the loader.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, char[EXEC_FILENAME_MAX]);
-	__type(value, __u8);
-} enforce_paths SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
+	__uint(max_entries, EXEC_POLICY_MAX_ENTRIES);
 	__type(key, char[TASK_COMM_LEN]);
 	__type(value, __u8);
 } enforce_comms SEC(".maps");
@@ -54,32 +48,28 @@ struct {
 	__type(value, __u64);
 } enforce_kills SEC(".maps");
 
-/* Scratch space for an enforce_paths key (too large for the stack beside the rest). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, char[EXEC_FILENAME_MAX]);
-} enforce_key_scratch SEC(".maps");
-
 /* Returns the EXEC_FLAG_KILLED_* flag when the exec matched and SIGKILL was sent, else 0. */
-static __always_inline __u32 enforce(const char *fn, bool fn_truncated, const char *comm)
+static __always_inline __u32 enforce(struct exec_event *e, struct file_id *fid, struct task_struct *task)
 {
 	__u32 zero = 0;
 	__u32 flag = 0;
+	__u32 by_file, by_path;
 
-	if (!fn_truncated) {
-		char *key = bpf_map_lookup_elem(&enforce_key_scratch, &zero);
-		if (key) {
-			__builtin_memset(key, 0, EXEC_FILENAME_MAX);
-			if (bpf_probe_read_kernel_str(key, EXEC_FILENAME_MAX, fn) > 0 &&
-			    bpf_map_lookup_elem(&enforce_paths, key))
-				flag = EXEC_FLAG_KILLED_PATH;
-		}
+	const char *exe = e->exe_off < EXEC_EXE_MAX ? &e->exe[e->exe_off & (EXEC_EXE_MAX - 1)] : NULL;
+	exec_policy(fid, exe, task, &by_file, &by_path);
+	if (by_file & EXEC_POLICY_KILL)
+		flag = EXEC_FLAG_KILLED_PATH | EXEC_FLAG_BY_FILE;
+	else if (by_path & EXEC_POLICY_KILL)
+		flag = EXEC_FLAG_KILLED_PATH;
+	else if (!(e->flags & EXEC_FLAG_FILENAME_TRUNCATED) && e->data[0] == '/') {
+		/* A script: bprm->file is its interpreter by now; its own path is only as execve got it. */
+		exec_policy(fid, e->data, task, &by_file, &by_path);
+		if (by_path & EXEC_POLICY_KILL)
+			flag = EXEC_FLAG_KILLED_PATH;
 	}
-	if (!flag && bpf_map_lookup_elem(&enforce_comms, comm))
+	if (!flag && bpf_map_lookup_elem(&enforce_comms, e->hdr.comm))
 		flag = EXEC_FLAG_KILLED_COMM;
-	if (!flag)
+	if (!flag || (fid->ino == cfg_self_exe_ino && fid->dev == cfg_self_exe_dev))
 		return 0;
 	/* The current task is the one exec'ing: the whole process dies on its way back to user space. */
 	if (bpf_send_signal(SIGKILL_NR))
@@ -143,9 +133,17 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	};
 	if (bpf_map_lookup_elem(&created_files, &fid))
 		e->flags |= EXEC_FLAG_DRIFT;
+	e->exe_ino = fid.ino;
+	e->exe_dev = fid.dev;
+	e->_pad = 0;
+
+	/* The executable as the kernel resolved it: whatever string named it (a symlink, "//", "./", a PATH search). */
+	_Static_assert(EXEC_EXE_MAX == PATH_WALK_MAX, "the executable is a walked path");
+	walk_path(BPF_CORE_READ(bprm, file, f_path.dentry), BPF_CORE_READ(bprm, file, f_path.mnt), task, e->exe,
+		  &e->exe_off, EXEC_EXE_DEPTH);
 
 	if (cfg_enforce)
-		e->flags |= enforce(fn, e->flags & EXEC_FLAG_FILENAME_TRUNCATED, e->hdr.comm);
+		e->flags |= enforce(e, &fid, task);
 
 	read_cwd(task, e);
 

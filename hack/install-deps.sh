@@ -2,7 +2,7 @@
 # Installs the Debian packages a task needs, when some are missing: the one list that
 # `make test`, `make generate`, `make check-bpf` and .ci/run all use.
 #
-#   hack/install-deps.sh test       what the tests run: nginx, openssl, qemu, busybox
+#   hack/install-deps.sh test       what the tests run: nginx, openssl, qemu, busybox, a C compiler
 #   hack/install-deps.sh generate   what regenerating the BPF objects needs: clang, llvm, libbpf
 #   hack/install-deps.sh ci         both, and what a bare CI machine lacks (git, make, CA certs)
 #
@@ -16,6 +16,8 @@ TEST=(
 	openssl         # make-certs.sh, which the deployment test runs
 	qemu-system-x86 # the BPF LSM test boots another kernel (hack/fetch-test-kernel.sh) under qemu
 	busybox-static  # ... with a busybox initramfs
+	clang           # the uprobe tests compile a tiny C program whose functions they probe (System V ABI arguments)
+	libc6-dev       # ... its headers and C library
 )
 GENERATE=(
 	clang      # bpf2go compiles bpf/*.c

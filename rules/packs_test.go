@@ -55,3 +55,33 @@ func TestDefaultPacks(t *testing.T) {
 		})
 	}
 }
+
+// TestNoPackKills: no default rule kills; action: kill is the operator's
+// choice, in an override (README.md, security_rules settings), which this
+// test loads to keep the documented example valid.
+func TestNoPackKills(t *testing.T) {
+	var srcs []rules.Source
+	for _, name := range rulepacks.PackNames() {
+		data, _ := rulepacks.Pack(name)
+		srcs = append(srcs, rules.Source{Name: name, Data: data})
+	}
+	set, err := rules.Load(srcs, rules.Options{})
+	require.NoError(t, err)
+	assert.False(t, set.HasAction(rules.ActionKill))
+
+	runtime, _ := rulepacks.Pack("runtime")
+	set, err = rules.Load([]rules.Source{{Name: "runtime", Data: runtime}, {Name: "response.yaml", Data: []byte(`
+- override: Crypto miner started
+  action: kill
+- override: Reverse shell command line
+  action: kill
+`)}}, rules.Options{})
+	require.NoError(t, err)
+	var killers []string
+	for _, r := range set.Rules {
+		if r.Action == rules.ActionKill {
+			killers = append(killers, r.Name)
+		}
+	}
+	assert.ElementsMatch(t, []string{"Crypto miner started", "Reverse shell command line"}, killers)
+}

@@ -72,6 +72,9 @@ type Rule struct {
 	Threshold   *Threshold
 	Throttle    *Throttle
 	Sequence    *Sequence
+	// Action is what the security_rules processor does beside alerting:
+	// ActionKill, or ActionNone.
+	Action string
 
 	cond   condition
 	output template
@@ -460,6 +463,9 @@ func (c *compiler) applyOverrides() {
 		if o.Severity != "" {
 			r.Severity = o.Severity
 		}
+		if o.Action != "" {
+			r.Action, r.actionPos = o.Action, pos{o.pos.file, o.actionLine}
+		}
 		r.Exceptions = append(r.Exceptions, o.Exceptions...)
 	}
 }
@@ -549,6 +555,7 @@ func (c *compiler) compileRule(spec *ruleSpec, excList *int) {
 		c.checkKeys(t.By, at, entry, "throttle.by")
 		r.Throttle = &Throttle{By: t.By, Period: t.Period}
 	}
+	r.Action = c.action(spec, r, entry)
 	c.set.Rules = append(c.set.Rules, r)
 	if !r.Enabled {
 		return

@@ -41,6 +41,9 @@ func EventFromRecord(lr plog.LogRecord, resource pcommon.Map) Event {
 		Attrs: lr.Attributes(), Resource: resource, Time: t}
 }
 
+// Get finds an attribute as rules read it: on the record, then on its resource.
+func (e *Event) Get(name string) (pcommon.Value, bool) { return e.lookup(name) }
+
 // lookup finds an attribute on the record, then on its resource.
 func (e *Event) lookup(name string) (pcommon.Value, bool) {
 	if v, ok := e.Attrs.Get(name); ok {

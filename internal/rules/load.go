@@ -115,9 +115,11 @@ type ruleSpec struct {
 	Threshold   *thresholdSpec  `yaml:"threshold"`
 	Sequence    *sequenceSpec   `yaml:"sequence"`
 	Throttle    *throttleSpec   `yaml:"throttle"`
+	Action      string          `yaml:"action"`
 	Tests       []TestCase      `yaml:"tests"`
 	pos         pos
 	condLine    int
+	actionPos   pos // where action was set: the rule's key, or an override's
 	ruleset     *Ruleset
 }
 
@@ -139,7 +141,9 @@ type overrideSpec struct {
 	Enabled    *bool           `yaml:"enabled"`
 	Severity   string          `yaml:"severity"`
 	Exceptions []exceptionSpec `yaml:"exceptions"`
+	Action     string          `yaml:"action"`
 	pos        pos
+	actionLine int
 }
 
 // Ruleset names the pack or file a rule comes from.
@@ -160,10 +164,10 @@ type parsed struct {
 // allowedKeys per entry kind; anything else is a typo worth stopping for.
 var allowedKeys = map[string]map[string]bool{
 	"rule": set("rule", "id", "description", "events", "condition", "exceptions", "severity", "category",
-		"tags", "reference", "output", "enabled", "threshold", "sequence", "throttle", "tests"),
+		"tags", "reference", "output", "enabled", "threshold", "sequence", "throttle", "action", "tests"),
 	"list":     set("list", "items", "append"),
 	"macro":    set("macro", "condition"),
-	"override": set("override", "enabled", "severity", "exceptions"),
+	"override": set("override", "enabled", "severity", "exceptions", "action"),
 	"ruleset":  set("ruleset", "version"),
 }
 
@@ -283,7 +287,7 @@ func (p *parsed) parseFile(src Source, ruleNames map[string]pos) []error {
 				fail(n.Line, label, "%v", err)
 				continue
 			}
-			o.pos = at
+			o.pos, o.actionLine = at, keyLine(n, "action", n.Line)
 			setExceptionLines(n, o.Exceptions)
 			p.overrides = append(p.overrides, &o)
 		case "rule":
@@ -303,6 +307,7 @@ func (p *parsed) parseFile(src Source, ruleNames map[string]pos) []error {
 			r.pos, r.ruleset = at, ruleset
 			ruleNames[r.Rule] = at
 			r.condLine = keyLine(n, "condition", n.Line)
+			r.actionPos = pos{src.Name, keyLine(n, "action", n.Line)}
 			setExceptionLines(n, r.Exceptions)
 			setTestLines(n, r.Tests)
 			p.rules = append(p.rules, &r)

@@ -144,6 +144,7 @@ var attributeTypes = map[string]attrType{
 	"k8ssec.linux.mnt_ns":                   typeInt,
 	"k8ssec.linux.pid_ns":                   typeInt,
 	"k8ssec.process.start_time":             typeInt,
+	"k8ssec.process.requested_path":         typeString,
 	"file.path":                             typeString,
 	"file.name":                             typeString,
 	"file.directory":                        typeString,
@@ -215,6 +216,23 @@ var attributeTypes = map[string]attrType{
 	"k8ssec.process.fd_dup.new_fd":      typeInt,
 	"k8ssec.file.sensitive_kind":        typeString,
 	"k8ssec.file.target_pid":            typeInt,
+	// What the security_rules processor did for a rule's action (on its
+	// alerts, which a downstream security_rules may read).
+	"k8ssec.response.action":     typeString,
+	"k8ssec.response.result":     typeString,
+	"k8ssec.response.latency":    typeDouble,
+	"k8ssec.response.target_pid": typeInt,
+	"k8ssec.response.error":      typeString,
+
+	// Shell commands and uprobes (the ebpf receiver's uprobe object).
+	"k8ssec.shell.command":           typeString,
+	"k8ssec.shell.command.truncated": typeBool,
+	"k8ssec.uprobe.binary":           typeString,
+	"k8ssec.uprobe.symbol":           typeString,
+	"k8ssec.uprobe.return":           typeBool,
+	"k8ssec.uprobe.args":             typeList, // ints and strings, as the probe's args say
+	"k8ssec.uprobe.args.truncated":   typeBool,
+	"k8ssec.uprobe.args.unreadable":  typeBool,
 
 	// Kubernetes audit (the k8s_audit receiver).
 	"k8s.audit.id":                            typeString,

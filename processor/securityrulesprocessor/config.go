@@ -21,6 +21,13 @@ const (
 	ModeBoth     = "both"     // annotated events and alerts
 )
 
+// Response modes: what a rule's action (action: kill) does.
+const (
+	ResponseEnforce = "enforce" // carry it out
+	ResponseDryRun  = "dry_run" // check the process is there and report it, touch nothing
+	ResponseOff     = "off"     // ignore actions: alerts only
+)
+
 // Config is the security_rules processor's configuration.
 type Config struct {
 	// Rules are default pack names (k8s_audit) or rule file paths and globs,
@@ -38,6 +45,16 @@ type Config struct {
 	// FlushInterval is how often the summaries of ended throttling periods are
 	// sent, so that suppressed matches are always reported.
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// Response says what rules' actions do.
+	Response ResponseConfig `mapstructure:"response"`
+}
+
+// ResponseConfig is the response to rules with an action.
+type ResponseConfig struct {
+	// Mode is enforce, dry_run or off. The default, dry_run, kills nothing:
+	// a kill needs both a rule that asks for it and an operator who turned
+	// enforce on, after the alerts' dry_run results showed what it would hit.
+	Mode string `mapstructure:"mode"`
 }
 
 // StateConfig bounds rule state.
@@ -53,6 +70,7 @@ func createDefaultConfig() *Config {
 		CostLimit:      rules.DefaultCostLimit,
 		ReloadInterval: 10 * time.Second,
 		FlushInterval:  10 * time.Second,
+		Response:       ResponseConfig{Mode: ResponseDryRun},
 	}
 }
 
@@ -68,6 +86,11 @@ func (cfg *Config) Validate() error {
 	if cfg.State.MaxKeys <= 0 {
 		errs = append(errs, fmt.Errorf("state.max_keys must be positive, got %d", cfg.State.MaxKeys))
 	}
+	switch cfg.Response.Mode {
+	case ResponseEnforce, ResponseDryRun, ResponseOff:
+	default:
+		errs = append(errs, fmt.Errorf("response.mode %q is not one of %s, %s, %s", cfg.Response.Mode, ResponseEnforce, ResponseDryRun, ResponseOff))
+	}
 	if cfg.ReloadInterval < 0 || cfg.FlushInterval <= 0 {
 		errs = append(errs, errors.New("reload_interval must not be negative and flush_interval must be positive"))
 	}
@@ -79,13 +102,23 @@ func (cfg *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// load reads and compiles the configured rules.
+// load reads and compiles the configured rules; at start and at a reload,
+// rules whose action could not be reported are refused.
 func (cfg *Config) load() (*rules.Set, error) {
 	srcs, err := cfg.sources()
 	if err != nil {
 		return nil, err
 	}
-	return rules.Load(srcs, rules.Options{CostLimit: cfg.CostLimit})
+	set, err := rules.Load(srcs, rules.Options{CostLimit: cfg.CostLimit})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Mode == ModeAnnotate && cfg.Response.Mode != ResponseOff && set.HasAction(rules.ActionKill) {
+		// What was done is said in the alert: a kill must not go unreported.
+		return nil, fmt.Errorf("rules with action: kill need alerts to report what was done, and mode %s emits none: "+
+			"use mode %s or %s, or response.mode %s", ModeAnnotate, ModeBoth, ModeAlerts, ResponseOff)
+	}
+	return set, nil
 }
 
 // sources resolves rules entries to files: a default pack's name, else a path

@@ -70,6 +70,9 @@ func newRulesProcessor(set processor.Settings, cfg *Config, next consumer.Logs) 
 	p := &rulesProcessor{cfg: cfg, set: set, next: next, telemetry: tb, stamps: cfg.fileStamps(), stop: make(chan struct{})}
 	p.running.Store(newRunning(ruleSet, cfg))
 	set.Logger.Info("Security rules loaded", zap.Int("rules", len(ruleSet.Rules)), zap.Strings("from", cfg.Rules), zap.String("mode", cfg.Mode))
+	if ruleSet.HasAction(rules.ActionKill) {
+		set.Logger.Info("Rules with action: kill are loaded", zap.String("response.mode", cfg.Response.Mode))
+	}
 	return p, nil
 }
 
@@ -152,13 +155,22 @@ func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Lo
 				if out == (plog.LogRecordSlice{}) {
 					out = p.newAlertResource(alerts, rl.Resource())
 				}
+				var action actionOutcome
 				for m := range *buf {
 					match := &(*buf)[m]
 					dst := out
 					if match.Summary { // about earlier events, maybe of another resource
 						dst = p.summaryAlerts(alerts, match)
 					}
-					match.WriteAlert(&ev, dst.AppendEmpty(), now)
+					act := p.acts(match)
+					if act {
+						p.respond(ctx, match.Rule, &ev, &action) // before the alert is written: the process runs meanwhile
+					}
+					alert := dst.AppendEmpty()
+					match.WriteAlert(&ev, alert, now)
+					if act {
+						writeResponse(alert.Attributes(), &ev, &action)
+					}
 					p.telemetry.ProcessorSecurityRulesAlerts.Add(ctx, 1, run.ruleAttrs[match.Rule.Index()])
 				}
 			}
@@ -173,6 +185,13 @@ func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Lo
 	}
 	alerts.ResourceLogs().MoveAndAppendTo(ld.ResourceLogs())
 	return ld, nil
+}
+
+// acts reports whether a match's rule action is to be carried out (or
+// checked, in dry_run): kill rules, unless response is off; never for a
+// throttle summary, which stands for earlier events.
+func (p *rulesProcessor) acts(m *rules.Match) bool {
+	return m.Rule.Action == rules.ActionKill && !m.Summary && p.cfg.Response.Mode != ResponseOff
 }
 
 // newAlertResource starts the alerts of one resource: its attributes are the

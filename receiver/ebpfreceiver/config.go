@@ -41,6 +41,10 @@ const (
 	eventPtrace      = "process.ptrace"
 	eventBPFLoad     = "kernel.bpf_load"
 	eventMemfdCreate = "process.memfd_create"
+
+	// Not in events: shell_commands and uprobes turn these on.
+	eventShellCommand = "process.shell_command"
+	eventUprobe       = "process.uprobe"
 )
 
 var knownEvents = []string{
@@ -144,6 +148,18 @@ type Config struct {
 	Kubernetes KubernetesConfig `mapstructure:"kubernetes"`
 	// Enforcement kills processes at exec. Default: empty, no enforcement.
 	Enforcement EnforcementConfig `mapstructure:"enforcement"`
+	// ShellCommands reports each line typed into an interactive bash
+	// (process.shell_command): a uretprobe on bash's readline, attached to
+	// the host's bash at start and to each other bash binary (a container's
+	// own, by inode) when a process execs an executable named bash (the
+	// path the kernel resolved: a /bin/sh linked to bash too; this needs
+	// process.exec among the events) or runs as bash when the receiver
+	// starts; at most 64 distinct binaries. Filtered by cgroup_path and
+	// ignore_comms. It costs nothing until a line is typed. Default: true.
+	ShellCommands bool `mapstructure:"shell_commands"`
+	// Uprobes are user-space probes on functions of executables or shared
+	// libraries (process.uprobe, one record a call). Default: none.
+	Uprobes []UprobeConfig `mapstructure:"uprobes"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -159,27 +175,92 @@ type Config struct {
 // cgroup_path when it is set (so that a container cgroup, or a test one, can
 // be targeted), and not to ignore_comms. It needs the process.exec event.
 type EnforcementConfig struct {
-	// KillPaths are absolute paths of executables to kill, matched exactly
-	// against the path as execve received it (after the caller's PATH
-	// search): a binary executed by a relative path, through a symlink, a
-	// hard link or a bind mount under another name, or a copy elsewhere, is
-	// not matched. At most 255 bytes each, 1024 entries. Default: none.
+	// KillPaths are absolute paths of executables to kill. Each names a file
+	// in the host's mount namespace (the agent reads it through /proc/1/root
+	// in a DaemonSet with hostPID), matched two ways: by the file's identity
+	// (device and inode, taken when the receiver starts), so any name of it
+	// (a symlink, a hard link, "//", "./", a bind mount) is killed; and by the
+	// path the kernel resolved for the executable, so a file replaced at that
+	// path is killed too. A copy elsewhere is another file and is not
+	// matched (kill_comms and the drift rule are for those). A script is
+	// matched by its interpreter's path, or by its own path when execve
+	// received it spelled so. At most 255 bytes each, 16384 entries.
+	// Default: none.
 	KillPaths []string `mapstructure:"kill_paths"`
 	// KillComms are task names (comm: the executable's base name, its first
 	// 15 bytes, as the kernel keeps it) to kill at exec. At most 1024
 	// entries. Default: none.
 	KillComms []string `mapstructure:"kill_comms"`
 	// DenyExecPaths are executables whose exec the kernel refuses (EPERM)
-	// before the new program exists: BPF LSM (bprm_check_security), by
-	// inode, so another path, a hard link, a symlink or a rename of the same
-	// file is refused too (a copy is another file). Each must exist when the
-	// receiver starts. Needs a kernel running BPF LSM (CONFIG_BPF_LSM and
-	// "bpf" in lsm=); without it the receiver does not start. Applies within
-	// cgroup_path when set, whatever ignore_comms says. Default: none.
+	// before the new program exists: BPF LSM (bprm_check_security), matched
+	// as kill_paths are (by inode, so another path, a hard link, a symlink or
+	// a rename of the same file is refused too; and by resolved path; a copy
+	// is another file), scripts included. Needs a kernel running BPF LSM
+	// (CONFIG_BPF_LSM and "bpf" in lsm=); without it the receiver does not
+	// start. Applies within cgroup_path when set, whatever ignore_comms says.
+	// Default: none.
 	DenyExecPaths []string `mapstructure:"deny_exec_paths"`
+	// ContainerPaths makes kill_paths and deny_exec_paths also name, in every
+	// container, the file at that path as the container sees it (the path the
+	// kernel resolved up to the container's root), so "/usr/bin/nc" is
+	// every container's nc. Name the file itself, not a symlink to it (the
+	// kernel resolves the container's symlinks in the container: Debian's
+	// /usr/bin/nc is /usr/bin/nc.openbsd). Default: false (host files only).
+	ContainerPaths bool `mapstructure:"container_paths"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// UprobeConfig is one user-space probe.
+type UprobeConfig struct {
+	// Binary is the executable or shared library: an absolute path, or a
+	// library name without a slash ("libc.so.6", or "libssl" for any
+	// libssl.so*), found in /etc/ld.so.cache, then in the standard library
+	// directories, when the receiver starts.
+	Binary string `mapstructure:"binary"`
+	// Symbol is the function, as the binary's symbol table names it.
+	Symbol string `mapstructure:"symbol"`
+	// Return probes the function's return instead of its entry: args then
+	// has at most one entry, the return value's type.
+	Return bool `mapstructure:"return"`
+	// Args are the types of the first arguments, in order, at most 4: int
+	// (the register's 64 bits, signed) or string (a NUL-terminated string in
+	// the process's memory, at most 127 bytes kept). x86-64 System V calling
+	// convention (C, C++, Rust's extern "C"; not Go's own ABI).
+	Args []string `mapstructure:"args"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// uprobeArgTypes maps the args names to the probe's types.
+var uprobeArgTypes = map[string]probe.UprobeArg{"int": probe.UprobeArgInt, "string": probe.UprobeArgString}
+
+func (u *UprobeConfig) validate(i int) error {
+	where := fmt.Sprintf("uprobes[%d] (binary %q, symbol %q)", i, u.Binary, u.Symbol)
+	var errs []error
+	switch {
+	case u.Binary == "":
+		errs = append(errs, fmt.Errorf("%s: binary is empty: give an absolute path or a library name", where))
+	case strings.Contains(u.Binary, "/") && !strings.HasPrefix(u.Binary, "/"):
+		errs = append(errs, fmt.Errorf("%s: binary must be an absolute path, or a library name without a slash", where))
+	}
+	if u.Symbol == "" {
+		errs = append(errs, fmt.Errorf("%s: symbol is empty", where))
+	}
+	if len(u.Args) > probe.MaxUprobeArgs {
+		errs = append(errs, fmt.Errorf("%s: %d args, at most %d are read", where, len(u.Args), probe.MaxUprobeArgs))
+	}
+	if u.Return && len(u.Args) > 1 {
+		errs = append(errs, fmt.Errorf("%s: a return probe reads one value, the return value: at most one args entry", where))
+	}
+	for j, a := range u.Args {
+		if _, ok := uprobeArgTypes[a]; !ok {
+			errs = append(errs, fmt.Errorf("%s: args[%d] %q: the type must be int or string", where, j, a))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (e *EnforcementConfig) enabled() bool {
@@ -193,7 +274,7 @@ func (e *EnforcementConfig) validate(c *Config) error {
 	var errs []error
 	for _, p := range e.KillPaths {
 		if !strings.HasPrefix(p, "/") || len(p) >= probe.ExecFilenameMax {
-			errs = append(errs, fmt.Errorf("enforcement.kill_paths: %q must be an absolute path shorter than %d bytes (the kernel matches the path execve received; relative paths are not resolved)", p, probe.ExecFilenameMax))
+			errs = append(errs, fmt.Errorf("enforcement.kill_paths: %q must be an absolute path shorter than %d bytes", p, probe.ExecFilenameMax))
 		}
 	}
 	for _, comm := range e.KillComms {
@@ -229,6 +310,8 @@ func createDefaultConfig() component.Config {
 		PortsOfInterest:  []uint16{},
 		Kubernetes:       KubernetesConfig{AuthType: authNone},
 		Enforcement:      EnforcementConfig{KillPaths: []string{}, KillComms: []string{}, DenyExecPaths: []string{}},
+		ShellCommands:    true,
+		Uprobes:          []UprobeConfig{},
 	}
 }
 
@@ -273,6 +356,14 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Enforcement.validate(c); err != nil {
 		errs = append(errs, err)
+	}
+	if len(c.Uprobes) > probe.MaxUprobes {
+		errs = append(errs, fmt.Errorf("uprobes: %d entries, at most %d", len(c.Uprobes), probe.MaxUprobes))
+	}
+	for i := range c.Uprobes {
+		if err := c.Uprobes[i].validate(i); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.ProcessCacheSize < 1 {
 		errs = append(errs, fmt.Errorf("process_cache_size %d: must be at least 1", c.ProcessCacheSize))

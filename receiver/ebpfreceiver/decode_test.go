@@ -14,9 +14,11 @@ import (
 // syntheticExec builds an exec record as bpf/events.h lays it out.
 func syntheticExec(tb testing.TB) []byte {
 	tb.Helper()
-	fn := "/usr/bin/curl\x00"
+	fn := "/bin/curl\x00" // as execve got it; the kernel resolved /usr/bin/curl
+	exe := "/usr/bin/curl\x00"
 	args := "curl\x00-s\x00http://example.com/\x00"
-	const cwdOff, dataOff = 104, 360 // struct exec_event: cwd[256] after cwd_off and a pad
+	// struct exec_event: the 80-byte header, four u32, cwd_off, exe_off, cwd[256], exe[256], exe_ino, exe_dev, a pad.
+	const cwdOff, exeOff, dataOff = 104, 360, 632
 	cwd := "/work\x00"
 	raw := make([]byte, dataOff+len(fn)+len(args))
 	le := binary.LittleEndian
@@ -30,7 +32,10 @@ func syntheticExec(tb testing.TB) []byte {
 	le.PutUint32(raw[84:], uint32(len(args)))
 	le.PutUint32(raw[88:], 3)
 	le.PutUint32(raw[96:], uint32(256-len(cwd)))
+	le.PutUint32(raw[100:], uint32(256-len(exe)))
 	copy(raw[cwdOff+256-len(cwd):], cwd)
+	copy(raw[exeOff+256-len(exe):], exe)
+	le.PutUint64(raw[616:], 777)
 	copy(raw[dataOff:], fn)
 	copy(raw[dataOff+len(fn):], args)
 	return raw
@@ -47,6 +52,7 @@ func TestAppendEventFromSyntheticRecord(t *testing.T) {
 	a := attrMap(e)
 	assert.Equal(t, "process.exec", e.EventName())
 	assert.Equal(t, "/usr/bin/curl", a["process.executable.path"])
+	assert.Equal(t, "/bin/curl", a["k8ssec.process.requested_path"])
 	assert.Equal(t, "curl", a["process.executable.name"])
 	assert.Equal(t, []any{"curl", "-s", "http://example.com/"}, a["process.command_args"])
 	assert.Equal(t, "curl -s http://example.com/", a["process.command_line"])

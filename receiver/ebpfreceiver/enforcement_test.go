@@ -158,3 +158,142 @@ func TestDenyWithoutBPFLSMRefusesToStart(t *testing.T) {
 	assert.Contains(t, err.Error(), "needs BPF LSM")
 	require.NoError(t, rcv.Shutdown(context.Background()))
 }
+
+// runKilled runs cmd and reports whether it died of SIGKILL (else it must
+// have exited, with any status).
+func runKilled(t *testing.T, cmd *exec.Cmd) bool {
+	t.Helper()
+	require.NoError(t, cmd.Start())
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		require.NoError(t, err)
+		return false
+	}
+	ws := ee.Sys().(syscall.WaitStatus)
+	return ws.Signaled() && ws.Signal() == syscall.SIGKILL
+}
+
+// TestKillPathsCannotBeRenamedAround: in a container-named cgroup, every other
+// name of a kill-listed binary is killed (doubled slashes, "./", a relative
+// path, a symlink, a hard link, the file replaced at its path), a copy is
+// not, and without enforcement nothing is.
+func TestKillPathsCannotBeRenamedAround(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	listed := filepath.Join(dir, "k8ssec-victim")
+	copyFile(t, "/bin/sleep", listed)
+	require.NoError(t, os.Symlink(listed, filepath.Join(dir, "link")))
+	other := t.TempDir()
+	require.NoError(t, os.Link(listed, filepath.Join(other, "hard")))
+	copyFile(t, "/bin/sleep", filepath.Join(other, "copy"))
+
+	cg := makeContainerCgroup(t, "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d", strings.Repeat("c", 64))
+	run := func(dirOfExec, path string) *exec.Cmd {
+		cmd := helperCommand(cg, "exec", path, "0.05")
+		cmd.Dir = dirOfExec
+		return cmd
+	}
+	// exe: the executable as the kernel resolves it, whatever the name.
+	names := []struct{ name, dir, path, exe string }{
+		{"as listed", "/", listed, listed},
+		{"doubled slashes", "/", strings.ReplaceAll(listed, "/", "//"), listed},
+		{"dot segments", "/", filepath.Dir(listed) + "/./../" + filepath.Base(filepath.Dir(listed)) + "/k8ssec-victim", listed},
+		{"relative", dir, "./k8ssec-victim", listed},
+		{"symlink", "/", filepath.Join(dir, "link"), listed},
+		{"hard link", "/", filepath.Join(other, "hard"), filepath.Join(other, "hard")},
+	}
+
+	t.Run("monitor mode kills nothing", func(t *testing.T) {
+		sink := new(consumertest.LogsSink)
+		rcv := startReceiver(t, newTelemetry(t), sink, func(c *Config) {
+			c.Events = []string{eventProcessExec}
+			c.CgroupPath = cg.path
+		})
+		defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
+		for _, n := range names {
+			assert.False(t, runKilled(t, run(n.dir, n.path)), "%s: killed without enforcement", n.name)
+		}
+	})
+
+	t.Run("enforcing", func(t *testing.T) {
+		sink := new(consumertest.LogsSink)
+		rcv := startReceiver(t, newTelemetry(t), sink, func(c *Config) {
+			c.Events = []string{eventProcessExec}
+			c.CgroupPath = cg.path
+			c.Enforcement.KillPaths = []string{listed}
+		})
+		defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
+		for _, n := range names {
+			cmd := run(n.dir, n.path)
+			assert.True(t, runKilled(t, cmd), "%s (%s) must be killed", n.name, n.path)
+			a := attrMap(waitForExe(t, sink, "process.exec", cmd.Process.Pid, n.exe))
+			assert.Equal(t, "sigkill", a["k8ssec.enforcement.action"], n.name)
+			assert.Equal(t, listed, a["k8ssec.enforcement.rule"], n.name)
+			assert.Equal(t, strings.Repeat("c", 64), a["container.id"], n.name)
+		}
+		cp := run("/", filepath.Join(other, "copy"))
+		assert.False(t, runKilled(t, cp), "a copy is another file")
+		assert.NotContains(t, attrMap(waitForExe(t, sink, "process.exec", cp.Process.Pid, filepath.Join(other, "copy"))), "k8ssec.enforcement.action")
+
+		// The file replaced at the listed path (a package upgrade): a new inode, the same path.
+		require.NoError(t, os.Remove(listed))
+		copyFile(t, "/bin/sleep", listed)
+		assert.True(t, runKilled(t, run("/", listed)), "a file replaced at a listed path")
+	})
+}
+
+// TestKillContainerPaths: a kill path names a file under a process's own root
+// (a chroot here, as a container's root) only with container_paths; a host
+// process is judged by the host's files.
+func TestKillContainerPaths(t *testing.T) {
+	requireRoot(t)
+	busybox, err := exec.LookPath("busybox")
+	require.NoError(t, err, "apt-get install busybox-static (hack/install-deps.sh test)")
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755))
+	copyFile(t, busybox, filepath.Join(root, "usr/bin/k8ssec-inside")) // absent from the host
+	cg := makeCgroup(t)
+	for _, containerPaths := range []bool{false, true} {
+		t.Run(map[bool]string{false: "host paths only", true: "container_paths"}[containerPaths], func(t *testing.T) {
+			sink := new(consumertest.LogsSink)
+			rcv := startReceiver(t, newTelemetry(t), sink, func(c *Config) {
+				c.Events = []string{eventProcessExec}
+				c.CgroupPath = cg.path
+				c.Enforcement.KillPaths = []string{"/usr/bin/k8ssec-inside"}
+				c.Enforcement.ContainerPaths = containerPaths
+			})
+			defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
+			cmd := helperCommand(cg, "chroot-exec", root, "/usr/bin/k8ssec-inside", "true")
+			assert.Equal(t, containerPaths, runKilled(t, cmd))
+			a := attrMap(waitForExe(t, sink, "process.exec", cmd.Process.Pid, "/usr/bin/k8ssec-inside"))
+			if containerPaths {
+				assert.Equal(t, "/usr/bin/k8ssec-inside", a["k8ssec.enforcement.rule"])
+			} else {
+				assert.NotContains(t, a, "k8ssec.enforcement.action")
+			}
+		})
+	}
+}
+
+// TestEnforcementNeverStopsTheAgent: a policy naming the agent's own
+// executable is refused at start, by any name.
+func TestEnforcementNeverStopsTheAgent(t *testing.T) {
+	requireRoot(t)
+	self, err := os.Executable()
+	require.NoError(t, err)
+	link := filepath.Join(t.TempDir(), "agent")
+	require.NoError(t, os.Symlink(self, link))
+	for _, path := range []string{self, link} {
+		f := NewFactory()
+		cfg := f.CreateDefaultConfig().(*Config)
+		cfg.Enforcement.KillPaths = []string{path}
+		require.NoError(t, cfg.Validate())
+		rcv, err := f.CreateLogs(context.Background(), metadatatest.NewSettings(newTelemetry(t)), cfg, consumertest.NewNop())
+		require.NoError(t, err)
+		err = rcv.Start(context.Background(), componenttest.NewNopHost())
+		require.Error(t, err, path)
+		assert.Contains(t, err.Error(), "this agent's own executable")
+		require.NoError(t, rcv.Shutdown(context.Background()))
+	}
+}

@@ -1,6 +1,7 @@
 package ebpfreceiver
 
 import (
+	"bytes"
 	"path"
 	"strconv"
 	"strings"
@@ -45,7 +46,8 @@ const (
 	attrDrift                = "k8ssec.process.drift"      // the executable was written after the receiver started
 	attrExecID               = "k8ssec.process.exec_id"    // unique per exec: node, boot time, pid
 	attrParentExecID         = "k8ssec.process.parent.exec_id"
-	attrChildPid             = "k8ssec.process.child.pid" // process.fork: the new process
+	attrChildPid             = "k8ssec.process.child.pid"      // process.fork: the new process
+	attrRequestedPath        = "k8ssec.process.requested_path" // process.exec: the path execve received, when the kernel resolved another
 
 	enforcementSigkill = "sigkill"
 	enforcementDeny    = "deny" // BPF LSM refused the exec: it never happened
@@ -61,6 +63,9 @@ func (r *ebpfReceiver) appendEvent(b *eventBatch, ev *probe.Event) {
 		if ev.Flags&probe.FlagDenied == 0 { // a refused exec left the process as it was
 			self = exec
 			r.procs.put(ev.Tgid, self)
+			if r.shellQueue != nil && probe.IsShell(exec.exe) {
+				r.probeShell(ev.Tgid, exec.exe)
+			}
 		}
 	}
 	parent, _ := r.procs.get(ev.Ppid)
@@ -110,6 +115,10 @@ func (r *ebpfReceiver) appendEvent(b *eventBatch, ev *probe.Event) {
 		appendSocket(lr, attrs, ev)
 	case probe.KindFdDup:
 		appendFdDup(lr, attrs, ev)
+	case probe.KindShellCommand:
+		appendShell(lr, attrs, ev)
+	case probe.KindUprobe:
+		appendUprobe(lr, attrs, ev, r.uprobes)
 	default:
 		if probe.IsPrivKind(ev.Kind) {
 			appendPriv(lr, attrs, ev)
@@ -149,6 +158,10 @@ func ownAttributes(ev *probe.Event) int {
 		return n + 11
 	case kind == probe.KindExit, kind == probe.KindFork:
 		return n + 3
+	case kind == probe.KindShellCommand:
+		return n + 2 // command, truncated
+	case kind == probe.KindUprobe:
+		return n + 6 // binary, symbol, return, args, truncated, unreadable
 	case probe.IsPrivKind(kind):
 		return n + 9
 	case kind == probe.KindNetSocket, kind == probe.KindFdDup, kind == probe.KindNetConnect && ev.Family == unix.AF_UNIX:
@@ -168,7 +181,11 @@ func (r *ebpfReceiver) execInfo(ev *probe.Event) *procInfo {
 		}
 		r.cmdline = append(r.cmdline, a...)
 	})
-	return &procInfo{exe: r.strings.get(ev.Filename), commandLine: string(r.cmdline), execID: r.execID(ev)}
+	exe := ev.Exe // as the kernel resolved it
+	if exe == nil {
+		exe = ev.Filename // deeper or longer than the kernel walks: as execve received it
+	}
+	return &procInfo{exe: r.strings.get(exe), commandLine: string(r.cmdline), execID: r.execID(ev)}
 }
 
 // putExec adds what only the exec record says: the arguments, the working
@@ -177,6 +194,10 @@ func (r *ebpfReceiver) execInfo(ev *probe.Event) *procInfo {
 func (r *ebpfReceiver) putExec(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event, exec *procInfo) {
 	if ev.Cwd != nil {
 		attrs.PutStr(attrWorkingDirectory, r.strings.get(ev.Cwd))
+	}
+	if ev.Exe != nil && !bytes.Equal(ev.Exe, ev.Filename) {
+		// A symlink, a relative path, "//", a PATH search, or a script (whose interpreter runs).
+		attrs.PutStr(attrRequestedPath, r.strings.get(ev.Filename))
 	}
 	args := attrs.PutEmptySlice(attrCommandArgs)
 	args.EnsureCapacity(min(int(ev.Argc), probe.MaxArgsCap)) // Argc is the kernel's word; never trust it for sizing
@@ -197,11 +218,11 @@ func (r *ebpfReceiver) putExec(lr plog.LogRecord, attrs pcommon.Map, ev *probe.E
 		attrs.PutStr(attrCommandLine, exec.commandLine)
 		attrs.PutStr(attrExecID, exec.execID)
 		attrs.PutStr(attrEnforcementAction, enforcementDeny)
-		attrs.PutStr(attrEnforcementRule, exec.exe)
+		attrs.PutStr(attrEnforcementRule, r.policyEntry(ev, exec))
 		lr.SetSeverityNumber(plog.SeverityNumberWarn)
 	case ev.Flags&probe.FlagKilledPath != 0:
 		attrs.PutStr(attrEnforcementAction, enforcementSigkill)
-		attrs.PutStr(attrEnforcementRule, exec.exe)
+		attrs.PutStr(attrEnforcementRule, r.policyEntry(ev, exec))
 		lr.SetSeverityNumber(plog.SeverityNumberWarn)
 	case ev.Flags&probe.FlagKilledComm != 0:
 		attrs.PutStr(attrEnforcementAction, enforcementSigkill)
@@ -209,6 +230,19 @@ func (r *ebpfReceiver) putExec(lr plog.LogRecord, attrs pcommon.Map, ev *probe.E
 		lr.SetSeverityNumber(plog.SeverityNumberWarn)
 	}
 	lr.Body().SetStr(exec.commandLine)
+}
+
+// policyEntry is the kill_paths or deny_exec_paths entry an enforced exec
+// matched.
+func (r *ebpfReceiver) policyEntry(ev *probe.Event, exec *procInfo) string {
+	entry := ""
+	if r.probe != nil {
+		entry = r.probe.PolicyEntry(ev)
+	}
+	if entry == "" {
+		entry = exec.exe
+	}
+	return entry
 }
 
 // putProcess fills the resource of a process new to the batch: who it is,

@@ -55,6 +55,17 @@ func runHelper(name string, args []string) error {
 		return helperSockets(args[0], args[1])
 	case "sensitive":
 		return helperSensitive()
+	case "chroot-exec": // root, then the exec's argv: a process under another root, as in a container
+		if err := unix.Chroot(args[0]); err != nil {
+			return err
+		}
+		if err := unix.Chdir("/"); err != nil {
+			return err
+		}
+		return unix.Exec(args[1], args[1:], []string{})
+	case "pidns":
+		fmt.Println(inInitialPidNamespace())
+		return nil
 	}
 	return fmt.Errorf("unknown helper %q", name)
 }

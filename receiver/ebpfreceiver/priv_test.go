@@ -146,7 +146,9 @@ func TestMemfdExecIsFileless(t *testing.T) {
 		return len(execs) == 2 // the helper, then the memfd
 	}, 10*time.Second, 10*time.Millisecond)
 	assert.NotContains(t, execs[0], "k8ssec.process.fileless")
-	assert.Equal(t, filepath.Join("/proc/self/fd", fmt.Sprint(fd)), execs[1]["process.executable.path"])
+	// The kernel's name of the file that ran, a memfd, whatever path named it.
+	assert.Equal(t, "/memfd:k8ssec-fileless", execs[1]["process.executable.path"])
+	assert.Equal(t, filepath.Join("/proc/self/fd", fmt.Sprint(fd)), execs[1]["k8ssec.process.requested_path"])
 	assert.Equal(t, true, execs[1]["k8ssec.process.fileless"])
 	assert.Equal(t, []any{"fileless"}, execs[1]["process.command_args"])
 }

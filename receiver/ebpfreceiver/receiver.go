@@ -59,10 +59,19 @@ type ebpfReceiver struct {
 	lastKills    uint64
 	lastDenials  uint64
 
+	// shell commands: the bash binaries to probe, found by the reader in
+	// exec records and probed by their own goroutine (an ELF read each)
+	uprobes     []probe.Uprobe
+	shellQueue  chan shellExec
+	shellWG     sync.WaitGroup
+	shellWarned bool
+
 	kindAttrs [probe.NumKinds]metric.AddOption
 	lossPoll  time.Duration
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+	// unregister withdraws the Killer registered at Start.
+	unregister func()
 }
 
 func newEBPFReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*ebpfReceiver, error) {
@@ -86,6 +95,10 @@ func newEBPFReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*e
 }
 
 func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
+	uprobes, err := r.cfg.resolveUprobes()
+	if err != nil {
+		return err
+	}
 	p, err := probe.Load(probe.Config{
 		RingBufferSize: r.cfg.RingBufferSize,
 		MaxArgs:        r.cfg.MaxArgs,
@@ -102,9 +115,17 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		KillPaths:      r.cfg.Enforcement.KillPaths,
 		KillComms:      r.cfg.Enforcement.KillComms,
 		DenyExecPaths:  r.cfg.Enforcement.DenyExecPaths,
+		ContainerPaths: r.cfg.Enforcement.ContainerPaths,
+		ShellCommands:  r.cfg.ShellCommands,
+		ShellBinaries:  hostShells,
+		Uprobes:        uprobes,
 	})
 	if err != nil {
 		return err
+	}
+	r.uprobes = p.Uprobes()
+	for _, err := range p.ShellErrors {
+		r.set.Logger.Warn("ebpf receiver: a bash binary cannot be probed: its commands are not reported", zap.Error(err))
 	}
 	for object, err := range p.Unavailable {
 		r.set.Logger.Error("ebpf receiver: these programs could not be loaded on this kernel; their events are off, the others run",
@@ -142,6 +163,15 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 			zap.String("cgroup_path", r.cfg.CgroupPath))
 	}
 
+	if r.cfg.ShellCommands && p.Unavailable["uprobe"] == nil {
+		running := p.AttachRunningShells(procRoot)
+		r.set.Logger.Info("ebpf receiver: shell commands: bash readline probed", zap.Strings("binaries", p.ShellBinaries()),
+			zap.Int("found_running", running))
+		r.startShellProber()
+	}
+
+	r.registerKiller()
+
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
 	r.wg.Add(2)
@@ -153,6 +183,10 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 // Shutdown stops reading and unloads the programs. It is safe before Start
 // and when called again: what it closed is forgotten.
 func (r *ebpfReceiver) Shutdown(context.Context) error {
+	if r.unregister != nil {
+		r.unregister()
+		r.unregister = nil
+	}
 	if r.cancel != nil {
 		r.cancel()
 	}
@@ -164,6 +198,11 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 		r.wg.Wait()
 		errs = append(errs, r.reader.Close())
 		r.reader = nil
+	}
+	if r.shellQueue != nil { // the reader, which sends, has returned
+		close(r.shellQueue)
+		r.shellWG.Wait()
+		r.shellQueue = nil
 	}
 	if r.pods != nil {
 		r.pods.Stop()

@@ -13,7 +13,7 @@ import (
 
 // agentCapabilities is the documented set (agent-daemonset.yaml says what each is
 // for); a capability added to the manifest without a reason here fails the test.
-var agentCapabilities = []corev1.Capability{"BPF", "PERFMON", "SYS_RESOURCE", "SYS_PTRACE", "DAC_READ_SEARCH"}
+var agentCapabilities = []corev1.Capability{"BPF", "PERFMON", "SYS_RESOURCE", "SYS_PTRACE", "DAC_READ_SEARCH", "KILL"}
 
 // agentHostPaths are the host paths the agent mounts, and whether read-only.
 var agentHostPaths = map[string]bool{

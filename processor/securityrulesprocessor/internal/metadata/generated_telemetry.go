@@ -32,6 +32,7 @@ type TelemetryBuilder struct {
 	ProcessorSecurityRulesEventsEvaluated  metric.Int64Counter
 	ProcessorSecurityRulesMatches          metric.Int64Counter
 	ProcessorSecurityRulesReloads          metric.Int64Counter
+	ProcessorSecurityRulesResponses        metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -97,6 +98,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_security_rules_reloads",
 		metric.WithDescription("Rule reloads after a file changed, by outcome (success, or failure with the running rules kept). [Alpha]"),
 		metric.WithUnit("{reload}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSecurityRulesResponses, err = builder.meter.Int64Counter(
+		"otelcol_processor_security_rules_responses",
+		metric.WithDescription("Rule actions (action: kill) carried out or reported, by k8ssec.response.action and k8ssec.response.result (killed, dry_run, pid_reused, gone, unavailable, error). [Alpha]"),
+		metric.WithUnit("{action}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -116,3 +116,19 @@ func AssertEqualProcessorSecurityRulesReloads(t *testing.T, tt *componenttest.Te
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
+
+func AssertEqualProcessorSecurityRulesResponses(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_security_rules_responses",
+		Description: "Rule actions (action: kill) carried out or reported, by k8ssec.response.action and k8ssec.response.result (killed, dry_run, pid_reused, gone, unavailable, error). [Alpha]",
+		Unit:        "{action}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_security_rules_responses")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}

@@ -25,6 +25,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorSecurityRulesEventsEvaluated.Add(context.Background(), 1)
 	tb.ProcessorSecurityRulesMatches.Add(context.Background(), 1)
 	tb.ProcessorSecurityRulesReloads.Add(context.Background(), 1)
+	tb.ProcessorSecurityRulesResponses.Add(context.Background(), 1)
 	AssertEqualProcessorSecurityRulesAlerts(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -41,6 +42,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSecurityRulesReloads(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSecurityRulesResponses(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

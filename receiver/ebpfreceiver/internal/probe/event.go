@@ -42,8 +42,11 @@ const (
 	KindFork        Kind = Kind(processEventKindEVENT_KIND_FORK)
 	KindFileLink    Kind = Kind(processEventKindEVENT_KIND_FILE_LINK)
 	KindFileSymlink Kind = Kind(processEventKindEVENT_KIND_FILE_SYMLINK)
-	KindNetSocket   Kind = Kind(processEventKindEVENT_KIND_NET_SOCKET)
-	KindFdDup       Kind = Kind(processEventKindEVENT_KIND_FD_DUP)
+
+	KindShellCommand Kind = Kind(processEventKindEVENT_KIND_SHELL_COMMAND)
+	KindUprobe       Kind = Kind(processEventKindEVENT_KIND_UPROBE)
+	KindNetSocket    Kind = Kind(processEventKindEVENT_KIND_NET_SOCKET)
+	KindFdDup        Kind = Kind(processEventKindEVENT_KIND_FD_DUP)
 	// NumKinds is the size of the loss array.
 	NumKinds = int(processEventKindEVENT_KIND_MAX)
 )
@@ -100,6 +103,10 @@ func (k Kind) String() string {
 		return "file.link"
 	case KindFileSymlink:
 		return "file.symlink"
+	case KindShellCommand:
+		return "process.shell_command"
+	case KindUprobe:
+		return "process.uprobe"
 	case KindNetSocket:
 		return "network.socket"
 	case KindFdDup:
@@ -117,7 +124,11 @@ const (
 	FlagKilledPath        uint32 = 1 << 4 // enforcement: SIGKILL sent, the filename is a kill path
 	FlagKilledComm        uint32 = 1 << 5 // enforcement: SIGKILL sent, the comm is a kill comm
 	FlagDrift             uint32 = 1 << 6 // the executable was created or truncated since the probe started
+	FlagByFile            uint32 = 1 << 8 // enforcement (kill path or deny) matched the executable's inode, not its path
 )
+
+// shellFlagTruncated: the shell record's line was cut (SHELL_FLAG_TRUNCATED).
+const shellFlagTruncated uint32 = 1 << 0
 
 // Flags of a file record (FILE_FLAG_* in bpf/events.h).
 const (
@@ -132,11 +143,17 @@ var (
 	execDataOff   = int(unsafe.Offsetof(processExecEvent{}.Data))
 	execCwdOffOff = int(unsafe.Offsetof(processExecEvent{}.CwdOff))
 	execCwdOff    = int(unsafe.Offsetof(processExecEvent{}.Cwd))
+	execExeOffOff = int(unsafe.Offsetof(processExecEvent{}.ExeOff))
+	execExeOff    = int(unsafe.Offsetof(processExecEvent{}.Exe))
+	execExeInoOff = int(unsafe.Offsetof(processExecEvent{}.ExeIno))
+	execExeDevOff = int(unsafe.Offsetof(processExecEvent{}.ExeDev))
 	exitSize      = int(unsafe.Sizeof(processExitEvent{}))
 	forkSize      = int(unsafe.Sizeof(processForkEvent{}))
 	fileDataOff   = int(unsafe.Offsetof(fileFileEvent{}.Data))
 	netSize       = int(unsafe.Sizeof(netNetEvent{}))
 	privSize      = int(unsafe.Sizeof(privPrivEvent{}))
+	shellCmdOff   = int(unsafe.Offsetof(uprobeShellEvent{}.Command))
+	uprobeSize    = int(unsafe.Sizeof(uprobeUprobeEvent{}))
 	errShort      = errors.New("probe: short record")
 	errBadLength  = errors.New("probe: record lengths exceed the record")
 )
@@ -180,6 +197,12 @@ type Event struct {
 	Filename []byte // without the NUL
 	Args     []byte // Argc NUL-terminated strings
 	Cwd      []byte // the working directory; nil when unknown
+	// Exe is the executable as the kernel resolved it (bprm->file walked up
+	// to the process's root; for a script, its interpreter); nil when
+	// unknown. ExeInode and ExeDevice name the file.
+	Exe       []byte
+	ExeInode  uint64
+	ExeDevice uint32
 
 	// process.fork: the new process (the header is its parent's)
 	ChildTgid uint32
@@ -231,10 +254,33 @@ type Event struct {
 	Name    []byte // without NUL padding
 	Str1    []byte
 	Str2    []byte
+
+	// process.shell_command: the line an interactive bash read, without
+	// its NUL; CommandTruncated: it was longer than ShellCommandMax-1 bytes.
+	Command          []byte
+	CommandTruncated bool
+
+	// process.uprobe: UprobeIndex names the probe (Probe.Uprobes);
+	// UprobeArgs are the raw register values, UprobeStrs the strings read
+	// for string arguments (without the NUL). UprobeFlags: bit i, argument
+	// i's string was truncated; bit MaxUprobeArgs+i, it was unreadable.
+	UprobeIndex uint32
+	UprobeFlags uint32
+	UprobeArgs  [MaxUprobeArgs]uint64
+	UprobeStrs  [MaxUprobeArgs][]byte
 }
+
+// UprobeStrTruncated says whether string argument i was cut to UprobeStrMax-1 bytes.
+func (e *Event) UprobeStrTruncated(i int) bool { return e.UprobeFlags&(1<<i) != 0 }
+
+// UprobeStrFault says whether string argument i could not be read (a bad pointer, or a page not in memory).
+func (e *Event) UprobeStrFault(i int) bool { return e.UprobeFlags&(1<<(MaxUprobeArgs+i)) != 0 }
 
 // ExecCwdMax is the bytes an exec record keeps of the working directory.
 const ExecCwdMax = int(unsafe.Sizeof(processExecEvent{}.Cwd))
+
+// ExecExeMax is the bytes an exec record keeps of the executable's resolved path.
+const ExecExeMax = int(unsafe.Sizeof(processExecEvent{}.Exe))
 
 // NoID is a chown owner or group left unchanged ((uid_t)-1).
 const NoID = ^uint32(0)
@@ -296,6 +342,12 @@ func Decode(raw []byte, ev *Event) error {
 		if off := int(le.Uint32(raw[execCwdOffOff:])); off < ExecCwdMax {
 			ev.Cwd = trimNUL(raw[execCwdOff+off : execCwdOff+ExecCwdMax])
 		}
+		ev.Exe = nil
+		if off := int(le.Uint32(raw[execExeOffOff:])); off < ExecExeMax {
+			ev.Exe = trimNUL(raw[execExeOff+off : execExeOff+ExecExeMax])
+		}
+		ev.ExeInode = le.Uint64(raw[execExeInoOff:])
+		ev.ExeDevice = le.Uint32(raw[execExeDevOff:])
 		ev.ExitCode, ev.Signal, ev.CoreDumped = 0, 0, false
 	case KindExit:
 		if len(raw) < exitSize {
@@ -370,6 +422,30 @@ func Decode(raw []byte, ev *Event) error {
 		ev.Name = trimNUL(b[:privNameMax])
 		ev.Str1 = trimNUL(b[privNameMax : privNameMax+privStrMax])
 		ev.Str2 = trimNUL(b[privNameMax+privStrMax : privNameMax+2*privStrMax])
+	case KindShellCommand:
+		if len(raw) < shellCmdOff {
+			return errShort
+		}
+		n := int(le.Uint32(raw[headerSize:]))
+		if n > len(raw)-shellCmdOff {
+			return errBadLength
+		}
+		ev.CommandTruncated = le.Uint32(raw[headerSize+4:])&shellFlagTruncated != 0
+		ev.Command = trimNUL(raw[shellCmdOff : shellCmdOff+n])
+	case KindUprobe:
+		if len(raw) < uprobeSize {
+			return errShort
+		}
+		b := raw[headerSize:]
+		ev.UprobeIndex = le.Uint32(b)
+		ev.UprobeFlags = le.Uint32(b[4:])
+		for i := range ev.UprobeArgs {
+			ev.UprobeArgs[i] = le.Uint64(b[8+8*i:])
+		}
+		b = b[8+8*MaxUprobeArgs:]
+		for i := range ev.UprobeStrs {
+			ev.UprobeStrs[i] = trimNUL(b[i*UprobeStrMax : (i+1)*UprobeStrMax])
+		}
 	default:
 		return fmt.Errorf("probe: unknown event kind %d", h.Kind)
 	}

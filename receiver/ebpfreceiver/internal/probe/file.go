@@ -93,7 +93,7 @@ func (p *Probe) loadFile(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("reading the embedded file object: %w", err)
 	}
-	if err := prepareSpec(spec, cfg); err != nil {
+	if err := p.prepareSpec(spec, cfg); err != nil {
 		return err
 	}
 	objs := &fileObjects{}

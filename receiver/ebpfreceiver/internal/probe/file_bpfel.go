@@ -81,6 +81,9 @@ const (
 	fileMapCgroupFilter     = "cgroup_filter"
 	fileMapCreatedFiles     = "created_files"
 	fileMapEvents           = "events"
+	fileMapExecPolicyFiles  = "exec_policy_files"
+	fileMapExecPolicyKey    = "exec_policy_key"
+	fileMapExecPolicyPaths  = "exec_policy_paths"
 	fileMapFileInodes       = "file_inodes"
 	fileMapFileKeyScratch   = "file_key_scratch"
 	fileMapFilePending      = "file_pending"
@@ -112,6 +115,10 @@ const (
 	fileProgHandleUnlink    = "handle_unlink"
 	fileProgHandleUnlinkat  = "handle_unlinkat"
 	fileVarCfgCgroupFilter  = "cfg_cgroup_filter"
+	fileVarCfgHostRootDev   = "cfg_host_root_dev"
+	fileVarCfgHostRootIno   = "cfg_host_root_ino"
+	fileVarCfgSelfExeDev    = "cfg_self_exe_dev"
+	fileVarCfgSelfExeIno    = "cfg_self_exe_ino"
 	fileVarCfgWakeupBytes   = "cfg_wakeup_bytes"
 	fileVarUnusedFileEvent  = "unused_file_event"
 )
@@ -188,6 +195,9 @@ type fileMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	CreatedFiles    *ebpf.MapSpec `ebpf:"created_files"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	ExecPolicyFiles *ebpf.MapSpec `ebpf:"exec_policy_files"`
+	ExecPolicyKey   *ebpf.MapSpec `ebpf:"exec_policy_key"`
+	ExecPolicyPaths *ebpf.MapSpec `ebpf:"exec_policy_paths"`
 	FileInodes      *ebpf.MapSpec `ebpf:"file_inodes"`
 	FileKeyScratch  *ebpf.MapSpec `ebpf:"file_key_scratch"`
 	FilePending     *ebpf.MapSpec `ebpf:"file_pending"`
@@ -204,6 +214,10 @@ type fileMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type fileVariableSpecs struct {
 	CfgCgroupFilter *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
+	CfgHostRootDev  *ebpf.VariableSpec `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno  *ebpf.VariableSpec `ebpf:"cfg_host_root_ino"`
+	CfgSelfExeDev   *ebpf.VariableSpec `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno   *ebpf.VariableSpec `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes  *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 	UnusedFileEvent *ebpf.VariableSpec `ebpf:"unused_file_event"`
 }
@@ -231,6 +245,9 @@ type fileMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	CreatedFiles    *ebpf.Map `ebpf:"created_files"`
 	Events          *ebpf.Map `ebpf:"events"`
+	ExecPolicyFiles *ebpf.Map `ebpf:"exec_policy_files"`
+	ExecPolicyKey   *ebpf.Map `ebpf:"exec_policy_key"`
+	ExecPolicyPaths *ebpf.Map `ebpf:"exec_policy_paths"`
 	FileInodes      *ebpf.Map `ebpf:"file_inodes"`
 	FileKeyScratch  *ebpf.Map `ebpf:"file_key_scratch"`
 	FilePending     *ebpf.Map `ebpf:"file_pending"`
@@ -247,6 +264,9 @@ func (m *fileMaps) Close() error {
 		m.CgroupFilter,
 		m.CreatedFiles,
 		m.Events,
+		m.ExecPolicyFiles,
+		m.ExecPolicyKey,
+		m.ExecPolicyPaths,
 		m.FileInodes,
 		m.FileKeyScratch,
 		m.FilePending,
@@ -264,6 +284,10 @@ func (m *fileMaps) Close() error {
 // It can be passed to loadFileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fileVariables struct {
 	CfgCgroupFilter *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
+	CfgHostRootDev  *ebpf.Variable `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno  *ebpf.Variable `ebpf:"cfg_host_root_ino"`
+	CfgSelfExeDev   *ebpf.Variable `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno   *ebpf.Variable `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes  *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 	UnusedFileEvent *ebpf.Variable `ebpf:"unused_file_event"`
 }

@@ -18,31 +18,22 @@ const lsmList = "/sys/kernel/security/lsm"
 // FlagDenied marks an exec that BPF LSM refused (EXEC_FLAG_DENIED).
 const FlagDenied uint32 = 1 << 7
 
-// loadLSM loads bpf/lsm.bpf.c and denies the executables of cfg.DenyExecPaths,
-// by inode. Filled before the program is attached: no exec slips through a
-// half-filled map.
+// loadLSM loads bpf/lsm.bpf.c, which denies the executables of
+// cfg.DenyExecPaths through the shared executable policy. That is filled
+// before the program is attached: no exec slips through a half-filled map.
 func (p *Probe) loadLSM(cfg Config) error {
 	spec, err := loadLsm()
 	if err != nil {
 		return fmt.Errorf("reading the embedded BPF object: %w", err)
 	}
-	if err := prepareSpec(spec, cfg); err != nil {
+	if err := p.prepareSpec(spec, cfg); err != nil {
 		return err
 	}
 	objs := &lsmObjects{}
 	if err := spec.LoadAndAssign(objs, &ebpf.CollectionOptions{MapReplacements: p.shared.replacements()}); err != nil {
 		return explainLSMError(err)
 	}
-	p.lsm = objs
-	for _, path := range cfg.DenyExecPaths {
-		id, err := FileIDOf(path)
-		if err != nil {
-			return fmt.Errorf("deny_exec_paths: %w", err)
-		}
-		if err := objs.DenyExec.Put(id, uint8(1)); err != nil {
-			return fmt.Errorf("adding %q to the denied executables: %w", path, err)
-		}
-	}
+	p.lsm = objs // the denied executables are in the shared policy maps, filled by Load
 	l, err := link.AttachLSM(link.LSMOptions{Program: objs.DenyExecCheck})
 	if err != nil {
 		return explainLSMError(fmt.Errorf("attaching lsm/bprm_check_security: %w", err))

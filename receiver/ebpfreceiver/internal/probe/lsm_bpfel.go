@@ -37,8 +37,12 @@ type lsmExecEvent struct {
 	Argc        uint32
 	Flags       uint32
 	CwdOff      uint32
-	Pad         uint32
+	ExeOff      uint32
 	Cwd         [256]int8
+	Exe         [256]int8
+	ExeIno      uint64
+	ExeDev      uint32
+	Pad         uint32
 	Data        [5376]int8
 }
 
@@ -56,13 +60,19 @@ const (
 	lsmMapCgroupFilter    = "cgroup_filter"
 	lsmMapCreatedFiles    = "created_files"
 	lsmMapDenyCount       = "deny_count"
-	lsmMapDenyExec        = "deny_exec"
 	lsmMapDenyScratch     = "deny_scratch"
 	lsmMapEvents          = "events"
+	lsmMapExecPolicyFiles = "exec_policy_files"
+	lsmMapExecPolicyKey   = "exec_policy_key"
+	lsmMapExecPolicyPaths = "exec_policy_paths"
 	lsmMapIgnoreComms     = "ignore_comms"
 	lsmMapLostEvents      = "lost_events"
 	lsmProgDenyExecCheck  = "deny_exec_check"
 	lsmVarCfgCgroupFilter = "cfg_cgroup_filter"
+	lsmVarCfgHostRootDev  = "cfg_host_root_dev"
+	lsmVarCfgHostRootIno  = "cfg_host_root_ino"
+	lsmVarCfgSelfExeDev   = "cfg_self_exe_dev"
+	lsmVarCfgSelfExeIno   = "cfg_self_exe_ino"
 	lsmVarCfgWakeupBytes  = "cfg_wakeup_bytes"
 )
 
@@ -115,14 +125,16 @@ type lsmProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lsmMapSpecs struct {
-	CgroupFilter *ebpf.MapSpec `ebpf:"cgroup_filter"`
-	CreatedFiles *ebpf.MapSpec `ebpf:"created_files"`
-	DenyCount    *ebpf.MapSpec `ebpf:"deny_count"`
-	DenyExec     *ebpf.MapSpec `ebpf:"deny_exec"`
-	DenyScratch  *ebpf.MapSpec `ebpf:"deny_scratch"`
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	IgnoreComms  *ebpf.MapSpec `ebpf:"ignore_comms"`
-	LostEvents   *ebpf.MapSpec `ebpf:"lost_events"`
+	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	CreatedFiles    *ebpf.MapSpec `ebpf:"created_files"`
+	DenyCount       *ebpf.MapSpec `ebpf:"deny_count"`
+	DenyScratch     *ebpf.MapSpec `ebpf:"deny_scratch"`
+	Events          *ebpf.MapSpec `ebpf:"events"`
+	ExecPolicyFiles *ebpf.MapSpec `ebpf:"exec_policy_files"`
+	ExecPolicyKey   *ebpf.MapSpec `ebpf:"exec_policy_key"`
+	ExecPolicyPaths *ebpf.MapSpec `ebpf:"exec_policy_paths"`
+	IgnoreComms     *ebpf.MapSpec `ebpf:"ignore_comms"`
+	LostEvents      *ebpf.MapSpec `ebpf:"lost_events"`
 }
 
 // lsmVariableSpecs contains global variables before they are loaded into the kernel.
@@ -130,6 +142,10 @@ type lsmMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type lsmVariableSpecs struct {
 	CfgCgroupFilter *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
+	CfgHostRootDev  *ebpf.VariableSpec `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno  *ebpf.VariableSpec `ebpf:"cfg_host_root_ino"`
+	CfgSelfExeDev   *ebpf.VariableSpec `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno   *ebpf.VariableSpec `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes  *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 }
 
@@ -153,14 +169,16 @@ func (o *lsmObjects) Close() error {
 //
 // It can be passed to loadLsmObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lsmMaps struct {
-	CgroupFilter *ebpf.Map `ebpf:"cgroup_filter"`
-	CreatedFiles *ebpf.Map `ebpf:"created_files"`
-	DenyCount    *ebpf.Map `ebpf:"deny_count"`
-	DenyExec     *ebpf.Map `ebpf:"deny_exec"`
-	DenyScratch  *ebpf.Map `ebpf:"deny_scratch"`
-	Events       *ebpf.Map `ebpf:"events"`
-	IgnoreComms  *ebpf.Map `ebpf:"ignore_comms"`
-	LostEvents   *ebpf.Map `ebpf:"lost_events"`
+	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
+	CreatedFiles    *ebpf.Map `ebpf:"created_files"`
+	DenyCount       *ebpf.Map `ebpf:"deny_count"`
+	DenyScratch     *ebpf.Map `ebpf:"deny_scratch"`
+	Events          *ebpf.Map `ebpf:"events"`
+	ExecPolicyFiles *ebpf.Map `ebpf:"exec_policy_files"`
+	ExecPolicyKey   *ebpf.Map `ebpf:"exec_policy_key"`
+	ExecPolicyPaths *ebpf.Map `ebpf:"exec_policy_paths"`
+	IgnoreComms     *ebpf.Map `ebpf:"ignore_comms"`
+	LostEvents      *ebpf.Map `ebpf:"lost_events"`
 }
 
 func (m *lsmMaps) Close() error {
@@ -168,9 +186,11 @@ func (m *lsmMaps) Close() error {
 		m.CgroupFilter,
 		m.CreatedFiles,
 		m.DenyCount,
-		m.DenyExec,
 		m.DenyScratch,
 		m.Events,
+		m.ExecPolicyFiles,
+		m.ExecPolicyKey,
+		m.ExecPolicyPaths,
 		m.IgnoreComms,
 		m.LostEvents,
 	)
@@ -181,6 +201,10 @@ func (m *lsmMaps) Close() error {
 // It can be passed to loadLsmObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lsmVariables struct {
 	CfgCgroupFilter *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
+	CfgHostRootDev  *ebpf.Variable `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno  *ebpf.Variable `ebpf:"cfg_host_root_ino"`
+	CfgSelfExeDev   *ebpf.Variable `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno   *ebpf.Variable `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes  *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 }
 

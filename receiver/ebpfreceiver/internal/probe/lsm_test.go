@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -133,21 +134,31 @@ func copyFile(t *testing.T, from, to string) {
 }
 
 // TestDenyExecInVM runs inside the VM TestDenyExecUnderQemu boots: an exec
-// of a denied executable fails with EPERM, also through a hard link to it,
-// and is reported; a copy of it (another file) runs.
+// of a denied executable fails with EPERM, also through a hard link or a
+// symlink to it, and is reported; a copy of it (another file) runs; with
+// ContainerPaths, the file at a denied path under another root (a chroot, as
+// a container's) is denied too; the agent's own executable cannot be denied.
 func TestDenyExecInVM(t *testing.T) {
 	if os.Getenv("K8SSEC_IN_VM") == "" {
 		t.Skip("runs in the VM that TestDenyExecUnderQemu boots")
 	}
 	self, err := os.Executable()
 	require.NoError(t, err)
-	denied, alias, other := "/tmp/denied", "/tmp/alias", "/tmp/other"
+	denied, alias, link, other := "/tmp/denied", "/tmp/alias", "/tmp/link", "/tmp/other"
 	copyFile(t, self, denied)
 	require.NoError(t, os.Link(denied, alias))
+	require.NoError(t, os.Symlink(denied, link))
 	copyFile(t, self, other)
+	root := "/tmp/container"
+	require.NoError(t, os.MkdirAll(root+"/usr/bin", 0o755))
+	copyFile(t, self, root+"/usr/bin/k8ssec-inside") // no such file on the "host"
+
+	_, err = Load(Config{RingBufferSize: 1 << 20, MaxArgs: 1, SkipExec: true, SkipExit: true, SkipFork: true,
+		DenyExecPaths: []string{self}})
+	require.ErrorContains(t, err, "this agent's own executable")
 
 	p, err := Load(Config{RingBufferSize: 1 << 20, MaxArgs: 1, SkipExec: true, SkipExit: true, SkipFork: true,
-		DenyExecPaths: []string{denied}})
+		DenyExecPaths: []string{denied, "/usr/bin/k8ssec-inside"}, ContainerPaths: true})
 	require.NoError(t, err)
 	defer p.Close()
 	rd, err := p.NewReader()
@@ -157,15 +168,29 @@ func TestDenyExecInVM(t *testing.T) {
 	run := func(path string) error { return exec.Command(path, "-test.run", "^$").Run() }
 	assert.True(t, errors.Is(run(denied), unix.EPERM), "the denied executable")
 	assert.True(t, errors.Is(run(alias), unix.EPERM), "a hard link to it")
+	assert.True(t, errors.Is(run("/tmp//./denied"), unix.EPERM), "another spelling")
+	assert.True(t, errors.Is(run(link), unix.EPERM), "a symlink to it")
 	assert.NoError(t, run(other), "a copy is another file")
+	inside := exec.Command("/usr/bin/k8ssec-inside", "-test.run", "^$")
+	inside.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
+	assert.True(t, errors.Is(inside.Run(), unix.EPERM), "a container's file at a denied path")
 
-	for _, want := range []string{denied, alias} {
+	for _, want := range []struct {
+		filename, exe string
+		byFile        bool
+	}{{denied, denied, true}, {alias, alias, true}, {"/tmp//./denied", denied, true}, {link, denied, true},
+		{"/usr/bin/k8ssec-inside", "/usr/bin/k8ssec-inside", false}} {
 		ev := readUntil(t, rd, func(e *Event) bool { return e.Kind == KindExec })
-		assert.Equal(t, want, string(ev.Filename))
+		assert.Equal(t, want.filename, string(ev.Filename))
+		assert.Equal(t, want.exe, string(ev.Exe), "the file refused, as the kernel resolved it")
 		assert.NotZero(t, ev.Flags&FlagDenied)
+		assert.Equal(t, want.byFile, ev.Flags&FlagByFile != 0, "%s: matched by inode", want.filename)
 		assert.Equal(t, "probe.test", string(ev.CommBytes()), "the caller: the exec never happened")
+		if want.byFile {
+			assert.Equal(t, denied, p.PolicyEntry(&ev))
+		}
 	}
 	n, err := p.DenyCount()
 	require.NoError(t, err)
-	assert.Equal(t, uint64(2), n)
+	assert.Equal(t, uint64(5), n)
 }

@@ -63,7 +63,7 @@ func (p *Probe) loadNet(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("reading the embedded network object: %w", err)
 	}
-	if err := prepareSpec(spec, cfg); err != nil {
+	if err := p.prepareSpec(spec, cfg); err != nil {
 		return err
 	}
 	if cfg.CgroupPath != "" {

@@ -148,6 +148,9 @@ const (
 	netMapCreatedFiles       = "created_files"
 	netMapDupPending         = "dup_pending"
 	netMapEvents             = "events"
+	netMapExecPolicyFiles    = "exec_policy_files"
+	netMapExecPolicyKey      = "exec_policy_key"
+	netMapExecPolicyPaths    = "exec_policy_paths"
 	netMapIgnoreComms        = "ignore_comms"
 	netMapLostEvents         = "lost_events"
 	netMapNetPending         = "net_pending"
@@ -172,7 +175,11 @@ const (
 	netVarCfgCgroupFilter    = "cfg_cgroup_filter"
 	netVarCfgCgroupId        = "cfg_cgroup_id"
 	netVarCfgCgroupLevel     = "cfg_cgroup_level"
+	netVarCfgHostRootDev     = "cfg_host_root_dev"
+	netVarCfgHostRootIno     = "cfg_host_root_ino"
 	netVarCfgPortFilter      = "cfg_port_filter"
+	netVarCfgSelfExeDev      = "cfg_self_exe_dev"
+	netVarCfgSelfExeIno      = "cfg_self_exe_ino"
 	netVarCfgWakeupBytes     = "cfg_wakeup_bytes"
 	netVarUnusedFdDupEvent   = "unused_fd_dup_event"
 	netVarUnusedNetEvent     = "unused_net_event"
@@ -245,6 +252,9 @@ type netMapSpecs struct {
 	CreatedFiles    *ebpf.MapSpec `ebpf:"created_files"`
 	DupPending      *ebpf.MapSpec `ebpf:"dup_pending"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	ExecPolicyFiles *ebpf.MapSpec `ebpf:"exec_policy_files"`
+	ExecPolicyKey   *ebpf.MapSpec `ebpf:"exec_policy_key"`
+	ExecPolicyPaths *ebpf.MapSpec `ebpf:"exec_policy_paths"`
 	IgnoreComms     *ebpf.MapSpec `ebpf:"ignore_comms"`
 	LostEvents      *ebpf.MapSpec `ebpf:"lost_events"`
 	NetPending      *ebpf.MapSpec `ebpf:"net_pending"`
@@ -262,7 +272,11 @@ type netVariableSpecs struct {
 	CfgCgroupFilter    *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
 	CfgCgroupId        *ebpf.VariableSpec `ebpf:"cfg_cgroup_id"`
 	CfgCgroupLevel     *ebpf.VariableSpec `ebpf:"cfg_cgroup_level"`
+	CfgHostRootDev     *ebpf.VariableSpec `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno     *ebpf.VariableSpec `ebpf:"cfg_host_root_ino"`
 	CfgPortFilter      *ebpf.VariableSpec `ebpf:"cfg_port_filter"`
+	CfgSelfExeDev      *ebpf.VariableSpec `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno      *ebpf.VariableSpec `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes     *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 	UnusedFdDupEvent   *ebpf.VariableSpec `ebpf:"unused_fd_dup_event"`
 	UnusedNetEvent     *ebpf.VariableSpec `ebpf:"unused_net_event"`
@@ -294,6 +308,9 @@ type netMaps struct {
 	CreatedFiles    *ebpf.Map `ebpf:"created_files"`
 	DupPending      *ebpf.Map `ebpf:"dup_pending"`
 	Events          *ebpf.Map `ebpf:"events"`
+	ExecPolicyFiles *ebpf.Map `ebpf:"exec_policy_files"`
+	ExecPolicyKey   *ebpf.Map `ebpf:"exec_policy_key"`
+	ExecPolicyPaths *ebpf.Map `ebpf:"exec_policy_paths"`
 	IgnoreComms     *ebpf.Map `ebpf:"ignore_comms"`
 	LostEvents      *ebpf.Map `ebpf:"lost_events"`
 	NetPending      *ebpf.Map `ebpf:"net_pending"`
@@ -310,6 +327,9 @@ func (m *netMaps) Close() error {
 		m.CreatedFiles,
 		m.DupPending,
 		m.Events,
+		m.ExecPolicyFiles,
+		m.ExecPolicyKey,
+		m.ExecPolicyPaths,
 		m.IgnoreComms,
 		m.LostEvents,
 		m.NetPending,
@@ -328,7 +348,11 @@ type netVariables struct {
 	CfgCgroupFilter    *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
 	CfgCgroupId        *ebpf.Variable `ebpf:"cfg_cgroup_id"`
 	CfgCgroupLevel     *ebpf.Variable `ebpf:"cfg_cgroup_level"`
+	CfgHostRootDev     *ebpf.Variable `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno     *ebpf.Variable `ebpf:"cfg_host_root_ino"`
 	CfgPortFilter      *ebpf.Variable `ebpf:"cfg_port_filter"`
+	CfgSelfExeDev      *ebpf.Variable `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno      *ebpf.Variable `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes     *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 	UnusedFdDupEvent   *ebpf.Variable `ebpf:"unused_fd_dup_event"`
 	UnusedNetEvent     *ebpf.Variable `ebpf:"unused_net_event"`

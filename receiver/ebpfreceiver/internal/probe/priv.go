@@ -59,7 +59,7 @@ func (p *Probe) loadPriv(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("reading the embedded privilege object: %w", err)
 	}
-	if err := prepareSpec(spec, cfg); err != nil {
+	if err := p.prepareSpec(spec, cfg); err != nil {
 		return err
 	}
 	objs := &privObjects{}

@@ -77,6 +77,9 @@ const (
 	privMapCgroupFilter       = "cgroup_filter"
 	privMapCreatedFiles       = "created_files"
 	privMapEvents             = "events"
+	privMapExecPolicyFiles    = "exec_policy_files"
+	privMapExecPolicyKey      = "exec_policy_key"
+	privMapExecPolicyPaths    = "exec_policy_paths"
 	privMapIgnoreComms        = "ignore_comms"
 	privMapLostEvents         = "lost_events"
 	privMapPrivPending        = "priv_pending"
@@ -100,6 +103,10 @@ const (
 	privProgHandleSetuid      = "handle_setuid"
 	privProgHandleUnshare     = "handle_unshare"
 	privVarCfgCgroupFilter    = "cfg_cgroup_filter"
+	privVarCfgHostRootDev     = "cfg_host_root_dev"
+	privVarCfgHostRootIno     = "cfg_host_root_ino"
+	privVarCfgSelfExeDev      = "cfg_self_exe_dev"
+	privVarCfgSelfExeIno      = "cfg_self_exe_ino"
 	privVarCfgWakeupBytes     = "cfg_wakeup_bytes"
 	privVarUnusedPrivEvent    = "unused_priv_event"
 	privVarUnusedPrivOp       = "unused_priv_op"
@@ -171,13 +178,16 @@ type privProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type privMapSpecs struct {
-	CgroupFilter *ebpf.MapSpec `ebpf:"cgroup_filter"`
-	CreatedFiles *ebpf.MapSpec `ebpf:"created_files"`
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	IgnoreComms  *ebpf.MapSpec `ebpf:"ignore_comms"`
-	LostEvents   *ebpf.MapSpec `ebpf:"lost_events"`
-	PrivPending  *ebpf.MapSpec `ebpf:"priv_pending"`
-	PrivScratch  *ebpf.MapSpec `ebpf:"priv_scratch"`
+	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	CreatedFiles    *ebpf.MapSpec `ebpf:"created_files"`
+	Events          *ebpf.MapSpec `ebpf:"events"`
+	ExecPolicyFiles *ebpf.MapSpec `ebpf:"exec_policy_files"`
+	ExecPolicyKey   *ebpf.MapSpec `ebpf:"exec_policy_key"`
+	ExecPolicyPaths *ebpf.MapSpec `ebpf:"exec_policy_paths"`
+	IgnoreComms     *ebpf.MapSpec `ebpf:"ignore_comms"`
+	LostEvents      *ebpf.MapSpec `ebpf:"lost_events"`
+	PrivPending     *ebpf.MapSpec `ebpf:"priv_pending"`
+	PrivScratch     *ebpf.MapSpec `ebpf:"priv_scratch"`
 }
 
 // privVariableSpecs contains global variables before they are loaded into the kernel.
@@ -185,6 +195,10 @@ type privMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type privVariableSpecs struct {
 	CfgCgroupFilter *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
+	CfgHostRootDev  *ebpf.VariableSpec `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno  *ebpf.VariableSpec `ebpf:"cfg_host_root_ino"`
+	CfgSelfExeDev   *ebpf.VariableSpec `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno   *ebpf.VariableSpec `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes  *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 	UnusedPrivEvent *ebpf.VariableSpec `ebpf:"unused_priv_event"`
 	UnusedPrivOp    *ebpf.VariableSpec `ebpf:"unused_priv_op"`
@@ -210,13 +224,16 @@ func (o *privObjects) Close() error {
 //
 // It can be passed to loadPrivObjects or ebpf.CollectionSpec.LoadAndAssign.
 type privMaps struct {
-	CgroupFilter *ebpf.Map `ebpf:"cgroup_filter"`
-	CreatedFiles *ebpf.Map `ebpf:"created_files"`
-	Events       *ebpf.Map `ebpf:"events"`
-	IgnoreComms  *ebpf.Map `ebpf:"ignore_comms"`
-	LostEvents   *ebpf.Map `ebpf:"lost_events"`
-	PrivPending  *ebpf.Map `ebpf:"priv_pending"`
-	PrivScratch  *ebpf.Map `ebpf:"priv_scratch"`
+	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
+	CreatedFiles    *ebpf.Map `ebpf:"created_files"`
+	Events          *ebpf.Map `ebpf:"events"`
+	ExecPolicyFiles *ebpf.Map `ebpf:"exec_policy_files"`
+	ExecPolicyKey   *ebpf.Map `ebpf:"exec_policy_key"`
+	ExecPolicyPaths *ebpf.Map `ebpf:"exec_policy_paths"`
+	IgnoreComms     *ebpf.Map `ebpf:"ignore_comms"`
+	LostEvents      *ebpf.Map `ebpf:"lost_events"`
+	PrivPending     *ebpf.Map `ebpf:"priv_pending"`
+	PrivScratch     *ebpf.Map `ebpf:"priv_scratch"`
 }
 
 func (m *privMaps) Close() error {
@@ -224,6 +241,9 @@ func (m *privMaps) Close() error {
 		m.CgroupFilter,
 		m.CreatedFiles,
 		m.Events,
+		m.ExecPolicyFiles,
+		m.ExecPolicyKey,
+		m.ExecPolicyPaths,
 		m.IgnoreComms,
 		m.LostEvents,
 		m.PrivPending,
@@ -236,6 +256,10 @@ func (m *privMaps) Close() error {
 // It can be passed to loadPrivObjects or ebpf.CollectionSpec.LoadAndAssign.
 type privVariables struct {
 	CfgCgroupFilter *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
+	CfgHostRootDev  *ebpf.Variable `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno  *ebpf.Variable `ebpf:"cfg_host_root_ino"`
+	CfgSelfExeDev   *ebpf.Variable `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno   *ebpf.Variable `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes  *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 	UnusedPrivEvent *ebpf.Variable `ebpf:"unused_priv_event"`
 	UnusedPrivOp    *ebpf.Variable `ebpf:"unused_priv_op"`

@@ -26,8 +26,9 @@ const (
 	// ExecFilenameMax is the size of an enforcement path key, NUL included:
 	// kill paths are at most ExecFilenameMax-1 bytes.
 	ExecFilenameMax = 256
-	// MaxEnforceEntries bounds KillPaths and KillComms (the maps' max_entries).
-	MaxEnforceEntries = 1024
+	// MaxEnforceEntries bounds KillPaths, KillComms and DenyExecPaths (the
+	// maps' max_entries, EXEC_POLICY_MAX_ENTRIES).
+	MaxEnforceEntries = 16384
 )
 
 const kernelBTF = "/sys/kernel/btf/vmlinux"
@@ -48,9 +49,9 @@ type Config struct {
 	// SkipExec, SkipExit and SkipFork leave a program loaded but not
 	// attached; with all three, the process object is not loaded.
 	SkipExec, SkipExit, SkipFork bool
-	// DenyExecPaths are executables whose exec BPF LSM refuses (EPERM), by
-	// inode (bpf/lsm.bpf.c). Needs a kernel running BPF LSM; Load fails
-	// without it.
+	// DenyExecPaths are executables whose exec BPF LSM refuses (EPERM), named
+	// as KillPaths are (bpf/lsm.bpf.c). Needs a kernel running BPF LSM; Load
+	// fails without it.
 	DenyExecPaths []string
 	// FileKinds are the file event kinds to report (KindFileOpen, …); none:
 	// the file object is not loaded.
@@ -71,30 +72,60 @@ type Config struct {
 	PrivKinds []Kind
 
 	// KillPaths and KillComms are enforcement: an exec that passes the
-	// filters (IgnoreComms, CgroupPath) whose filename, as execve received
-	// it, is in KillPaths, or whose new comm (first 15 bytes) is in
-	// KillComms, is sent SIGKILL from the exec program, before its first
-	// user-space instruction; its exec record has FlagKilledPath or
-	// FlagKilledComm. Needs the exec program: Load fails when it cannot run.
+	// filters (IgnoreComms, CgroupPath) of an executable KillPaths names (by
+	// its file's inode, taken in the host's mount namespace at load, or by
+	// the path the kernel resolved: policy.go), or whose new comm (first 15
+	// bytes) is in KillComms, is sent SIGKILL from the exec program, before
+	// its first user-space instruction; its exec record has FlagKilledPath
+	// (and FlagByFile when the inode matched) or FlagKilledComm. Needs the
+	// exec program: Load fails when it cannot run.
 	KillPaths, KillComms []string
+	// ContainerPaths: KillPaths and DenyExecPaths also name the file at that
+	// path as every container sees it (under its own root), not only the
+	// host's.
+	ContainerPaths bool
 
+	// ShellCommands loads the uprobe object's readline uretprobe: lines
+	// read by interactive bash shells (process.shell_command). The bash
+	// binaries among ShellBinaries that exist are probed at load (deduplicated
+	// by inode); AttachShell and AttachShellOf probe more.
+	ShellCommands bool
+	ShellBinaries []string
+	// Uprobes are user-space probes to attach (process.uprobe). Load fails
+	// when one cannot be attached.
+	Uprobes []Uprobe
+
+	// shellLimit, when set, replaces MaxShellBinaries (tests).
+	shellLimit int
 	// failObjects makes the named objects fail to load (tests).
 	failObjects []string
 }
 
 // Probe is the loaded and attached programs.
 type Probe struct {
-	shared  sharedMaps
-	process *processObjects
-	file    *fileObjects
-	net     *netObjects
-	priv    *privObjects
-	lsm     *lsmObjects
-	links   map[string][]link.Link // by object
+	shared   sharedMaps
+	identity policyIdentity // the host's root and the agent's executable, for the executable policy
+	// The configured entry each policy key came from (PolicyEntry).
+	policyByPath map[string]string
+	policyByFile map[processFileId]string
+	process      *processObjects
+	file         *fileObjects
+	net          *netObjects
+	priv         *privObjects
+	lsm          *lsmObjects
+	uprobe       *uprobeObjects
+	links        map[string][]link.Link // by object
+	linkMu       sync.Mutex             // links: AttachShell adds to them while the probe runs
 
-	// Unavailable says, per object ("process", "file", "net", "priv"), why it is not
+	uprobes []Uprobe
+	shells  *shellProbes
+
+	// Unavailable says, per object ("process", "file", "net", "priv", "uprobe"), why it is not
 	// running: its programs failed to load or attach. The others run.
 	Unavailable map[string]error
+	// ShellErrors are why bash binaries of ShellBinaries could not be
+	// probed (those that exist).
+	ShellErrors []error
 	// Missing lists the tracepoints this kernel lacks (e.g. syscalls that
 	// an architecture does not have); their programs are not attached.
 	Missing []string
@@ -103,19 +134,21 @@ type Probe struct {
 // sharedMaps are created once and handed to every object.
 type sharedMaps struct {
 	events, lost, ignore, cgroup, created *ebpf.Map
+	policyPaths, policyFiles              *ebpf.Map // the executable policy (kill, deny), policy.go
 }
 
 func (m *sharedMaps) replacements() map[string]*ebpf.Map {
 	return map[string]*ebpf.Map{
 		processMapEvents: m.events, processMapLostEvents: m.lost,
 		processMapIgnoreComms: m.ignore, processMapCgroupFilter: m.cgroup,
-		processMapCreatedFiles: m.created,
+		processMapCreatedFiles:    m.created,
+		processMapExecPolicyPaths: m.policyPaths, processMapExecPolicyFiles: m.policyFiles,
 	}
 }
 
 func (m *sharedMaps) close() error {
 	var errs []error
-	for _, mp := range []*ebpf.Map{m.events, m.lost, m.ignore, m.cgroup, m.created} {
+	for _, mp := range []*ebpf.Map{m.events, m.lost, m.ignore, m.cgroup, m.created, m.policyPaths, m.policyFiles} {
 		if mp != nil {
 			errs = append(errs, mp.Close())
 		}
@@ -152,12 +185,16 @@ func Load(cfg Config) (*Probe, error) {
 	}
 
 	p := &Probe{Unavailable: map[string]error{}, links: map[string][]link.Link{}}
+	if p.identity, err = newPolicyIdentity(); err != nil {
+		return nil, err
+	}
 	for _, m := range []struct {
 		name string
 		dst  **ebpf.Map
 	}{
 		{processMapEvents, &p.shared.events}, {processMapLostEvents, &p.shared.lost}, {processMapIgnoreComms, &p.shared.ignore},
 		{processMapCgroupFilter, &p.shared.cgroup}, {processMapCreatedFiles, &p.shared.created},
+		{processMapExecPolicyPaths, &p.shared.policyPaths}, {processMapExecPolicyFiles, &p.shared.policyFiles},
 	} {
 		if *m.dst, err = ebpf.NewMap(spec.Maps[m.name]); err != nil {
 			p.Close()
@@ -165,6 +202,10 @@ func Load(cfg Config) (*Probe, error) {
 		}
 	}
 	if err := p.fillMaps(cfg, cgroupDir); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if err := p.fillExecPolicy(cfg, p.identity); err != nil {
 		p.Close()
 		return nil, err
 	}
@@ -178,6 +219,7 @@ func Load(cfg Config) (*Probe, error) {
 		{"process", !cfg.SkipExec || !cfg.SkipExit || !cfg.SkipFork, func() error { return p.loadProcess(spec, cfg) }},
 		{"file", len(cfg.FileKinds) > 0, func() error { return p.loadFile(cfg) }},
 		{"net", len(cfg.NetKinds) > 0, func() error { return p.loadNet(cfg) }},
+		{"uprobe", cfg.ShellCommands || len(cfg.Uprobes) > 0, func() error { return p.loadUprobe(cfg) }},
 		// Last: its bpf() watch would otherwise report the loads of the objects after it.
 		{"priv", len(cfg.PrivKinds) > 0, func() error { return p.loadPriv(cfg) }},
 	} {
@@ -193,6 +235,11 @@ func Load(cfg Config) (*Probe, error) {
 			p.Unavailable[obj.name] = err
 			p.unload(obj.name)
 		}
+	}
+	if err := p.Unavailable["uprobe"]; err != nil && len(cfg.Uprobes) > 0 {
+		// Configured uprobes are never skipped quietly: one that cannot attach fails Load.
+		p.Close()
+		return nil, err
 	}
 	if len(cfg.DenyExecPaths) > 0 {
 		// Enforcement asked for is never skipped quietly: without it, Load fails.
@@ -221,10 +268,13 @@ func Load(cfg Config) (*Probe, error) {
 }
 
 // prepareSpec sets what every object shares: the ring buffer's size (it must
-// match the shared map's), when to wake its reader, and the cgroup filter's
-// switch.
-func prepareSpec(spec *ebpf.CollectionSpec, cfg Config) error {
+// match the shared map's), when to wake its reader, the cgroup filter's
+// switch, and the identities the executable policy compares with.
+func (p *Probe) prepareSpec(spec *ebpf.CollectionSpec, cfg Config) error {
 	spec.Maps[processMapEvents].MaxEntries = uint32(cfg.RingBufferSize)
+	if err := setPolicyVariables(spec, p.identity); err != nil {
+		return err
+	}
 	if err := spec.Variables[processVarCfgWakeupBytes].Set(wakeupBytes(cfg.RingBufferSize)); err != nil {
 		return fmt.Errorf("setting the ring's wakeup mark: %w", err)
 	}
@@ -241,7 +291,7 @@ func (p *Probe) loadProcess(spec *ebpf.CollectionSpec, cfg Config) error {
 	if err := spec.Variables[processVarCfgMaxArgs].Set(uint32(cfg.MaxArgs)); err != nil {
 		return fmt.Errorf("setting max_args: %w", err)
 	}
-	if err := prepareSpec(spec, cfg); err != nil {
+	if err := p.prepareSpec(spec, cfg); err != nil {
 		return err
 	}
 	if cfg.enforcing() {
@@ -255,13 +305,6 @@ func (p *Probe) loadProcess(spec *ebpf.CollectionSpec, cfg Config) error {
 	}
 	p.process = objs
 	// Filled before the programs are attached: no exec escapes a half-filled map.
-	for _, path := range cfg.KillPaths {
-		var key [ExecFilenameMax]byte
-		copy(key[:], path)
-		if err := objs.EnforcePaths.Put(key, uint8(1)); err != nil {
-			return fmt.Errorf("adding %q to the kill paths: %w", path, err)
-		}
-	}
 	for _, c := range cfg.KillComms {
 		if err := objs.EnforceComms.Put(CommKey(c), uint8(1)); err != nil {
 			return fmt.Errorf("adding %q to the kill comms: %w", c, err)
@@ -346,7 +389,7 @@ func checkConfig(cfg Config) error {
 			errs = append(errs, fmt.Errorf("privilege kinds: %v is not a privilege event", k))
 		}
 	}
-	return errors.Join(checkFileConfig(cfg), checkNetConfig(cfg), errors.Join(errs...))
+	return errors.Join(checkFileConfig(cfg), checkNetConfig(cfg), checkUprobes(cfg.Uprobes), errors.Join(errs...))
 }
 
 func (cfg Config) enforcing() bool { return len(cfg.KillPaths) > 0 || len(cfg.KillComms) > 0 }
@@ -510,6 +553,12 @@ func (p *Probe) unload(object string) {
 			_ = p.lsm.Close()
 			p.lsm = nil
 		}
+	case "uprobe":
+		if p.uprobe != nil {
+			_ = p.uprobe.Close()
+			p.uprobe = nil
+			p.shells = nil
+		}
 	}
 }
 
@@ -530,15 +579,17 @@ func closeLinks(links []link.Link) error {
 	return errors.Join(errs...)
 }
 
-// Close detaches and unloads everything.
+// Close detaches and unloads everything. No AttachShell may run then or after.
 func (p *Probe) Close() error {
 	var errs []error
 	var all []link.Link
+	p.linkMu.Lock()
 	for _, links := range p.links {
 		all = append(all, links...)
 	}
-	errs = append(errs, closeLinks(all))
 	p.links = nil
+	p.linkMu.Unlock()
+	errs = append(errs, closeLinks(all))
 	if p.process != nil {
 		errs = append(errs, p.process.Close())
 		p.process = nil
@@ -558,6 +609,11 @@ func (p *Probe) Close() error {
 	if p.lsm != nil {
 		errs = append(errs, p.lsm.Close())
 		p.lsm = nil
+	}
+	if p.uprobe != nil {
+		errs = append(errs, p.uprobe.Close())
+		p.uprobe = nil
+		p.shells = nil
 	}
 	errs = append(errs, p.shared.close())
 	p.shared = sharedMaps{}

@@ -38,7 +38,7 @@ func mountTracefs(tb testing.TB) {
 func TestLayout(t *testing.T) {
 	// events.h promises no implicit padding; Decode relies on these offsets.
 	assert.Equal(t, 80, headerSize)
-	assert.Equal(t, 360, execDataOff) // the fixed part, cwd included
+	assert.Equal(t, 632, execDataOff) // the fixed part: cwd, exe and its inode included
 	assert.Equal(t, 96, exitSize)
 	assert.Equal(t, uintptr(56), unsafe.Offsetof(processEventHeader{}.Comm))
 	assert.Equal(t, uintptr(48), unsafe.Offsetof(processEventHeader{}.Ktime))

@@ -60,6 +60,8 @@ const (
 	processEventKindEVENT_KIND_FORK          processEventKind = 23
 	processEventKindEVENT_KIND_FILE_LINK     processEventKind = 24
 	processEventKindEVENT_KIND_FILE_SYMLINK  processEventKind = 25
+	processEventKindEVENT_KIND_SHELL_COMMAND processEventKind = 27
+	processEventKindEVENT_KIND_UPROBE        processEventKind = 28
 	processEventKindEVENT_KIND_NET_SOCKET    processEventKind = 29
 	processEventKindEVENT_KIND_FD_DUP        processEventKind = 30
 	processEventKindEVENT_KIND_MAX           processEventKind = 32
@@ -73,8 +75,12 @@ type processExecEvent struct {
 	Argc        uint32
 	Flags       uint32
 	CwdOff      uint32
-	Pad         uint32
+	ExeOff      uint32
 	Cwd         [256]int8
+	Exe         [256]int8
+	ExeIno      uint64
+	ExeDev      uint32
+	Pad         uint32
 	Data        [5376]int8
 }
 
@@ -105,26 +111,31 @@ type processForkEvent struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	processMapCgroupFilter      = "cgroup_filter"
-	processMapCreatedFiles      = "created_files"
-	processMapEnforceComms      = "enforce_comms"
-	processMapEnforceKeyScratch = "enforce_key_scratch"
-	processMapEnforceKills      = "enforce_kills"
-	processMapEnforcePaths      = "enforce_paths"
-	processMapEvents            = "events"
-	processMapExecScratch       = "exec_scratch"
-	processMapIgnoreComms       = "ignore_comms"
-	processMapLostEvents        = "lost_events"
-	processProgHandleExec       = "handle_exec"
-	processProgHandleExit       = "handle_exit"
-	processProgHandleFork       = "handle_fork"
-	processVarCfgCgroupFilter   = "cfg_cgroup_filter"
-	processVarCfgEnforce        = "cfg_enforce"
-	processVarCfgMaxArgs        = "cfg_max_args"
-	processVarCfgWakeupBytes    = "cfg_wakeup_bytes"
-	processVarUnusedEventKind   = "unused_event_kind"
-	processVarUnusedExitEvent   = "unused_exit_event"
-	processVarUnusedForkEvent   = "unused_fork_event"
+	processMapCgroupFilter    = "cgroup_filter"
+	processMapCreatedFiles    = "created_files"
+	processMapEnforceComms    = "enforce_comms"
+	processMapEnforceKills    = "enforce_kills"
+	processMapEvents          = "events"
+	processMapExecPolicyFiles = "exec_policy_files"
+	processMapExecPolicyKey   = "exec_policy_key"
+	processMapExecPolicyPaths = "exec_policy_paths"
+	processMapExecScratch     = "exec_scratch"
+	processMapIgnoreComms     = "ignore_comms"
+	processMapLostEvents      = "lost_events"
+	processProgHandleExec     = "handle_exec"
+	processProgHandleExit     = "handle_exit"
+	processProgHandleFork     = "handle_fork"
+	processVarCfgCgroupFilter = "cfg_cgroup_filter"
+	processVarCfgEnforce      = "cfg_enforce"
+	processVarCfgHostRootDev  = "cfg_host_root_dev"
+	processVarCfgHostRootIno  = "cfg_host_root_ino"
+	processVarCfgMaxArgs      = "cfg_max_args"
+	processVarCfgSelfExeDev   = "cfg_self_exe_dev"
+	processVarCfgSelfExeIno   = "cfg_self_exe_ino"
+	processVarCfgWakeupBytes  = "cfg_wakeup_bytes"
+	processVarUnusedEventKind = "unused_event_kind"
+	processVarUnusedExitEvent = "unused_exit_event"
+	processVarUnusedForkEvent = "unused_fork_event"
 )
 
 // loadProcess returns the embedded CollectionSpec for process.
@@ -178,16 +189,17 @@ type processProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processMapSpecs struct {
-	CgroupFilter      *ebpf.MapSpec `ebpf:"cgroup_filter"`
-	CreatedFiles      *ebpf.MapSpec `ebpf:"created_files"`
-	EnforceComms      *ebpf.MapSpec `ebpf:"enforce_comms"`
-	EnforceKeyScratch *ebpf.MapSpec `ebpf:"enforce_key_scratch"`
-	EnforceKills      *ebpf.MapSpec `ebpf:"enforce_kills"`
-	EnforcePaths      *ebpf.MapSpec `ebpf:"enforce_paths"`
-	Events            *ebpf.MapSpec `ebpf:"events"`
-	ExecScratch       *ebpf.MapSpec `ebpf:"exec_scratch"`
-	IgnoreComms       *ebpf.MapSpec `ebpf:"ignore_comms"`
-	LostEvents        *ebpf.MapSpec `ebpf:"lost_events"`
+	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	CreatedFiles    *ebpf.MapSpec `ebpf:"created_files"`
+	EnforceComms    *ebpf.MapSpec `ebpf:"enforce_comms"`
+	EnforceKills    *ebpf.MapSpec `ebpf:"enforce_kills"`
+	Events          *ebpf.MapSpec `ebpf:"events"`
+	ExecPolicyFiles *ebpf.MapSpec `ebpf:"exec_policy_files"`
+	ExecPolicyKey   *ebpf.MapSpec `ebpf:"exec_policy_key"`
+	ExecPolicyPaths *ebpf.MapSpec `ebpf:"exec_policy_paths"`
+	ExecScratch     *ebpf.MapSpec `ebpf:"exec_scratch"`
+	IgnoreComms     *ebpf.MapSpec `ebpf:"ignore_comms"`
+	LostEvents      *ebpf.MapSpec `ebpf:"lost_events"`
 }
 
 // processVariableSpecs contains global variables before they are loaded into the kernel.
@@ -196,7 +208,11 @@ type processMapSpecs struct {
 type processVariableSpecs struct {
 	CfgCgroupFilter *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
 	CfgEnforce      *ebpf.VariableSpec `ebpf:"cfg_enforce"`
+	CfgHostRootDev  *ebpf.VariableSpec `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno  *ebpf.VariableSpec `ebpf:"cfg_host_root_ino"`
 	CfgMaxArgs      *ebpf.VariableSpec `ebpf:"cfg_max_args"`
+	CfgSelfExeDev   *ebpf.VariableSpec `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno   *ebpf.VariableSpec `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes  *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 	UnusedEventKind *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedExitEvent *ebpf.VariableSpec `ebpf:"unused_exit_event"`
@@ -223,16 +239,17 @@ func (o *processObjects) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processMaps struct {
-	CgroupFilter      *ebpf.Map `ebpf:"cgroup_filter"`
-	CreatedFiles      *ebpf.Map `ebpf:"created_files"`
-	EnforceComms      *ebpf.Map `ebpf:"enforce_comms"`
-	EnforceKeyScratch *ebpf.Map `ebpf:"enforce_key_scratch"`
-	EnforceKills      *ebpf.Map `ebpf:"enforce_kills"`
-	EnforcePaths      *ebpf.Map `ebpf:"enforce_paths"`
-	Events            *ebpf.Map `ebpf:"events"`
-	ExecScratch       *ebpf.Map `ebpf:"exec_scratch"`
-	IgnoreComms       *ebpf.Map `ebpf:"ignore_comms"`
-	LostEvents        *ebpf.Map `ebpf:"lost_events"`
+	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
+	CreatedFiles    *ebpf.Map `ebpf:"created_files"`
+	EnforceComms    *ebpf.Map `ebpf:"enforce_comms"`
+	EnforceKills    *ebpf.Map `ebpf:"enforce_kills"`
+	Events          *ebpf.Map `ebpf:"events"`
+	ExecPolicyFiles *ebpf.Map `ebpf:"exec_policy_files"`
+	ExecPolicyKey   *ebpf.Map `ebpf:"exec_policy_key"`
+	ExecPolicyPaths *ebpf.Map `ebpf:"exec_policy_paths"`
+	ExecScratch     *ebpf.Map `ebpf:"exec_scratch"`
+	IgnoreComms     *ebpf.Map `ebpf:"ignore_comms"`
+	LostEvents      *ebpf.Map `ebpf:"lost_events"`
 }
 
 func (m *processMaps) Close() error {
@@ -240,10 +257,11 @@ func (m *processMaps) Close() error {
 		m.CgroupFilter,
 		m.CreatedFiles,
 		m.EnforceComms,
-		m.EnforceKeyScratch,
 		m.EnforceKills,
-		m.EnforcePaths,
 		m.Events,
+		m.ExecPolicyFiles,
+		m.ExecPolicyKey,
+		m.ExecPolicyPaths,
 		m.ExecScratch,
 		m.IgnoreComms,
 		m.LostEvents,
@@ -256,7 +274,11 @@ func (m *processMaps) Close() error {
 type processVariables struct {
 	CfgCgroupFilter *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
 	CfgEnforce      *ebpf.Variable `ebpf:"cfg_enforce"`
+	CfgHostRootDev  *ebpf.Variable `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno  *ebpf.Variable `ebpf:"cfg_host_root_ino"`
 	CfgMaxArgs      *ebpf.Variable `ebpf:"cfg_max_args"`
+	CfgSelfExeDev   *ebpf.Variable `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno   *ebpf.Variable `ebpf:"cfg_self_exe_ino"`
 	CfgWakeupBytes  *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 	UnusedEventKind *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedExitEvent *ebpf.Variable `ebpf:"unused_exit_event"`

@@ -1,0 +1,196 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// The executable policy's bits (EXEC_POLICY_* in bpf/common.h): a path
+// entry holds them for host tasks, and shifted by policyContainerShift for
+// tasks under another root.
+const (
+	policyKill           uint8 = 1 << 0
+	policyDeny           uint8 = 1 << 1
+	policyContainerShift       = 4
+)
+
+// hostRoot is where the host's file system is seen from the agent: "" when
+// the agent shares pid 1's mount namespace, else pid 1's root (a DaemonSet
+// with hostPID), so that a policy's path names the host's file.
+func hostRoot() string {
+	self, err1 := os.Readlink("/proc/self/ns/mnt")
+	init, err2 := os.Readlink("/proc/1/ns/mnt")
+	if err1 != nil || err2 != nil || self == init {
+		return ""
+	}
+	return "/proc/1/root"
+}
+
+// policyTarget is one executable the policy names: its path key, and its file
+// identity in the host's mount namespace when the file exists there.
+type policyTarget struct {
+	key    [ExecFilenameMax]byte
+	id     processFileId
+	exists bool
+}
+
+// resolvePolicyPath names path in the host's mount namespace: symlinks in it
+// are followed (a policy naming /bin/nc means the file the kernel runs), and
+// the file's identity is taken. A path with no file on the host is kept as a
+// path only: a file created there later, or a container's file at that path
+// (ContainerPaths), still matches.
+func resolvePolicyPath(root, path string, self processFileId) (policyTarget, error) {
+	var t policyTarget
+	canonical := filepath.Clean(path)
+	if real, err := filepath.EvalSymlinks(root + canonical); err == nil {
+		if rel, ok := cutRoot(root, real); ok {
+			canonical = rel
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(real, &st); err == nil {
+			if st.Mode&unix.S_IFMT != unix.S_IFREG {
+				return t, fmt.Errorf("%q is not a regular file", path)
+			}
+			t.id = processFileId{Ino: st.Ino, Dev: unix.Major(st.Dev)<<20 | unix.Minor(st.Dev)}
+			t.exists = true
+			if t.id == self {
+				return t, fmt.Errorf("%q is this agent's own executable: enforcement never stops the agent", path)
+			}
+		}
+	}
+	if len(canonical) >= ExecFilenameMax {
+		return t, fmt.Errorf("%q resolves to %q, longer than %d bytes", path, canonical, ExecFilenameMax-1)
+	}
+	copy(t.key[:], canonical)
+	return t, nil
+}
+
+// cutRoot returns path below root ("" root: path itself).
+func cutRoot(root, path string) (string, bool) {
+	if root == "" {
+		return path, true
+	}
+	rel, err := filepath.Rel(root, path)
+	if err != nil || rel == ".." || (len(rel) > 2 && rel[:3] == "../") {
+		return "", false
+	}
+	return "/" + rel, true
+}
+
+func statFileID(path string) (processFileId, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return processFileId{}, err
+	}
+	return processFileId{Ino: st.Ino, Dev: unix.Major(st.Dev)<<20 | unix.Minor(st.Dev)}, nil
+}
+
+// policyIdentity is what the programs compare a task's root and an
+// executable with: the host's root directory, and the agent's own executable.
+type policyIdentity struct {
+	hostRoot, self processFileId
+}
+
+func newPolicyIdentity() (policyIdentity, error) {
+	var pi policyIdentity
+	var err error
+	if pi.hostRoot, err = statFileID("/proc/1/root"); err != nil {
+		if pi.hostRoot, err = statFileID("/"); err != nil {
+			return pi, fmt.Errorf("the host's root directory: %w", err)
+		}
+	}
+	if pi.self, err = statFileID("/proc/self/exe"); err != nil {
+		return pi, fmt.Errorf("the agent's own executable: %w", err)
+	}
+	return pi, nil
+}
+
+// setPolicyVariables gives an object the identities (objects that do not
+// use them have no such variables).
+func setPolicyVariables(spec *ebpf.CollectionSpec, pi policyIdentity) error {
+	for name, v := range map[string]any{
+		processVarCfgHostRootIno: pi.hostRoot.Ino, processVarCfgHostRootDev: pi.hostRoot.Dev,
+		processVarCfgSelfExeIno: pi.self.Ino, processVarCfgSelfExeDev: pi.self.Dev,
+	} {
+		if sv := spec.Variables[name]; sv != nil {
+			if err := sv.Set(v); err != nil {
+				return fmt.Errorf("setting %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// fillExecPolicy puts cfg's kill and deny paths into the shared policy maps:
+// each by its canonical path (for host tasks, and for tasks under another
+// root too with ContainerPaths) and by its file's identity when it exists on
+// the host.
+func (p *Probe) fillExecPolicy(cfg Config, pi policyIdentity) error {
+	root := hostRoot()
+	pathBits := map[[ExecFilenameMax]byte]uint8{}
+	fileBits := map[processFileId]uint8{}
+	p.policyByPath, p.policyByFile = map[string]string{}, map[processFileId]string{}
+	var errs []error
+	add := func(list string, paths []string, bit uint8) {
+		for _, path := range paths {
+			t, err := resolvePolicyPath(root, path, pi.self)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", list, err))
+				continue
+			}
+			b := bit
+			if cfg.ContainerPaths {
+				b |= bit << policyContainerShift
+			}
+			pathBits[t.key] |= b
+			p.policyByPath[string(trimNUL(t.key[:]))] = path
+			if written := filepath.Clean(path); written != string(trimNUL(t.key[:])) { // the path as written, too (a symlink's own name)
+				var k [ExecFilenameMax]byte
+				copy(k[:], written)
+				pathBits[k] |= b
+				p.policyByPath[written] = path
+			}
+			if t.exists {
+				fileBits[t.id] |= bit
+				p.policyByFile[t.id] = path
+			}
+		}
+	}
+	add("kill_paths", cfg.KillPaths, policyKill)
+	add("deny_exec_paths", cfg.DenyExecPaths, policyDeny)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for k, v := range pathBits {
+		if err := p.shared.policyPaths.Put(k, v); err != nil {
+			return fmt.Errorf("adding %q to the executable policy: %w", trimNUL(k[:]), err)
+		}
+	}
+	for k, v := range fileBits {
+		if err := p.shared.policyFiles.Put(k, v); err != nil {
+			return fmt.Errorf("adding inode %d to the executable policy: %w", k.Ino, err)
+		}
+	}
+	return nil
+}
+
+// PolicyEntry returns the kill_paths or deny_exec_paths entry that an exec
+// record flagged FlagKilledPath or FlagDenied matched: by its executable's
+// inode (FlagByFile), else by its resolved path, else (a script) by the path
+// execve received; "" when none is known.
+func (p *Probe) PolicyEntry(ev *Event) string {
+	if ev.Flags&FlagByFile != 0 {
+		if e, ok := p.policyByFile[processFileId{Ino: ev.ExeInode, Dev: ev.ExeDevice}]; ok {
+			return e
+		}
+	}
+	if e, ok := p.policyByPath[string(ev.Exe)]; ok {
+		return e
+	}
+	return p.policyByPath[string(ev.Filename)]
+}

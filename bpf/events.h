@@ -41,6 +41,8 @@ enum event_kind {
 	EVENT_KIND_PRIV_ESCALATION = 26,
 	EVENT_KIND_SHELL_COMMAND = 27,
 	EVENT_KIND_UPROBE = 28,
+	EVENT_KIND_NET_SOCKET = 29, /* network.socket: a packet or raw socket created */
+	EVENT_KIND_FD_DUP = 30,     /* process.fd_dup: a socket duplicated onto fd 0, 1 or 2 */
 	EVENT_KIND_MAX = 32, /* size of the loss array; room for the kinds to come */
 };
 
@@ -212,7 +214,7 @@ struct file_event {
 struct net_event {
 	struct event_header hdr;
 	__s64 result; /* the syscall's return value (accept: the new fd), or -errno; tcp_state: 0 */
-	__u16 family; /* AF_INET or AF_INET6 */
+	__u16 family; /* AF_INET or AF_INET6; connect: AF_UNIX too (a net_unix_event, below) */
 	__u16 protocol; /* IPPROTO_TCP, IPPROTO_UDP, …; 0 when unknown */
 	__u16 sport;
 	__u16 dport;
@@ -340,6 +342,93 @@ struct uprobe_event {
 	__u32 flags;
 	__u64 args[UPROBE_MAX_ARGS];
 	char strs[UPROBE_MAX_ARGS][UPROBE_STR_MAX];
+};
+
+/*
+ * network.connect to an AF_UNIX socket: a net_event (family AF_UNIX, no
+ * addresses or ports) followed by the socket's name. A connect that reached a
+ * socket (the peer the kernel found) names it by the peer's own path, walked
+ * from its dentry (UNIX_FLAG_RESOLVED): whatever string the caller passed (a
+ * symlink, /proc/<pid>/root/…, a relative path) gives the socket's real path.
+ * Otherwise (a failed connect) path is the caller's sun_path. An abstract
+ * name (UNIX_FLAG_ABSTRACT) is path_len bytes without its leading NUL, and
+ * may hold NULs.
+ */
+#define UNIX_PATH_MAX_REC 256
+#define UNIX_FLAG_RESOLVED (1 << 0)
+#define UNIX_FLAG_ABSTRACT (1 << 1)
+
+struct net_unix_event {
+	struct net_event net;
+	__u32 path_len; /* bytes of path used, no NUL */
+	__u32 unix_flags; /* UNIX_FLAG_* */
+	__u32 sock_type;  /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+	__u32 _pad;
+	char path[UNIX_PATH_MAX_REC];
+};
+
+/*
+ * network.socket: a socket of family AF_PACKET, or of type SOCK_RAW or
+ * SOCK_PACKET in any family, asked for at sys_enter_socket; family, type and
+ * protocol are the created socket's own (read from it at sys_exit), else the
+ * caller's arguments (a failed call). protocol: the socket's (AF_PACKET: the
+ * caller's, the ethertype in network order, e.g. 0x0300 for ETH_P_ALL).
+ */
+struct socket_event {
+	struct event_header hdr;
+	__s64 result; /* the new fd, or -errno */
+	__u32 family;
+	__u32 type;   /* without SOCK_NONBLOCK/SOCK_CLOEXEC */
+	__u32 protocol;
+	__u32 _pad;
+};
+
+/*
+ * process.fd_dup: dup2, dup3, dup or fcntl(F_DUPFD[_CLOEXEC]) whose new fd is
+ * 0, 1 or 2 and now refers to a socket: a shell's stdin/stdout/stderr wired to
+ * a connection. Judged at sys_exit on the new fd's file. For AF_INET and
+ * AF_INET6 the socket's ends are read as network.* records have them (saddr,
+ * sport: local; daddr, dport: the peer).
+ */
+enum dup_op {
+	DUP_OP_DUP = 1,
+	DUP_OP_DUP2 = 2,
+	DUP_OP_DUP3 = 3,
+	DUP_OP_FCNTL = 4,
+};
+
+struct fd_dup_event {
+	struct event_header hdr;
+	__s64 result; /* the new fd, or -errno */
+	__s32 oldfd;
+	__s32 newfd;  /* the result */
+	__u32 op;     /* enum dup_op */
+	__u16 family; /* the socket's */
+	__u16 protocol;
+	__u32 sock_type;
+	__u16 sport;
+	__u16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+/*
+ * file.open of a file that matters whatever file_prefixes say (container
+ * escapes, reading another process's memory): recognised in the kernel on the
+ * opened file's dentry and superblock, never on the caller's string.
+ * file_event.file_flags carries the kind in FILE_SENSITIVE_MASK; for
+ * proc_mem and proc_environ, file_event.owner holds the target process's
+ * tgid (an open has no owner otherwise: it is NOID).
+ */
+#define FILE_SENSITIVE_SHIFT 24
+#define FILE_SENSITIVE_MASK (0xffu << FILE_SENSITIVE_SHIFT)
+enum file_sensitive {
+	FILE_SENSITIVE_RELEASE_AGENT = 1,     /* cgroup v1 release_agent, opened for writing */
+	FILE_SENSITIVE_NOTIFY_ON_RELEASE = 2, /* cgroup v1 notify_on_release, opened for writing */
+	FILE_SENSITIVE_CORE_PATTERN = 3,      /* procfs sys/kernel/core_pattern, opened for writing */
+	FILE_SENSITIVE_PROC_MEM = 4,          /* procfs <pid>/mem or <pid>/task/<tid>/mem */
+	FILE_SENSITIVE_PROC_ENVIRON = 5,      /* procfs <pid>/environ or <pid>/task/<tid>/environ */
+	FILE_SENSITIVE_KCORE = 6,             /* procfs kcore */
 };
 
 #endif /* K8SSEC_EVENTS_H */

@@ -9,7 +9,9 @@
  * symlink and O_PATH all name /etc/shadow) and reports it when that path is
  * under a prefix of file_prefixes or its inode is in file_inodes (a hard link
  * elsewhere). A failed open opened nothing: it is judged on the caller's
- * string, when absolute.
+ * string, when absolute. Some files are reported whatever the prefixes
+ * (sensitive.h: cgroup release_agent, core_pattern, /proc/<pid>/mem, …),
+ * recognised on the opened file's dentry and superblock.
  *
  * unlink/unlinkat, rename/renameat/renameat2, chmod/fchmodat/fchmodat2,
  * chown/lchown/fchownat, link/linkat, symlink/symlinkat: sys_enter_* keeps a
@@ -32,6 +34,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const struct file_event *unused_file_event __attribute__((unused));
 
 #include "common.h"
+#include "sensitive.h"
 
 /*
  * Prefixes of interest. The loader puts each prefix twice: "<dir>/" (what
@@ -291,6 +294,10 @@ static __always_inline long opened_path(struct file_event *e, struct path_key *k
 	e->ino = id.ino;
 	e->dev = id.dev;
 	bool by_inode = bpf_map_lookup_elem(&file_inodes, &id) != NULL;
+	__u32 target = NOID;
+	__u32 sensitive = sensitive_kind(f, &target);
+	e->file_flags |= sensitive << FILE_SENSITIVE_SHIFT;
+	e->owner = target;
 
 	walk_path(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), task, w->buf, &w->off,
 		  FILE_PATH_DEPTH);
@@ -302,9 +309,10 @@ static __always_inline long opened_path(struct file_event *e, struct path_key *k
 		return 0;
 	k->prefixlen = n * 8;
 	if (!bpf_map_lookup_elem(&file_prefixes, k)) {
-		if (!by_inode)
+		if (!by_inode && !sensitive) /* sensitive files are reported whatever the prefixes */
 			return 0;
-		e->file_flags |= FILE_FLAG_INODE_MATCH;
+		if (by_inode)
+			e->file_flags |= FILE_FLAG_INODE_MATCH;
 	}
 	bpf_probe_read_kernel(e->data, FILE_PATH_MAX, k->data);
 	e->file_flags |= FILE_FLAG_RESOLVED;
@@ -368,7 +376,8 @@ int handle_open_exit(struct trace_event_raw_sys_exit *ctx)
 	e->result = ret;
 	e->flags = a.flags;
 	e->mode = a.mode;
-	e->owner = NOID;
+	if (!f)
+		e->owner = NOID; /* else opened_path's: a sensitive file's target pid */
 	e->group = NOID;
 	send_file_event(e);
 	return 0;

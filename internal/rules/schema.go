@@ -205,6 +205,17 @@ var attributeTypes = map[string]attrType{
 	"k8ssec.process.exec_id":            typeString,
 	"k8ssec.process.parent.exec_id":     typeString,
 	"k8ssec.process.child.pid":          typeInt,
+	// Sockets and sensitive files (the ebpf receiver's network.socket,
+	// process.fd_dup, network.connect to unix sockets, file.open).
+	"k8ssec.network.socket.family":      typeString,
+	"k8ssec.network.socket.type":        typeString,
+	"k8ssec.network.socket.protocol":    typeInt,
+	"k8ssec.network.unix.abstract":      typeBool,
+	"k8ssec.network.unix.path_resolved": typeBool,
+	"k8ssec.process.fd_dup.old_fd":      typeInt,
+	"k8ssec.process.fd_dup.new_fd":      typeInt,
+	"k8ssec.file.sensitive_kind":        typeString,
+	"k8ssec.file.target_pid":            typeInt,
 	// What the security_rules processor did for a rule's action (on its
 	// alerts, which a downstream security_rules may read).
 	"k8ssec.response.action":     typeString,

@@ -28,6 +28,8 @@ const (
 	eventNetBind     = "network.bind"
 	eventNetListen   = "network.listen"
 	eventNetTCPState = "network.tcp_state"
+	eventNetSocket   = "network.socket"
+	eventFdDup       = "process.fd_dup"
 
 	eventPrivSetuid  = "privilege.setuid"
 	eventPrivSetgid  = "privilege.setgid"
@@ -51,7 +53,7 @@ const (
 var knownEvents = []string{
 	eventProcessExec, eventProcessExit, eventProcessFork,
 	eventFileOpen, eventFileUnlink, eventFileRename, eventFileChmod, eventFileChown, eventFileLink, eventFileSymlink,
-	eventNetConnect, eventNetAccept, eventNetBind, eventNetListen, eventNetTCPState,
+	eventNetConnect, eventNetAccept, eventNetBind, eventNetListen, eventNetTCPState, eventNetSocket, eventFdDup,
 	eventPrivSetuid, eventPrivSetgid, eventPrivCapset, eventNsSetns, eventNsUnshare, eventNsMount,
 	eventModuleLoad, eventPtrace, eventBPFLoad, eventMemfdCreate, eventPrivEscalation,
 }
@@ -64,10 +66,12 @@ var privEvents = map[string]probe.Kind{
 	eventMemfdCreate: probe.KindMemfdCreate,
 }
 
-// netEvents maps the network event names to the probe's kinds.
+// netEvents maps the names of the network object's events to the probe's
+// kinds (process.fd_dup is about a socket: that object's too).
 var netEvents = map[string]probe.Kind{
 	eventNetConnect: probe.KindNetConnect, eventNetAccept: probe.KindNetAccept, eventNetBind: probe.KindNetBind,
 	eventNetListen: probe.KindNetListen, eventNetTCPState: probe.KindNetTCPState,
+	eventNetSocket: probe.KindNetSocket, eventFdDup: probe.KindFdDup,
 }
 
 // fileEvents maps the file event names to the probe's kinds.
@@ -104,7 +108,7 @@ type Config struct {
 	// process.exit, file.open, file.unlink, file.rename, file.chmod,
 	// file.chown, file.link, file.symlink, network.connect,
 	// network.accept, network.bind, network.listen, network.tcp_state,
-	// privilege.setuid, privilege.setgid, privilege.capset, namespace.setns,
+	// network.socket, process.fd_dup, privilege.setuid, privilege.setgid, privilege.capset, namespace.setns,
 	// namespace.unshare, namespace.mount, kernel.module_load, process.ptrace,
 	// kernel.bpf_load, process.memfd_create, privilege.escalation).
 	Events []string `mapstructure:"events"`
@@ -141,7 +145,7 @@ type Config struct {
 	// PortsOfInterest, when set, keeps only the network events on these ports
 	// (the remote port for connect; the local one for bind, listen and
 	// accept; either end for tcp_state), in the kernel. Default: empty, every
-	// port. Only IPv4 and IPv6 sockets are reported.
+	// port. Unix-socket connects have no port and are always reported.
 	PortsOfInterest []uint16 `mapstructure:"ports_of_interest"`
 	// Kubernetes gives each event its container and pod (kubernetes.go).
 	Kubernetes KubernetesConfig `mapstructure:"kubernetes"`

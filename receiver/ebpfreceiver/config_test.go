@@ -23,6 +23,7 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Empty(t, cfg.IgnoreComms)
 	assert.Equal(t, []string{"process.exec", "process.exit", "file.open", "file.unlink", "file.rename", "file.chmod", "file.chown",
 		"file.link", "file.symlink", "network.connect", "network.accept", "network.bind", "network.listen", "network.tcp_state",
+		"network.socket", "process.fd_dup",
 		"privilege.setuid", "privilege.setgid", "privilege.capset", "namespace.setns", "namespace.unshare",
 		"namespace.mount", "kernel.module_load", "process.ptrace", "kernel.bpf_load", "process.memfd_create"}, cfg.Events)
 	assert.Empty(t, cfg.PortsOfInterest)

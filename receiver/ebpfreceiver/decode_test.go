@@ -89,11 +89,14 @@ func TestDeniedExecRecord(t *testing.T) {
 // FuzzDecode: no record, however malformed, panics the decoder or the mapping.
 func FuzzDecode(f *testing.F) {
 	f.Add(syntheticExec(f))
-	f.Add(make([]byte, 352))
+	f.Add(make([]byte, 360))
 	f.Add(syntheticRecord(probe.KindFileOpen, fileData+16))
 	f.Add(syntheticResolvedOpen())
-	f.Add(syntheticRecord(probe.KindNetTCPState, 136))
-	f.Add(syntheticRecord(probe.KindMemfdCreate, 680))
+	f.Add(syntheticRecord(probe.KindNetTCPState, 144))
+	f.Add(syntheticRecord(probe.KindMemfdCreate, 688))
+	f.Add(syntheticUnixConnect())
+	f.Add(syntheticFdDup())
+	f.Add(syntheticRawSocket())
 	f.Add(syntheticEscalation())
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var ev probe.Event
@@ -276,7 +279,7 @@ func TestEscalationAttributes(t *testing.T) {
 }
 
 // TestHookRecordsSaySo: a file.open or network.* record from a kernel hook
-// names it; a network one has no fd or result to give.
+// names it; a network one has no result and fd -1 (no fd was named).
 func TestHookRecordsSaySo(t *testing.T) {
 	open := syntheticResolvedOpen()
 	binary.LittleEndian.PutUint32(open[132:], uint32(probe.HookSecurityFileOpen))
@@ -296,7 +299,8 @@ func TestHookRecordsSaySo(t *testing.T) {
 		assert.Equal(t, hook, a["k8ssec.hook"])
 		assert.LessOrEqual(t, len(a), ownAttributes(&ev))
 		if ev.Kind == probe.KindNetConnect {
-			assert.NotContains(t, a, "k8ssec.network.socket.fd")
+			assert.Equal(t, int64(-1), a["k8ssec.network.socket.fd"], "no fd, and not 0")
+			assert.NotContains(t, a, "k8ssec.syscall.result")
 			assert.Equal(t, int64(8443), a["server.port"])
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"golang.org/x/sys/unix"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/probe"
 )
@@ -113,6 +114,10 @@ func (r *ebpfReceiver) appendEvent(b *eventBatch, ev *probe.Event) {
 		appendNet(lr, attrs, ev)
 	case probe.KindPrivEscalation:
 		appendEscalation(lr, attrs, ev)
+	case probe.KindNetSocket:
+		appendSocket(lr, attrs, ev)
+	case probe.KindFdDup:
+		appendFdDup(lr, attrs, ev)
 	case probe.KindShellCommand:
 		appendShell(lr, attrs, ev)
 	case probe.KindUprobe:
@@ -151,6 +156,9 @@ func ownAttributes(ev *probe.Event) int {
 		if ev.InodeMatch {
 			n++ // watched_hardlink
 		}
+		if ev.Sensitive != 0 {
+			n += 2 // sensitive_kind, target pid
+		}
 		return n
 	case kind == probe.KindExec:
 		return n + 11
@@ -164,6 +172,8 @@ func ownAttributes(ev *probe.Event) int {
 		return n + 9
 	case kind == probe.KindPrivEscalation:
 		return n + 11
+	case kind == probe.KindNetSocket, kind == probe.KindFdDup, kind == probe.KindNetConnect && ev.Family == unix.AF_UNIX:
+		return n + socketAttributes(kind)
 	default: // the other file kinds, network
 		return n + 8
 	}

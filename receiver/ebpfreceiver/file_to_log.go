@@ -27,6 +27,8 @@ const (
 	attrFileResolved   = "k8ssec.file.path_resolved"    // open: file.path is the kernel's (false: the caller's string)
 	attrFileRequested  = "k8ssec.file.requested_path"   // open: the caller's string, when it differs from file.path
 	attrFileHardLink   = "k8ssec.file.watched_hardlink" // open: reported for its inode, a watched file's, under another name
+	attrFileSensitive  = "k8ssec.file.sensitive_kind"   // open: release_agent, core_pattern, proc_mem, …: reported whatever file_prefixes
+	attrFileTargetPid  = "k8ssec.file.target_pid"       // open of /proc/<pid>/mem or environ: that process (its tgid)
 	attrSyscallResult  = "k8ssec.syscall.result"
 )
 
@@ -62,6 +64,12 @@ func appendFile(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event, strs *int
 		}
 		if ev.InodeMatch {
 			attrs.PutBool(attrFileHardLink, true)
+		}
+		if ev.Sensitive != 0 {
+			attrs.PutStr(attrFileSensitive, ev.Sensitive.String())
+			if ev.TargetPid != 0 {
+				attrs.PutInt(attrFileTargetPid, int64(ev.TargetPid))
+			}
 		}
 		attrs.PutInt(attrFileFlags, int64(ev.FileFlags))
 		putIntent(attrs.PutEmptySlice(attrFileIntent), ev.FileFlags)

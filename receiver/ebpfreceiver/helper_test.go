@@ -51,6 +51,10 @@ func runHelper(name string, args []string) error {
 		return helperOpens(args[0], args[1])
 	case "exec":
 		return unix.Exec(args[0], args, os.Environ())
+	case "sockets":
+		return helperSockets(args[0], args[1])
+	case "sensitive":
+		return helperSensitive()
 	case "chroot-exec": // root, then the exec's argv: a process under another root, as in a container
 		if err := unix.Chroot(args[0]); err != nil {
 			return err

@@ -77,6 +77,11 @@ func ipString(family uint16, a *[16]byte) string {
 // appendNet maps a network.* record; the process header is already there.
 func appendNet(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event) {
 	lr.SetEventName(ev.Kind.String())
+	if ev.Kind == probe.KindNetConnect && ev.Family == unix.AF_UNIX {
+		appendUnixConnect(attrs, ev)
+		lr.Body().SetStr(unixName(&ev.Socket))
+		return
+	}
 	if ev.Family == unix.AF_INET6 {
 		attrs.PutStr(attrNetType, networkTypeIPv6)
 	} else {
@@ -112,8 +117,10 @@ func appendNet(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event) {
 		return // no syscall
 	}
 	if ev.Hook != probe.HookNone {
-		// From a kernel function, not a syscall: no fd, no result.
+		// From a kernel function, not a syscall: no result, and fd -1 (no fd
+		// this process named), so that a rule on fds 0-2 cannot read a 0.
 		attrs.PutStr(attrHook, ev.Hook.String())
+		attrs.PutInt(attrSocketFd, -1)
 		return
 	}
 	attrs.PutInt(attrSocketFd, int64(ev.Fd))

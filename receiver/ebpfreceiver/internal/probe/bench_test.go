@@ -20,7 +20,8 @@ import (
 // its path, the prefix lookup, and for a watched file the record's copy to the
 // ring). A watched file (/etc/hostname, under the default /etc prefix),
 // an unwatched one five directories deep and one fourteen deep: the walk's
-// cost grows with the depth, whether or not the file is reported.
+// cost grows with the depth, whether or not the file is reported. A procfs
+// file also pays the sensitive-file check's name comparisons.
 func BenchmarkOpenKernelCost(b *testing.B) {
 	requireRoot(b)
 	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
@@ -51,6 +52,8 @@ func BenchmarkOpenKernelCost(b *testing.B) {
 		{"watched=/etc/hostname", "/etc/hostname"},
 		{"unwatched=depth5", shallow},
 		{"unwatched=depth14", deep},
+		// procfs: the sensitive-file check reads its dentry names (sensitive.h).
+		{"unwatched=/proc/self/status", "/proc/self/status"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			enter0, exit0 := progStats(b, p.file.HandleOpenat), progStats(b, p.file.HandleOpenExit)

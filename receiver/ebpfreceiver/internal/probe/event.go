@@ -48,6 +48,8 @@ const (
 
 	KindShellCommand Kind = Kind(processEventKindEVENT_KIND_SHELL_COMMAND)
 	KindUprobe       Kind = Kind(processEventKindEVENT_KIND_UPROBE)
+	KindNetSocket    Kind = Kind(processEventKindEVENT_KIND_NET_SOCKET)
+	KindFdDup        Kind = Kind(processEventKindEVENT_KIND_FD_DUP)
 	// NumKinds is the size of the loss array.
 	NumKinds = int(processEventKindEVENT_KIND_MAX)
 )
@@ -110,6 +112,10 @@ func (k Kind) String() string {
 		return "process.shell_command"
 	case KindUprobe:
 		return "process.uprobe"
+	case KindNetSocket:
+		return "network.socket"
+	case KindFdDup:
+		return "process.fd_dup"
 	}
 	return fmt.Sprintf("kind(%d)", uint32(k))
 }
@@ -263,10 +269,14 @@ type Event struct {
 	// Path is the caller's string.
 	PathResolved bool
 	InodeMatch   bool // open: reported because its inode is watched (a hard link to a watched file)
+	// open: which file that matters whatever the prefixes this is (0: none),
+	// and for SensitiveProcMem and SensitiveProcEnviron the target's tgid.
+	Sensitive Sensitive
+	TargetPid uint32
 
 	// network.* (and Result). Local is saddr/sport, Remote daddr/dport: see
 	// struct net_event in bpf/events.h for what each kind puts there.
-	Family     uint16 // unix.AF_INET or unix.AF_INET6
+	Family     uint16 // unix.AF_INET or unix.AF_INET6 (connect: unix.AF_UNIX too; network.socket, process.fd_dup: any)
 	Protocol   uint16 // unix.IPPROTO_TCP, …; 0: unknown
 	LocalPort  uint16
 	RemotePort uint16
@@ -275,6 +285,8 @@ type Event struct {
 	Fd         int32
 	OldState   int32 // tcp_state: TCP_ESTABLISHED, …
 	NewState   int32
+	// network.socket, process.fd_dup, and network.connect to a unix socket.
+	Socket SocketDetail
 
 	// Hook is the kernel function that saw a file.open, network.connect,
 	// network.accept or privilege.escalation no syscall tracepoint saw
@@ -434,6 +446,7 @@ func Decode(raw []byte, ev *Event) error {
 		ev.PathResolved = flags&fileFlagResolved != 0
 		ev.InodeMatch = flags&fileFlagInodeMatch != 0
 		ev.Hook = Hook(le.Uint32(raw[headerSize+52:]))
+		ev.Sensitive, ev.TargetPid = sensitiveOf(h.Kind, flags, ev.Owner)
 		data := raw[fileDataOff:]
 		if pl+tl+rl > len(data) {
 			return errBadLength
@@ -457,6 +470,11 @@ func Decode(raw []byte, ev *Event) error {
 		ev.OldState = int32(le.Uint32(b[52:]))
 		ev.NewState = int32(le.Uint32(b[56:]))
 		ev.Hook = Hook(le.Uint32(b[60:]))
+		return decodeUnix(raw, ev)
+	case KindNetSocket:
+		return decodeSocket(raw, ev)
+	case KindFdDup:
+		return decodeFdDup(raw, ev)
 	case KindPrivSetuid, KindPrivSetgid, KindPrivCapset, KindNsSetns, KindNsUnshare, KindNsMount,
 		KindModuleLoad, KindPtrace, KindBPFLoad, KindMemfdCreate:
 		if len(raw) < privSize {

@@ -19,12 +19,9 @@ import (
 //	go test -run '^$' -bench HookKernelCostUnderQemu -benchtime 1x ./receiver/ebpfreceiver/internal/probe
 //
 // The VM emulates its CPU (no KVM): compare the hook with the tracepoint
-// programs of the same run, not with this machine's numbers. One CPU: with
-// two, turning BPF_STATS_RUN_TIME on (a static key, patched live with int3)
-// oopsed the emulated 6.12 once, in syscall exit code another CPU ran.
+// programs of the same run, not with this machine's numbers.
 func BenchmarkHookKernelCostUnderQemu(b *testing.B) {
 	vm := newQemuVM(b)
-	vm.cpus = 1
 	out := vm.run(b, testKernel(b, "6.12"), "^$", "-test.bench", "BenchmarkHookKernelCost$", "-test.benchtime", "20000x")
 	for _, line := range strings.Split(out, "\n") {
 		if strings.Contains(line, "ns/open") {

@@ -21,10 +21,6 @@ const suidHelper = "/suid-helper"
 // kprobe programs.
 func TestHooksUnderQemu(t *testing.T) {
 	vm := newQemuVM(t)
-	// One CPU: with two, the emulator (TCG) twice left a stale int3 of the
-	// kernel's live code patching (static keys, as tracepoints attach) where
-	// the other CPU ran it: an oops in syscall entry or exit code.
-	vm.cpus = 1
 	vm.add(t, filepath.Join(vm.root, "probe.test"), suidHelper, os.ModeSetuid|0o755)
 	vm.addProgram(t, compatHelperSource, compatHelper, "386")
 	for _, series := range []string{"6.1", "6.12"} {

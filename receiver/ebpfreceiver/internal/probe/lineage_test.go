@@ -5,12 +5,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"syscall"
 	"testing"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 )
 
 func TestForkLayout(t *testing.T) {
@@ -117,4 +121,49 @@ func TestDriftFlag(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	assert.NotZero(t, execOf(old).Flags&FlagDrift, "written over in place")
+}
+
+// TestForkOfEveryFlavour: a new process is reported however it was made,
+// since sched_process_fork fires in kernel_clone for each: clone3 (Go's
+// exec with a cgroup fd: CLONE_VFORK|CLONE_INTO_CGROUP), clone with SIGCHLD
+// only (perl's fork, glibc's), and vfork (dash runs its commands with it).
+func TestForkOfEveryFlavour(t *testing.T) {
+	requireRoot(t)
+	for _, tool := range []string{"/usr/bin/perl", "/bin/dash"} {
+		_, err := os.Stat(tool)
+		testenv.Require(t, err == nil, tool+" makes the fork() and vfork() of this test")
+	}
+	root := "/sys/fs/cgroup"
+	if _, err := os.Stat(root + "/unified/cgroup.procs"); err == nil {
+		root += "/unified"
+	}
+	cg, err := os.MkdirTemp(root, "k8ssec-fork-")
+	require.NoError(t, err)
+	defer os.Remove(cg)
+	cgFd, err := os.Open(cg)
+	require.NoError(t, err)
+	defer cgFd.Close()
+	_, rd := loadReading(t, Config{RingBufferSize: 1 << 20, MaxArgs: 1, SkipExec: true, SkipExit: true})
+	self := uint32(os.Getpid())
+
+	clone3 := exec.Command("/bin/true")
+	clone3.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cgFd.Fd())}
+	require.NoError(t, clone3.Run())
+	ev := readUntil(t, rd, func(e *Event) bool { return e.Kind == KindFork && e.ChildTgid == uint32(clone3.Process.Pid) })
+	assert.Equal(t, self, ev.Tgid, "clone3")
+
+	perl := exec.Command("/usr/bin/perl", "-e", `$p = fork(); exit 0 if $p == 0; waitpid($p, 0); print $p`)
+	out, err := perl.Output()
+	require.NoError(t, err)
+	child, err := strconv.Atoi(string(out))
+	require.NoError(t, err, "perl printed %q", out)
+	ev = readUntil(t, rd, func(e *Event) bool { return e.Kind == KindFork && e.ChildTgid == uint32(child) })
+	assert.Equal(t, uint32(perl.Process.Pid), ev.Tgid, "clone (fork)")
+
+	dash := exec.Command("/bin/dash", "-c", "/bin/true; /bin/true")
+	require.NoError(t, dash.Run())
+	for range 2 {
+		ev = readUntil(t, rd, func(e *Event) bool { return e.Kind == KindFork && e.Tgid == uint32(dash.Process.Pid) })
+		assert.NotZero(t, ev.ChildTgid, "vfork")
+	}
 }

@@ -11,11 +11,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// IsNetKind says whether the network object reports k: network.* and
+// process.fd_dup (a socket onto fd 0-2).
+func IsNetKind(k Kind) bool {
+	return k >= KindNetConnect && k <= KindNetTCPState || k == KindNetSocket || k == KindFdDup
+}
+
 func checkNetConfig(cfg Config) error {
 	var errs []error
 	for _, k := range cfg.NetKinds {
-		if k < KindNetConnect || k > KindNetTCPState {
-			errs = append(errs, fmt.Errorf("network kinds: %v is not a network event", k))
+		if !IsNetKind(k) {
+			errs = append(errs, fmt.Errorf("network kinds: %v is not an event of the network object", k))
 		}
 	}
 	for _, p := range cfg.Ports {
@@ -87,7 +93,7 @@ func (p *Probe) loadNet(cfg Config) error {
 			return fmt.Errorf("adding port %d to the ports of interest: %w", port, err)
 		}
 	}
-	var progs []syscallProg
+	var progs, sockets, dups []syscallProg
 	tcpState := false
 	for _, k := range cfg.NetKinds {
 		switch k {
@@ -101,10 +107,21 @@ func (p *Probe) loadNet(cfg Config) error {
 			progs = append(progs, syscallProg{"listen", objs.HandleListen})
 		case KindNetTCPState:
 			tcpState = true
+		case KindNetSocket:
+			sockets = append(sockets, syscallProg{"socket", objs.HandleSocket})
+		case KindFdDup:
+			dups = append(dups, syscallProg{"dup", objs.HandleDup}, syscallProg{"dup2", objs.HandleDup2},
+				syscallProg{"dup3", objs.HandleDup3}, syscallProg{"fcntl", objs.HandleFcntl})
 		}
 	}
-	if len(progs) > 0 {
-		if err := p.attachSyscalls("net", progs, objs.HandleNetExit); err != nil {
+	for _, group := range []struct {
+		progs []syscallProg
+		exit  *ebpf.Program
+	}{{progs, objs.HandleNetExit}, {sockets, objs.HandleSocketExit}, {dups, objs.HandleDupExit}} {
+		if len(group.progs) == 0 {
+			continue
+		}
+		if err := p.attachSyscalls("net", group.progs, group.exit); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,44 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type netDupArgs struct {
+	_     structs.HostLayout
+	Oldfd int32
+	Op    uint32
+}
+
+type netFdDupEvent struct {
+	_   structs.HostLayout
+	Hdr struct {
+		_         structs.HostLayout
+		Kind      uint32
+		Pid       uint32
+		Tgid      uint32
+		Ppid      uint32
+		Uid       uint32
+		Euid      uint32
+		Gid       uint32
+		Egid      uint32
+		MntNs     uint32
+		PidNs     uint32
+		CgroupId  uint64
+		Ktime     uint64
+		Comm      [16]int8
+		StartTime uint64
+	}
+	Result   int64
+	Oldfd    int32
+	Newfd    int32
+	Op       uint32
+	Family   uint16
+	Protocol uint16
+	SockType uint32
+	Sport    uint16
+	Dport    uint16
+	Saddr    [16]uint8
+	Daddr    [16]uint8
+}
+
 type netFileId struct {
 	_   structs.HostLayout
 	Ino uint64
@@ -52,36 +90,101 @@ type netNetEvent struct {
 	Hook     uint32
 }
 
+type netNetPathWalk struct {
+	_     structs.HostLayout
+	Off   uint32
+	Buf   [256]int8
+	Slack [128]int8
+}
+
+type netNetUnixEvent struct {
+	_         structs.HostLayout
+	Net       netNetEvent
+	PathLen   uint32
+	UnixFlags uint32
+	SockType  uint32
+	Pad       uint32
+	Path      [256]int8
+}
+
+type netSocketEvent struct {
+	_   structs.HostLayout
+	Hdr struct {
+		_         structs.HostLayout
+		Kind      uint32
+		Pid       uint32
+		Tgid      uint32
+		Ppid      uint32
+		Uid       uint32
+		Euid      uint32
+		Gid       uint32
+		Egid      uint32
+		MntNs     uint32
+		PidNs     uint32
+		CgroupId  uint64
+		Ktime     uint64
+		Comm      [16]int8
+		StartTime uint64
+	}
+	Result   int64
+	Family   uint32
+	Type     uint32
+	Protocol uint32
+	Pad      uint32
+}
+
+type netUnixArgs struct {
+	_       structs.HostLayout
+	Uaddr   uint64
+	Addrlen uint32
+	Pad     uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	netMapCgroupFilter    = "cgroup_filter"
-	netMapCreatedFiles    = "created_files"
-	netMapEvents          = "events"
-	netMapExecPolicyFiles = "exec_policy_files"
-	netMapExecPolicyKey   = "exec_policy_key"
-	netMapExecPolicyPaths = "exec_policy_paths"
-	netMapIgnoreComms     = "ignore_comms"
-	netMapLostEvents      = "lost_events"
-	netMapNetPending      = "net_pending"
-	netMapPortsOfInterest = "ports_of_interest"
-	netProgHandleAccept   = "handle_accept"
-	netProgHandleBind     = "handle_bind"
-	netProgHandleConnect  = "handle_connect"
-	netProgHandleListen   = "handle_listen"
-	netProgHandleNetExit  = "handle_net_exit"
-	netProgHandleTcpState = "handle_tcp_state"
-	netVarCfgCgroupFilter = "cfg_cgroup_filter"
-	netVarCfgCgroupId     = "cfg_cgroup_id"
-	netVarCfgCgroupLevel  = "cfg_cgroup_level"
-	netVarCfgHostRootDev  = "cfg_host_root_dev"
-	netVarCfgHostRootIno  = "cfg_host_root_ino"
-	netVarCfgPortFilter   = "cfg_port_filter"
-	netVarCfgSelfExeDev   = "cfg_self_exe_dev"
-	netVarCfgSelfExeIno   = "cfg_self_exe_ino"
-	netVarCfgWakeupBytes  = "cfg_wakeup_bytes"
-	netVarUnusedNetEvent  = "unused_net_event"
+	netMapCgroupFilter       = "cgroup_filter"
+	netMapCreatedFiles       = "created_files"
+	netMapDupPending         = "dup_pending"
+	netMapEvents             = "events"
+	netMapExecPolicyFiles    = "exec_policy_files"
+	netMapExecPolicyKey      = "exec_policy_key"
+	netMapExecPolicyPaths    = "exec_policy_paths"
+	netMapIgnoreComms        = "ignore_comms"
+	netMapLostEvents         = "lost_events"
+	netMapNetPending         = "net_pending"
+	netMapNetWalkScratch     = "net_walk_scratch"
+	netMapPortsOfInterest    = "ports_of_interest"
+	netMapSocketPending      = "socket_pending"
+	netMapUnixPending        = "unix_pending"
+	netMapUnixScratch        = "unix_scratch"
+	netProgHandleAccept      = "handle_accept"
+	netProgHandleBind        = "handle_bind"
+	netProgHandleConnect     = "handle_connect"
+	netProgHandleDup         = "handle_dup"
+	netProgHandleDup2        = "handle_dup2"
+	netProgHandleDup3        = "handle_dup3"
+	netProgHandleDupExit     = "handle_dup_exit"
+	netProgHandleFcntl       = "handle_fcntl"
+	netProgHandleListen      = "handle_listen"
+	netProgHandleNetExit     = "handle_net_exit"
+	netProgHandleSocket      = "handle_socket"
+	netProgHandleSocketExit  = "handle_socket_exit"
+	netProgHandleTcpState    = "handle_tcp_state"
+	netVarCfgCgroupFilter    = "cfg_cgroup_filter"
+	netVarCfgCgroupId        = "cfg_cgroup_id"
+	netVarCfgCgroupLevel     = "cfg_cgroup_level"
+	netVarCfgHostRootDev     = "cfg_host_root_dev"
+	netVarCfgHostRootIno     = "cfg_host_root_ino"
+	netVarCfgPortFilter      = "cfg_port_filter"
+	netVarCfgSelfExeDev      = "cfg_self_exe_dev"
+	netVarCfgSelfExeIno      = "cfg_self_exe_ino"
+	netVarCfgWakeupBytes     = "cfg_wakeup_bytes"
+	netVarUnusedFdDupEvent   = "unused_fd_dup_event"
+	netVarUnusedNetEvent     = "unused_net_event"
+	netVarUnusedNetUnixEvent = "unused_net_unix_event"
+	netVarUnusedSocketEvent  = "unused_socket_event"
 )
 
 // loadNet returns the embedded CollectionSpec for net.
@@ -126,12 +229,19 @@ type netSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netProgramSpecs struct {
-	HandleAccept   *ebpf.ProgramSpec `ebpf:"handle_accept"`
-	HandleBind     *ebpf.ProgramSpec `ebpf:"handle_bind"`
-	HandleConnect  *ebpf.ProgramSpec `ebpf:"handle_connect"`
-	HandleListen   *ebpf.ProgramSpec `ebpf:"handle_listen"`
-	HandleNetExit  *ebpf.ProgramSpec `ebpf:"handle_net_exit"`
-	HandleTcpState *ebpf.ProgramSpec `ebpf:"handle_tcp_state"`
+	HandleAccept     *ebpf.ProgramSpec `ebpf:"handle_accept"`
+	HandleBind       *ebpf.ProgramSpec `ebpf:"handle_bind"`
+	HandleConnect    *ebpf.ProgramSpec `ebpf:"handle_connect"`
+	HandleDup        *ebpf.ProgramSpec `ebpf:"handle_dup"`
+	HandleDup2       *ebpf.ProgramSpec `ebpf:"handle_dup2"`
+	HandleDup3       *ebpf.ProgramSpec `ebpf:"handle_dup3"`
+	HandleDupExit    *ebpf.ProgramSpec `ebpf:"handle_dup_exit"`
+	HandleFcntl      *ebpf.ProgramSpec `ebpf:"handle_fcntl"`
+	HandleListen     *ebpf.ProgramSpec `ebpf:"handle_listen"`
+	HandleNetExit    *ebpf.ProgramSpec `ebpf:"handle_net_exit"`
+	HandleSocket     *ebpf.ProgramSpec `ebpf:"handle_socket"`
+	HandleSocketExit *ebpf.ProgramSpec `ebpf:"handle_socket_exit"`
+	HandleTcpState   *ebpf.ProgramSpec `ebpf:"handle_tcp_state"`
 }
 
 // netMapSpecs contains maps before they are loaded into the kernel.
@@ -140,6 +250,7 @@ type netProgramSpecs struct {
 type netMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	CreatedFiles    *ebpf.MapSpec `ebpf:"created_files"`
+	DupPending      *ebpf.MapSpec `ebpf:"dup_pending"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecPolicyFiles *ebpf.MapSpec `ebpf:"exec_policy_files"`
 	ExecPolicyKey   *ebpf.MapSpec `ebpf:"exec_policy_key"`
@@ -147,23 +258,30 @@ type netMapSpecs struct {
 	IgnoreComms     *ebpf.MapSpec `ebpf:"ignore_comms"`
 	LostEvents      *ebpf.MapSpec `ebpf:"lost_events"`
 	NetPending      *ebpf.MapSpec `ebpf:"net_pending"`
+	NetWalkScratch  *ebpf.MapSpec `ebpf:"net_walk_scratch"`
 	PortsOfInterest *ebpf.MapSpec `ebpf:"ports_of_interest"`
+	SocketPending   *ebpf.MapSpec `ebpf:"socket_pending"`
+	UnixPending     *ebpf.MapSpec `ebpf:"unix_pending"`
+	UnixScratch     *ebpf.MapSpec `ebpf:"unix_scratch"`
 }
 
 // netVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netVariableSpecs struct {
-	CfgCgroupFilter *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
-	CfgCgroupId     *ebpf.VariableSpec `ebpf:"cfg_cgroup_id"`
-	CfgCgroupLevel  *ebpf.VariableSpec `ebpf:"cfg_cgroup_level"`
-	CfgHostRootDev  *ebpf.VariableSpec `ebpf:"cfg_host_root_dev"`
-	CfgHostRootIno  *ebpf.VariableSpec `ebpf:"cfg_host_root_ino"`
-	CfgPortFilter   *ebpf.VariableSpec `ebpf:"cfg_port_filter"`
-	CfgSelfExeDev   *ebpf.VariableSpec `ebpf:"cfg_self_exe_dev"`
-	CfgSelfExeIno   *ebpf.VariableSpec `ebpf:"cfg_self_exe_ino"`
-	CfgWakeupBytes  *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
-	UnusedNetEvent  *ebpf.VariableSpec `ebpf:"unused_net_event"`
+	CfgCgroupFilter    *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
+	CfgCgroupId        *ebpf.VariableSpec `ebpf:"cfg_cgroup_id"`
+	CfgCgroupLevel     *ebpf.VariableSpec `ebpf:"cfg_cgroup_level"`
+	CfgHostRootDev     *ebpf.VariableSpec `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno     *ebpf.VariableSpec `ebpf:"cfg_host_root_ino"`
+	CfgPortFilter      *ebpf.VariableSpec `ebpf:"cfg_port_filter"`
+	CfgSelfExeDev      *ebpf.VariableSpec `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno      *ebpf.VariableSpec `ebpf:"cfg_self_exe_ino"`
+	CfgWakeupBytes     *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
+	UnusedFdDupEvent   *ebpf.VariableSpec `ebpf:"unused_fd_dup_event"`
+	UnusedNetEvent     *ebpf.VariableSpec `ebpf:"unused_net_event"`
+	UnusedNetUnixEvent *ebpf.VariableSpec `ebpf:"unused_net_unix_event"`
+	UnusedSocketEvent  *ebpf.VariableSpec `ebpf:"unused_socket_event"`
 }
 
 // netObjects contains all objects after they have been loaded into the kernel.
@@ -188,6 +306,7 @@ func (o *netObjects) Close() error {
 type netMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	CreatedFiles    *ebpf.Map `ebpf:"created_files"`
+	DupPending      *ebpf.Map `ebpf:"dup_pending"`
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecPolicyFiles *ebpf.Map `ebpf:"exec_policy_files"`
 	ExecPolicyKey   *ebpf.Map `ebpf:"exec_policy_key"`
@@ -195,13 +314,18 @@ type netMaps struct {
 	IgnoreComms     *ebpf.Map `ebpf:"ignore_comms"`
 	LostEvents      *ebpf.Map `ebpf:"lost_events"`
 	NetPending      *ebpf.Map `ebpf:"net_pending"`
+	NetWalkScratch  *ebpf.Map `ebpf:"net_walk_scratch"`
 	PortsOfInterest *ebpf.Map `ebpf:"ports_of_interest"`
+	SocketPending   *ebpf.Map `ebpf:"socket_pending"`
+	UnixPending     *ebpf.Map `ebpf:"unix_pending"`
+	UnixScratch     *ebpf.Map `ebpf:"unix_scratch"`
 }
 
 func (m *netMaps) Close() error {
 	return _NetClose(
 		m.CgroupFilter,
 		m.CreatedFiles,
+		m.DupPending,
 		m.Events,
 		m.ExecPolicyFiles,
 		m.ExecPolicyKey,
@@ -209,7 +333,11 @@ func (m *netMaps) Close() error {
 		m.IgnoreComms,
 		m.LostEvents,
 		m.NetPending,
+		m.NetWalkScratch,
 		m.PortsOfInterest,
+		m.SocketPending,
+		m.UnixPending,
+		m.UnixScratch,
 	)
 }
 
@@ -217,28 +345,38 @@ func (m *netMaps) Close() error {
 //
 // It can be passed to loadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netVariables struct {
-	CfgCgroupFilter *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
-	CfgCgroupId     *ebpf.Variable `ebpf:"cfg_cgroup_id"`
-	CfgCgroupLevel  *ebpf.Variable `ebpf:"cfg_cgroup_level"`
-	CfgHostRootDev  *ebpf.Variable `ebpf:"cfg_host_root_dev"`
-	CfgHostRootIno  *ebpf.Variable `ebpf:"cfg_host_root_ino"`
-	CfgPortFilter   *ebpf.Variable `ebpf:"cfg_port_filter"`
-	CfgSelfExeDev   *ebpf.Variable `ebpf:"cfg_self_exe_dev"`
-	CfgSelfExeIno   *ebpf.Variable `ebpf:"cfg_self_exe_ino"`
-	CfgWakeupBytes  *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
-	UnusedNetEvent  *ebpf.Variable `ebpf:"unused_net_event"`
+	CfgCgroupFilter    *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
+	CfgCgroupId        *ebpf.Variable `ebpf:"cfg_cgroup_id"`
+	CfgCgroupLevel     *ebpf.Variable `ebpf:"cfg_cgroup_level"`
+	CfgHostRootDev     *ebpf.Variable `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno     *ebpf.Variable `ebpf:"cfg_host_root_ino"`
+	CfgPortFilter      *ebpf.Variable `ebpf:"cfg_port_filter"`
+	CfgSelfExeDev      *ebpf.Variable `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno      *ebpf.Variable `ebpf:"cfg_self_exe_ino"`
+	CfgWakeupBytes     *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
+	UnusedFdDupEvent   *ebpf.Variable `ebpf:"unused_fd_dup_event"`
+	UnusedNetEvent     *ebpf.Variable `ebpf:"unused_net_event"`
+	UnusedNetUnixEvent *ebpf.Variable `ebpf:"unused_net_unix_event"`
+	UnusedSocketEvent  *ebpf.Variable `ebpf:"unused_socket_event"`
 }
 
 // netPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netPrograms struct {
-	HandleAccept   *ebpf.Program `ebpf:"handle_accept"`
-	HandleBind     *ebpf.Program `ebpf:"handle_bind"`
-	HandleConnect  *ebpf.Program `ebpf:"handle_connect"`
-	HandleListen   *ebpf.Program `ebpf:"handle_listen"`
-	HandleNetExit  *ebpf.Program `ebpf:"handle_net_exit"`
-	HandleTcpState *ebpf.Program `ebpf:"handle_tcp_state"`
+	HandleAccept     *ebpf.Program `ebpf:"handle_accept"`
+	HandleBind       *ebpf.Program `ebpf:"handle_bind"`
+	HandleConnect    *ebpf.Program `ebpf:"handle_connect"`
+	HandleDup        *ebpf.Program `ebpf:"handle_dup"`
+	HandleDup2       *ebpf.Program `ebpf:"handle_dup2"`
+	HandleDup3       *ebpf.Program `ebpf:"handle_dup3"`
+	HandleDupExit    *ebpf.Program `ebpf:"handle_dup_exit"`
+	HandleFcntl      *ebpf.Program `ebpf:"handle_fcntl"`
+	HandleListen     *ebpf.Program `ebpf:"handle_listen"`
+	HandleNetExit    *ebpf.Program `ebpf:"handle_net_exit"`
+	HandleSocket     *ebpf.Program `ebpf:"handle_socket"`
+	HandleSocketExit *ebpf.Program `ebpf:"handle_socket_exit"`
+	HandleTcpState   *ebpf.Program `ebpf:"handle_tcp_state"`
 }
 
 func (p *netPrograms) Close() error {
@@ -246,8 +384,15 @@ func (p *netPrograms) Close() error {
 		p.HandleAccept,
 		p.HandleBind,
 		p.HandleConnect,
+		p.HandleDup,
+		p.HandleDup2,
+		p.HandleDup3,
+		p.HandleDupExit,
+		p.HandleFcntl,
 		p.HandleListen,
 		p.HandleNetExit,
+		p.HandleSocket,
+		p.HandleSocketExit,
 		p.HandleTcpState,
 	)
 }

@@ -60,8 +60,8 @@ type Config struct {
 	// and everything below it) file events report.
 	FilePrefixes []string
 
-	// NetKinds are the network event kinds to report; none: the network
-	// object is not loaded.
+	// NetKinds are the network object's event kinds to report (network.*
+	// and KindFdDup); none: the network object is not loaded.
 	NetKinds []Kind
 	// Ports, when set, keep only network events on these ports (remote for
 	// connect, local for bind, listen and accept, either for tcp_state).

@@ -63,6 +63,8 @@ const (
 	processEventKindEVENT_KIND_PRIV_ESCALATION processEventKind = 26
 	processEventKindEVENT_KIND_SHELL_COMMAND   processEventKind = 27
 	processEventKindEVENT_KIND_UPROBE          processEventKind = 28
+	processEventKindEVENT_KIND_NET_SOCKET      processEventKind = 29
+	processEventKindEVENT_KIND_FD_DUP          processEventKind = 30
 	processEventKindEVENT_KIND_MAX             processEventKind = 32
 )
 

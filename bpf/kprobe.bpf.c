@@ -13,7 +13,8 @@
  *                         new euid). Optionally SIGKILL.
  *   security_file_open    file.open of opens that no syscall tracepoint sees
  *                         (io_uring, open_by_handle_at, 32-bit syscalls,
- *                         kernel threads), path walked as file.bpf.c does.
+ *                         kernel threads), path walked and sensitive files
+ *                         recognised as file.bpf.c does.
  *   tcp_connect           network.connect, likewise (io_uring, sendto with
  *                         MSG_FASTOPEN, ...).
  *   inet_csk_accept       (its return) network.accept, likewise.
@@ -40,6 +41,7 @@ const struct escalation_event *unused_escalation_event __attribute__((unused));
 const enum hook_id *unused_hook_id __attribute__((unused));
 
 #include "common.h"
+#include "sensitive.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -275,6 +277,11 @@ static __always_inline int on_file_open(struct file *f)
 	e->file_flags = FILE_FLAG_RESOLVED;
 	if (bpf_map_lookup_elem(&file_inodes, &id))
 		e->file_flags |= FILE_FLAG_INODE_MATCH;
+	/* As file.bpf.c: a container-escape or another process's memory file is
+	 * reported whatever the prefixes (sensitive.h); owner: its target's tgid. */
+	__u32 target = (__u32)-1;
+	__u32 sensitive = sensitive_kind(f, &target);
+	e->file_flags |= sensitive << FILE_SENSITIVE_SHIFT;
 	walk_path(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), task, w->buf, &w->off,
 		  FILE_PATH_DEPTH);
 	__u32 off = w->off;
@@ -284,7 +291,7 @@ static __always_inline int on_file_open(struct file *f)
 	if (bpf_probe_read_kernel(k->data, n & (PATH_WALK_MAX - 1), &w->buf[off & (PATH_WALK_MAX - 1)]))
 		return 0;
 	k->prefixlen = n * 8;
-	if (!bpf_map_lookup_elem(&file_prefixes, k) && !(e->file_flags & FILE_FLAG_INODE_MATCH))
+	if (!bpf_map_lookup_elem(&file_prefixes, k) && !(e->file_flags & FILE_FLAG_INODE_MATCH) && !sensitive)
 		return 0;
 	if (!fill_header(&e->hdr, EVENT_KIND_FILE_OPEN, task))
 		return 0;
@@ -295,7 +302,7 @@ static __always_inline int on_file_open(struct file *f)
 	e->result = 0; /* no syscall returned an fd */
 	e->flags = BPF_CORE_READ(f, f_flags);
 	e->mode = 0;
-	e->owner = (__u32)-1;
+	e->owner = target;
 	e->group = (__u32)-1;
 	e->ino = id.ino;
 	e->dev = id.dev;

@@ -142,8 +142,10 @@ func testEscalationKill(t *testing.T, mode HookMode) {
 }
 
 // testHookFileOpen: an io_uring open and an open_by_handle_at, which no
-// syscall tracepoint sees, are reported by security_file_open; an open(2)
-// is reported once, by its tracepoint.
+// syscall tracepoint sees, are reported by security_file_open, and so are
+// sensitive files opened through io_uring (core_pattern, another process's
+// environ), outside the prefixes; an open(2) is reported once, by its
+// tracepoint.
 func testHookFileOpen(t *testing.T, mode HookMode) {
 	dir := "/tmp/watched-" + string(mode)
 	require.NoError(t, os.MkdirAll(dir, 0o755))
@@ -179,6 +181,26 @@ func testHookFileOpen(t *testing.T, mode HookMode) {
 	assert.True(t, ev.PathResolved)
 	assert.NotZero(t, ev.Inode)
 	assert.Zero(t, ev.Result)
+
+	// Sensitive files, through io_uring: reported outside the prefixes, and
+	// recognised as the tracepoints' opens are.
+	for _, c := range []struct {
+		path      string
+		flags     uint32
+		kind      Sensitive
+		targetPid uint32
+	}{
+		{"/proc/sys/kernel/core_pattern", unix.O_WRONLY, SensitiveCorePattern, 0},
+		{"/proc/1/environ", unix.O_RDONLY, SensitiveProcEnviron, 1},
+	} {
+		fd, err = r.openat(c.path, c.flags|unix.O_CLOEXEC)
+		require.NoError(t, err, c.path)
+		unix.Close(fd)
+		ev = readUntil(t, rd, func(e *Event) bool { return e.Kind == KindFileOpen && string(e.Path) == c.path })
+		assert.Equal(t, HookSecurityFileOpen, ev.Hook, c.path)
+		assert.Equal(t, c.kind, ev.Sensitive, c.path)
+		assert.Equal(t, c.targetPid, ev.TargetPid, c.path)
+	}
 
 	h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, byHandle, 0)
 	require.NoError(t, err)

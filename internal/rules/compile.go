@@ -61,6 +61,10 @@ type Rule struct {
 	Reference   string
 	Severity    Severity
 	Tags        []string
+	// Covers names the public anchor rules this rule detects the intent of
+	// (docs/coverage.md): "falco:<rule name>", "tracee:<TRC id>",
+	// "sigma:<rule id>", "crs:<rule id>".
+	Covers      []string
 	Tactics     []string // MITRE ATT&CK tactic IDs (TA....) from tags mitre.TA....
 	Techniques  []string // MITRE ATT&CK technique IDs (T....) from tags mitre.T....
 	Events      []string // EventNames it applies to; for a sequence, those of all steps
@@ -475,7 +479,7 @@ func (c *compiler) compileRule(spec *ruleSpec, excList *int) {
 	at := spec.pos
 	r := &Rule{
 		Name: spec.Rule, ID: spec.ID, Description: spec.Description, Category: spec.Category,
-		Reference: spec.Reference, Tags: spec.Tags, Enabled: spec.Enabled == nil || *spec.Enabled,
+		Reference: spec.Reference, Tags: spec.Tags, Covers: spec.Covers, Enabled: spec.Enabled == nil || *spec.Enabled,
 		Ruleset: *spec.ruleset, File: at.file, Line: at.line, Tests: spec.Tests, index: len(c.set.Rules),
 	}
 	for _, tag := range spec.Tags {
@@ -484,6 +488,11 @@ func (c *compiler) compileRule(spec *ruleSpec, excList *int) {
 			r.Tactics = append(r.Tactics, strings.TrimPrefix(tag, "mitre."))
 		case strings.HasPrefix(tag, "mitre.T"):
 			r.Techniques = append(r.Techniques, strings.TrimPrefix(tag, "mitre."))
+		}
+	}
+	for _, cv := range spec.Covers {
+		if err := checkCover(cv); err != nil {
+			c.fail(at, entry, "covers: %v", err)
 		}
 	}
 	var ok bool

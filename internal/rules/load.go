@@ -109,6 +109,7 @@ type ruleSpec struct {
 	Severity    string          `yaml:"severity"`
 	Category    string          `yaml:"category"`
 	Tags        []string        `yaml:"tags"`
+	Covers      []string        `yaml:"covers"`
 	Reference   string          `yaml:"reference"`
 	Output      string          `yaml:"output"`
 	Enabled     *bool           `yaml:"enabled"`
@@ -164,7 +165,7 @@ type parsed struct {
 // allowedKeys per entry kind; anything else is a typo worth stopping for.
 var allowedKeys = map[string]map[string]bool{
 	"rule": set("rule", "id", "description", "events", "condition", "exceptions", "severity", "category",
-		"tags", "reference", "output", "enabled", "threshold", "sequence", "throttle", "action", "tests"),
+		"tags", "covers", "reference", "output", "enabled", "threshold", "sequence", "throttle", "action", "tests"),
 	"list":     set("list", "items", "append"),
 	"macro":    set("macro", "condition"),
 	"override": set("override", "enabled", "severity", "exceptions", "action"),

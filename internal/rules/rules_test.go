@@ -174,6 +174,10 @@ func TestBadRulesSayWhereAndWhy(t *testing.T) {
 		"dotted list name":    {"- list: a.b\n  items: [x]", `file1.yaml:1: list "a.b": a list name is an identifier`},
 		"exception field": {"- rule: X\n  events: [a]\n  severity: low\n  output: o\n  condition: \"true\"\n  exceptions:\n    - name: e\n      field: usr.name\n      values: [a]",
 			`file1.yaml:7: rule "X": exception "e": unknown attribute "usr.name"`},
+		"covers anchor": {"- rule: X\n  events: [a]\n  severity: low\n  output: o\n  condition: \"true\"\n  covers: [\"falko:Terminal shell in container\"]",
+			`file1.yaml:1: rule "X": covers: "falko:Terminal shell in container": unknown anchor "falko" (one of falco, tracee, sigma, crs)`},
+		"covers shape": {"- rule: X\n  events: [a]\n  severity: low\n  output: o\n  condition: \"true\"\n  covers: [TRC-1010]",
+			`file1.yaml:1: rule "X": covers: "TRC-1010": want <anchor>:<rule>`},
 		"threshold": {"- rule: X\n  events: [a]\n  severity: low\n  output: o\n  condition: \"true\"\n  threshold: {by: [user.name], count: 1, window: 1m}",
 			`file1.yaml:1: rule "X": threshold needs count of at least 2 and a positive window`},
 	} {

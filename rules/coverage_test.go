@@ -188,6 +188,14 @@ func TestCoverageDoc(t *testing.T) {
 			fileSeen[a.file] = true
 		}
 		onePerFile := len(fileSeen) == len(l.rules)
+		perFile := map[string]*[3]int{} // covered, partly, not covered
+		var fileOrder []string
+		for _, a := range l.rules {
+			if perFile[a.file] == nil {
+				perFile[a.file] = &[3]int{}
+				fileOrder = append(fileOrder, a.file)
+			}
+		}
 		if hasTitle {
 			rows.WriteString("| anchor | title | ours |\n| --- | --- | --- |\n")
 		} else {
@@ -213,18 +221,21 @@ func TestCoverageDoc(t *testing.T) {
 			switch {
 			case len(full) > 0:
 				covered++
+				perFile[a.file][0]++
 				if rkey == a.id {
 					t.Errorf("%s: %s: %q is covered by %s: remove its reason", reasonsFile, s.name, a.id, strings.Join(full, ", "))
 				}
 				ours = strings.Join(append(full, prefixed("partly: ", part)...), "<br>")
 			case len(part) > 0:
 				partly++
+				perFile[a.file][1]++
 				ours = strings.Join(prefixed("partly: ", part), "<br>")
 				if rkey == a.id { // what this partial cover misses; family reasons are for the uncovered
 					ours += "<br>missing: " + reason
 				}
 			default:
 				missing++
+				perFile[a.file][2]++
 				if reason == "" {
 					t.Errorf("%s anchor %q (%s) has no rule whose covers: names it and no reason in %s", s.name, a.id, a.file, reasonsFile)
 				}
@@ -252,6 +263,14 @@ func TestCoverageDoc(t *testing.T) {
 		fmt.Fprintf(&doc, "| [%s](#%s) | %s | %d | %d | %d | %d | %d%% |\n", s.title, anchorLink(s.title), shortSnapshot(l.snapshot), n, covered, partly, missing, (100*(covered+partly)+n/2)/n)
 		fmt.Fprintf(&body, "\n## %s\n\n", s.title)
 		fmt.Fprintf(&body, "%s, %s: %d rules, %d covered, %d partly, %d not covered.\n\n", files(l), l.snapshot, n, covered, partly, missing)
+		if len(fileOrder) > 1 && !onePerFile { // CRS: a summary per file, i.e. per attack family
+			body.WriteString("| file | covered | partly | not covered |\n| --- | ---: | ---: | ---: |\n")
+			for _, f := range fileOrder {
+				c := perFile[f]
+				fmt.Fprintf(&body, "| %s | %d | %d | %d |\n", path.Base(f), c[0], c[1], c[2])
+			}
+			body.WriteString("\n")
+		}
 		body.WriteString(rows.String())
 		t.Logf("%s: %d anchors, %d covered, %d partly, %d not covered", s.name, n, covered, partly, missing)
 	}

@@ -2,7 +2,7 @@
 # Installs the Debian packages a task needs, when some are missing: the one list that
 # `make test`, `make generate`, `make check-bpf` and .ci/run all use.
 #
-#   hack/install-deps.sh test       what the tests run: nginx, openssl, qemu, busybox, a C compiler
+#   hack/install-deps.sh test       what the tests run: nginx, openssl, qemu, busybox, a C compiler, Alertmanager
 #   hack/install-deps.sh generate   what regenerating the BPF objects needs: clang, llvm, libbpf
 #   hack/install-deps.sh ci         both, and what a bare CI machine lacks (git, make, CA certs)
 #
@@ -18,6 +18,7 @@ TEST=(
 	busybox-static  # ... with a busybox initramfs
 	clang           # the uprobe tests compile a tiny C program whose functions they probe (System V ABI arguments)
 	libc6-dev       # ... its headers and C library
+	prometheus-alertmanager # the security_alerts exporter's tests send alerts to a real Alertmanager and read them back
 )
 GENERATE=(
 	clang      # bpf2go compiles bpf/*.c

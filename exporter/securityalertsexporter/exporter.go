@@ -1,0 +1,147 @@
+package securityalertsexporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"text/template"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/exporter/securityalertsexporter/internal/metadata"
+)
+
+// alertsExporter turns a batch of log records into requests of one format
+// to one destination; exporterhelper around it queues, batches and retries.
+type alertsExporter struct {
+	cfg       *Config
+	settings  component.TelemetrySettings
+	logger    *zap.Logger
+	telemetry *metadata.TelemetryBuilder
+	client    *http.Client
+	url       string
+	tmpl      *template.Template
+	hostname  string
+	now       func() time.Time
+}
+
+func newAlertsExporter(set exporter.Settings, cfg *Config) (*alertsExporter, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	e := &alertsExporter{
+		cfg:       cfg,
+		settings:  set.TelemetrySettings,
+		logger:    set.Logger,
+		telemetry: tb,
+		url:       cfg.Endpoint,
+		now:       time.Now,
+	}
+	if cfg.Format == FormatAlertmanager {
+		e.url = strings.TrimSuffix(cfg.Endpoint, "/") + alertmanagerPath
+	}
+	if cfg.Format == FormatWebhook && cfg.Webhook.Template != "" {
+		if e.tmpl, err = parseTemplate(cfg.Webhook.Template); err != nil {
+			return nil, fmt.Errorf("webhook.template: %w", err)
+		}
+	}
+	// Falco names the host that saw the event; ours is the node when the
+	// alert names none.
+	e.hostname, _ = os.Hostname()
+	return e, nil
+}
+
+func (e *alertsExporter) start(ctx context.Context, host component.Host) error {
+	client, err := e.cfg.ClientConfig.ToClient(ctx, host.GetExtensions(), e.settings)
+	if err != nil {
+		return err
+	}
+	e.client = client
+	return nil
+}
+
+func (e *alertsExporter) shutdown(context.Context) error {
+	if e.client != nil {
+		e.client.CloseIdleConnections()
+	}
+	e.telemetry.Shutdown()
+	return nil
+}
+
+// pushLogs sends the batch's alerts and passes over everything else.
+func (e *alertsExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	alerts, passed := collectAlerts(ld)
+	if passed > 0 {
+		e.telemetry.ExporterSecurityAlertsPassedOver.Add(ctx, int64(passed))
+	}
+	if len(alerts) == 0 {
+		return nil
+	}
+	if e.cfg.Format == FormatAlertmanager {
+		// One request for the batch: Alertmanager takes a list.
+		body, err := renderAlertmanager(alerts, &e.cfg.Alertmanager, e.now())
+		if err != nil {
+			return consumererror.NewPermanent(err)
+		}
+		return e.post(ctx, body, len(alerts))
+	}
+	// The other formats are one alert per request, as Falco and chat
+	// webhooks take them. A failure stops the batch so that exporterhelper
+	// retries it; alerts before it may then be sent twice, none is lost.
+	var errs []error
+	for i := range alerts {
+		body, err := e.render(&alerts[i])
+		if err != nil {
+			e.logger.Error("alert not rendered; dropped", zap.String("rule", alerts[i].Rule), zap.Error(err))
+			e.countFailed(ctx, "render", 1)
+			continue
+		}
+		if err := e.post(ctx, body, 1); err != nil {
+			if consumererror.IsPermanent(err) {
+				errs = append(errs, err) // this one is refused; the others may pass
+				continue
+			}
+			return err
+		}
+	}
+	if len(errs) > 0 {
+		return consumererror.NewPermanent(errors.Join(errs...))
+	}
+	return nil
+}
+
+func (e *alertsExporter) render(a *Alert) ([]byte, error) {
+	switch e.cfg.Format {
+	case FormatFalco:
+		return renderFalco(a, e.hostname)
+	case FormatSlack:
+		return renderSlack(a)
+	default:
+		return renderWebhook(e.tmpl, a)
+	}
+}
+
+// collectAlerts reads every security.alert record of ld and counts the rest.
+func collectAlerts(ld plog.Logs) (alerts []Alert, passed int) {
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				if !isAlert(lr) {
+					passed++
+					continue
+				}
+				alerts = append(alerts, readAlert(rl.Resource(), lr))
+			}
+		}
+	}
+	return alerts, passed
+}

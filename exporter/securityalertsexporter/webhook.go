@@ -81,11 +81,13 @@ func renderWebhook(t *template.Template, a *Alert) ([]byte, error) {
 }
 
 // flatAlert is the default webhook body: one JSON object, the alert's
-// fields first and then its attributes under their dotted names.
+// fields and then the event's attributes under their dotted names.
 func flatAlert(a *Alert) map[string]any {
 	m := make(map[string]any, len(a.Attrs)+16)
 	for k, v := range a.Attrs {
-		m[k] = v
+		if !strings.HasPrefix(k, "security_rule.") { // they are the fields below
+			m[k] = v
+		}
 	}
 	m["time"] = a.Time.Format(time.RFC3339Nano)
 	m["rule"] = a.Rule

@@ -1,0 +1,80 @@
+package securityalertsexporter
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/exporter/securityalertsexporter/internal/metadatatest"
+)
+
+func oneAlert() plog.Logs {
+	ld := plog.NewLogs()
+	appendAlert(ld, execAlert("audit-1"))
+	return ld
+}
+
+// A 400 means this body will never be accepted: one request, no retry, a
+// permanent error that carries the response body, counted as 4xx.
+func TestBadRequestIsNotRetried(t *testing.T) {
+	for _, format := range []string{FormatWebhook, FormatSlack, FormatAlertmanager} {
+		t.Run(format, func(t *testing.T) {
+			srv := newCaptureServer(t, http.StatusBadRequest)
+			exp, tt := newTestExporter(t, testConfig(format, srv.URL))
+			err := exp.ConsumeLogs(context.Background(), oneAlert())
+			require.Error(t, err)
+			assert.True(t, consumererror.IsPermanent(err), "a 4xx is permanent: %v", err)
+			assert.Contains(t, err.Error(), "HTTP 400: Bad Request", "the response body is in the error")
+			assert.Len(t, srv.requests(), 1, "not retried")
+			metadatatest.AssertEqualExporterSecurityAlertsFailed(t, tt,
+				[]metricdata.DataPoint[int64]{sum(1, attribute.String("http.status_class", "4xx"))}, ignoreTimes...)
+		})
+	}
+}
+
+// A 503 is the destination being busy or restarting: retried until it
+// accepts, and then counted as sent once.
+func TestUnavailableIsRetried(t *testing.T) {
+	for _, format := range []string{FormatWebhook, FormatSlack, FormatFalco} {
+		t.Run(format, func(t *testing.T) {
+			srv := newCaptureServer(t, http.StatusServiceUnavailable, http.StatusServiceUnavailable, http.StatusOK)
+			exp, tt := newTestExporter(t, testConfig(format, srv.URL))
+			require.NoError(t, exp.ConsumeLogs(context.Background(), oneAlert()))
+			bodies := srv.requests()
+			require.Len(t, bodies, 3, "two 503s, then accepted")
+			assert.Equal(t, bodies[0], bodies[2], "the retry sends the same alert")
+			metadatatest.AssertEqualExporterSecurityAlertsFailed(t, tt,
+				[]metricdata.DataPoint[int64]{sum(2, attribute.String("http.status_class", "5xx"))}, ignoreTimes...)
+			metadatatest.AssertEqualExporterSecurityAlertsSent(t, tt, []metricdata.DataPoint[int64]{sum(1)}, ignoreTimes...)
+		})
+	}
+}
+
+// With nothing listening, the connection error is retried (not permanent)
+// and counted under "connection".
+func TestConnectionErrorIsRetryable(t *testing.T) {
+	srv := newCaptureServer(t)
+	url := srv.URL
+	srv.Close()
+	cfg := testConfig(FormatWebhook, url)
+	cfg.RetryConfig.MaxElapsedTime = 200 * time.Millisecond // give up quickly, then look
+	exp, tt := newTestExporter(t, cfg)
+	err := exp.ConsumeLogs(context.Background(), oneAlert())
+	require.Error(t, err)
+	assert.False(t, consumererror.IsPermanent(err), "a connection error is retried: %v", err)
+	got, err := tt.GetMetric("otelcol_exporter_security_alerts_failed")
+	require.NoError(t, err)
+	dps := got.Data.(metricdata.Sum[int64]).DataPoints
+	require.Len(t, dps, 1)
+	class, _ := dps[0].Attributes.Value("http.status_class")
+	assert.Equal(t, "connection", class.AsString())
+	assert.GreaterOrEqual(t, dps[0].Value, int64(2), "tried, then retried")
+}

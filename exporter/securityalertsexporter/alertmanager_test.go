@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/exporter/securityalertsexporter/internal/metadatatest"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/alertmanagertest"
 )
 
 // The labels an exec alert must carry, and nothing else.
@@ -66,8 +67,8 @@ func TestAlertmanagerLabelsRefusePerEventAttributes(t *testing.T) {
 // back through its API: two firings of one rule in one pod are one alert
 // (no per-event label), another rule is another, a non-alert is passed over.
 func TestAlertmanagerReal(t *testing.T) {
-	am := startAlertmanager(t)
-	exp, tt := newTestExporter(t, testConfig(FormatAlertmanager, am.url()))
+	am := alertmanagertest.Start(t)
+	exp, tt := newTestExporter(t, testConfig(FormatAlertmanager, am.URL()))
 
 	ld := plog.NewLogs()
 	appendAlert(ld, execAlert("audit-1"))
@@ -78,8 +79,8 @@ func TestAlertmanagerReal(t *testing.T) {
 	ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().SetEventName("k8s.audit")
 	require.NoError(t, exp.ConsumeLogs(context.Background(), ld))
 
-	got := am.waitAlerts(10*time.Second, func(as []amAPIAlert) bool { return len(as) == 2 })
-	byName := map[string]amAPIAlert{}
+	got := am.WaitAlerts(10*time.Second, func(as []alertmanagertest.Alert) bool { return len(as) == 2 })
+	byName := map[string]alertmanagertest.Alert{}
 	for _, a := range got {
 		byName[a.Labels["alertname"]] = a
 		assertNoPerEventLabel(t, a, "audit-1", "audit-2", "audit-3", "203.0.113.7", "alice")
@@ -96,7 +97,7 @@ func TestAlertmanagerReal(t *testing.T) {
 
 // assertNoPerEventLabel fails when a label is not one of the configured
 // names or holds one of the events' own values.
-func assertNoPerEventLabel(t *testing.T, a amAPIAlert, perEvent ...string) {
+func assertNoPerEventLabel(t *testing.T, a alertmanagertest.Alert, perEvent ...string) {
 	t.Helper()
 	allowed := append(slices.Collect(maps.Keys(defaultLabels())), "alertname")
 	for k, v := range a.Labels {

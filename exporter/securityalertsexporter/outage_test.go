@@ -14,10 +14,11 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/plog"
-
-	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/storagetest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/alertmanagertest"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/storagetest"
 )
 
 // queuedConfig is what a deployment runs: a sending queue (in memory, or on
@@ -47,8 +48,8 @@ func burst(prefix string, n int) (plog.Logs, []string) {
 }
 
 // hasAll reports whether Alertmanager holds an alert for every name.
-func hasAll(names []string) func([]amAPIAlert) bool {
-	return func(as []amAPIAlert) bool {
+func hasAll(names []string) func([]alertmanagertest.Alert) bool {
+	return func(as []alertmanagertest.Alert) bool {
 		seen := map[string]bool{}
 		for _, a := range as {
 			seen[a.Labels["alertname"]] = true
@@ -79,43 +80,43 @@ func startExporter(t *testing.T, cfg *Config, host component.Host) exporter.Logs
 // raises more while it is down, and starts it again on the same port: every
 // alert raised during the outage arrives.
 func TestAlertmanagerOutage(t *testing.T) {
-	am := startAlertmanager(t)
-	exp := startExporter(t, queuedConfig(am.url(), nil), componenttest.NewNopHost())
+	am := alertmanagertest.Start(t)
+	exp := startExporter(t, queuedConfig(am.URL(), nil), componenttest.NewNopHost())
 	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
 	ctx := context.Background()
 
 	before, beforeNames := burst("before", 3)
 	require.NoError(t, exp.ConsumeLogs(ctx, before))
-	am.waitAlerts(15*time.Second, hasAll(beforeNames))
+	am.WaitAlerts(15*time.Second, hasAll(beforeNames))
 
-	am.kill()
+	am.Kill()
 	during, duringNames := burst("during", 5)
 	require.NoError(t, exp.ConsumeLogs(ctx, during), "the queue takes alerts while Alertmanager is down")
 	time.Sleep(500 * time.Millisecond) // let the exporter fail and retry against the dead port
-	am.start()
-	am.waitAlerts(30*time.Second, hasAll(duringNames))
+	am.Start()
+	am.WaitAlerts(30*time.Second, hasAll(duringNames))
 
 	after, afterNames := burst("after", 2)
 	require.NoError(t, exp.ConsumeLogs(ctx, after))
-	am.waitAlerts(15*time.Second, hasAll(afterNames))
+	am.WaitAlerts(15*time.Second, hasAll(afterNames))
 }
 
 // TestAlertmanagerOutageWithCollectorRestart queues on file_storage and
 // restarts the exporter (as a collector restart does) while Alertmanager is
 // down: what was queued before the restart is delivered after it.
 func TestAlertmanagerOutageWithCollectorRestart(t *testing.T) {
-	am := startAlertmanager(t)
+	am := alertmanagertest.Start(t)
 	dir := t.TempDir()
 	ctx := context.Background()
-	cfg := queuedConfig(am.url(), &storagetest.ID)
+	cfg := queuedConfig(am.URL(), &storagetest.ID)
 
 	storage := storagetest.Start(t, dir)
 	exp := startExporter(t, cfg, storagetest.Host(componenttest.NewNopHost(), storage))
 	before, beforeNames := burst("before", 2)
 	require.NoError(t, exp.ConsumeLogs(ctx, before))
-	am.waitAlerts(15*time.Second, hasAll(beforeNames))
+	am.WaitAlerts(15*time.Second, hasAll(beforeNames))
 
-	am.kill()
+	am.Kill()
 	during, duringNames := burst("during", 4)
 	require.NoError(t, exp.ConsumeLogs(ctx, during))
 	time.Sleep(300 * time.Millisecond) // the batch is being retried when the collector stops
@@ -128,6 +129,6 @@ func TestAlertmanagerOutageWithCollectorRestart(t *testing.T) {
 	exp = startExporter(t, cfg, storagetest.Host(componenttest.NewNopHost(), storage))
 	t.Cleanup(func() { require.NoError(t, exp.Shutdown(ctx)) })
 	time.Sleep(300 * time.Millisecond)
-	am.start()
-	am.waitAlerts(30*time.Second, hasAll(duringNames))
+	am.Start()
+	am.WaitAlerts(30*time.Second, hasAll(duringNames))
 }

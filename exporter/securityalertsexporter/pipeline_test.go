@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/alertmanagertest"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/processor/securityrulesprocessor"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/k8sauditreceiver"
@@ -28,10 +29,10 @@ import (
 // into a real Alertmanager, and checks there that every rule that fired is
 // an alert with the specified labels and annotations, and no per-event label.
 func TestAuditRulesAlertmanagerPipeline(t *testing.T) {
-	am := startAlertmanager(t)
+	am := alertmanagertest.Start(t)
 	ctx := context.Background()
 
-	exp, _ := newTestExporter(t, testConfig(FormatAlertmanager, am.url()))
+	exp, _ := newTestExporter(t, testConfig(FormatAlertmanager, am.URL()))
 	fired := new(consumertest.LogsSink) // what the rules emitted, to compare with Alertmanager
 	tee, err := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
 		_ = fired.ConsumeLogs(ctx, ld)
@@ -77,7 +78,7 @@ func TestAuditRulesAlertmanagerPipeline(t *testing.T) {
 	require.Contains(t, want, "Secret read by a non-system identity")
 	require.Contains(t, want, "Anonymous request allowed")
 
-	got := am.waitAlerts(15*time.Second, func(as []amAPIAlert) bool { return len(as) >= len(want) })
+	got := am.WaitAlerts(15*time.Second, func(as []alertmanagertest.Alert) bool { return len(as) >= len(want) })
 	require.Len(t, got, len(want), "one Alertmanager alert per rule and place: the two execs into web-0 are one")
 	for _, a := range got {
 		name := a.Labels["alertname"]

@@ -1,4 +1,7 @@
-package securityalertsexporter
+// Package alertmanagertest runs a real Prometheus Alertmanager (Debian's
+// prometheus-alertmanager, from hack/install-deps.sh) for tests: alone on
+// loopback, with its own storage, read back through its own v2 API.
+package alertmanagertest
 
 import (
 	"encoding/json"
@@ -15,12 +18,12 @@ import (
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 )
 
-// alertmanagerBin is Debian's prometheus-alertmanager (hack/install-deps.sh).
-const alertmanagerBin = "prometheus-alertmanager"
+// Bin is Debian's prometheus-alertmanager.
+const Bin = "prometheus-alertmanager"
 
-// alertmanager is a real Alertmanager the test started on loopback, alone
+// Alertmanager is a real Alertmanager the test started on loopback, alone
 // (no cluster), with its own storage directory.
-type alertmanager struct {
+type Alertmanager struct {
 	t       *testing.T
 	bin     string
 	port    int
@@ -38,18 +41,20 @@ receivers:
   - name: "null"
 `
 
-func startAlertmanager(t *testing.T) *alertmanager {
+// Start runs an Alertmanager on a free port; it is killed when the test ends,
+// and its log is shown when the test failed.
+func Start(t *testing.T) *Alertmanager {
 	t.Helper()
-	bin, err := exec.LookPath(alertmanagerBin)
-	testenv.Require(t, err == nil, alertmanagerBin+" not found: apt-get install prometheus-alertmanager (hack/install-deps.sh test)")
+	bin, err := exec.LookPath(Bin)
+	testenv.Require(t, err == nil, Bin+" not found: apt-get install prometheus-alertmanager (hack/install-deps.sh test)")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(amConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	am := &alertmanager{t: t, bin: bin, port: testenv.FreePort(t), dir: dir, logFile: filepath.Join(dir, "alertmanager.log")}
-	am.start()
+	am := &Alertmanager{t: t, bin: bin, port: testenv.FreePort(t), dir: dir, logFile: filepath.Join(dir, "alertmanager.log")}
+	am.Start()
 	t.Cleanup(func() {
-		am.kill()
+		am.Kill()
 		if t.Failed() {
 			if b, err := os.ReadFile(am.logFile); err == nil {
 				t.Logf("alertmanager log:\n%s", b)
@@ -59,10 +64,11 @@ func startAlertmanager(t *testing.T) *alertmanager {
 	return am
 }
 
-func (am *alertmanager) url() string { return "http://127.0.0.1:" + strconv.Itoa(am.port) }
+// URL is Alertmanager's base URL, the security_alerts exporter's endpoint.
+func (am *Alertmanager) URL() string { return "http://127.0.0.1:" + strconv.Itoa(am.port) }
 
-// start runs Alertmanager on am.port and waits until it is ready.
-func (am *alertmanager) start() {
+// Start runs Alertmanager on its port (again, after Kill) and waits until it is ready.
+func (am *Alertmanager) Start() {
 	am.t.Helper()
 	log, err := os.OpenFile(am.logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -89,7 +95,7 @@ func (am *alertmanager) start() {
 			am.t.Fatalf("alertmanager exited at start; log in %s", am.logFile)
 		default:
 		}
-		if resp, err := http.Get(am.url() + "/-/ready"); err == nil {
+		if resp, err := http.Get(am.URL() + "/-/ready"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
@@ -100,8 +106,9 @@ func (am *alertmanager) start() {
 	am.t.Fatalf("alertmanager on port %d not ready within 30s", am.port)
 }
 
-// kill ends Alertmanager with SIGKILL, as a crash would: no flush, no goodbye.
-func (am *alertmanager) kill() {
+// Kill ends Alertmanager with SIGKILL, as a crash would: no flush, no goodbye.
+// It keeps only its storage; alerts live in its memory and are gone.
+func (am *Alertmanager) Kill() {
 	if am.cmd == nil {
 		return
 	}
@@ -110,8 +117,8 @@ func (am *alertmanager) kill() {
 	am.cmd = nil
 }
 
-// amAPIAlert is an alert as GET /api/v2/alerts returns it.
-type amAPIAlert struct {
+// Alert is an alert as GET /api/v2/alerts returns it.
+type Alert struct {
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations"`
 	StartsAt    time.Time         `json:"startsAt"`
@@ -122,9 +129,9 @@ type amAPIAlert struct {
 	} `json:"status"`
 }
 
-// alerts reads Alertmanager's current alerts through its own API.
-func (am *alertmanager) alerts() ([]amAPIAlert, error) {
-	resp, err := http.Get(am.url() + "/api/v2/alerts")
+// Alerts reads Alertmanager's current alerts through its own API.
+func (am *Alertmanager) Alerts() ([]Alert, error) {
+	resp, err := http.Get(am.URL() + "/api/v2/alerts")
 	if err != nil {
 		return nil, err
 	}
@@ -132,19 +139,19 @@ func (am *alertmanager) alerts() ([]amAPIAlert, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET /api/v2/alerts: HTTP %d", resp.StatusCode)
 	}
-	var out []amAPIAlert
+	var out []Alert
 	return out, json.NewDecoder(resp.Body).Decode(&out)
 }
 
-// waitAlerts polls until ok accepts Alertmanager's alerts, or fails the test
+// WaitAlerts polls until ok accepts Alertmanager's alerts, or fails the test
 // with the last ones seen.
-func (am *alertmanager) waitAlerts(timeout time.Duration, ok func([]amAPIAlert) bool) []amAPIAlert {
+func (am *Alertmanager) WaitAlerts(timeout time.Duration, ok func([]Alert) bool) []Alert {
 	am.t.Helper()
 	deadline := time.Now().Add(timeout)
-	var last []amAPIAlert
+	var last []Alert
 	var lastErr error
 	for time.Now().Before(deadline) {
-		last, lastErr = am.alerts()
+		last, lastErr = am.Alerts()
 		if lastErr == nil && ok(last) {
 			return last
 		}

@@ -40,6 +40,9 @@ type Alert struct {
 	// EvidenceIDs name the events behind the alert (audit IDs, exec IDs,
 	// request IDs), from the record and its sequence's evidence steps.
 	EvidenceIDs []string
+	// GroupCount is, on a grouped chat message, how many alerts of its group
+	// were folded into it since the group's last message; 0 otherwise.
+	GroupCount int64
 	// Attrs are the resource's attributes overlaid with the record's (the
 	// record wins, as rules read them), scalars only, typed.
 	Attrs map[string]any
@@ -77,6 +80,10 @@ func readAlert(res pcommon.Resource, lr plog.LogRecord) Alert {
 	}
 	a.Throttled, _ = attrs[rules.AttrSummary].(bool)
 	a.EvidenceIDs = evidenceIDs(lr.Attributes())
+	if n, ok := attrs[attrGroupCount].(int64); ok && n > 0 {
+		a.GroupCount = n
+	}
+	delete(attrs, attrGroupCount) // ours, not the event's
 	if a.Severity == "" {
 		a.Severity = severityFromNumber(lr.SeverityNumber())
 	}

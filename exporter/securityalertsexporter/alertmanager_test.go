@@ -32,7 +32,7 @@ var wantExecLabels = map[string]string{
 func TestAlertmanagerRendering(t *testing.T) {
 	ld := plog.NewLogs()
 	appendAlert(ld, execAlert("audit-1"))
-	alerts, _ := collectAlerts(ld)
+	alerts, _, _ := collectAlerts(ld, nil)
 	now := eventTime.Add(time.Second)
 	cfg := createDefaultConfig().(*Config)
 	body, err := renderAlertmanager(alerts, &cfg.Alertmanager, now)

@@ -39,6 +39,9 @@ type Config struct {
 	Alertmanager AlertmanagerConfig `mapstructure:"alertmanager"`
 	// Webhook applies to format webhook.
 	Webhook WebhookConfig `mapstructure:"webhook"`
+	// Grouping applies to the chat formats (webhook, slack): Alertmanager
+	// groups for itself, and Falco's consumers expect every alert.
+	Grouping GroupingConfig `mapstructure:"grouping"`
 }
 
 // AlertmanagerConfig shapes alerts for Alertmanager's v2 API.
@@ -58,6 +61,16 @@ type WebhookConfig struct {
 	// Template is a Go text/template over the alert (see README); empty sends
 	// the alert as flat JSON.
 	Template string `mapstructure:"template"`
+}
+
+// GroupingConfig folds repeated chat alerts into one message per interval.
+type GroupingConfig struct {
+	// Enabled turns grouping on.
+	Enabled bool `mapstructure:"enabled"`
+	// GroupBy names the attributes that, with the rule, make a group.
+	GroupBy []string `mapstructure:"group_by"`
+	// GroupInterval is how often a group sends at most one message.
+	GroupInterval time.Duration `mapstructure:"group_interval"`
 }
 
 // defaultLabels are the Alertmanager labels: the rule, and where it fired.
@@ -101,6 +114,7 @@ func createDefaultConfig() component.Config {
 		RetryConfig:  configretry.NewDefaultBackOffConfig(),
 		Format:       FormatAlertmanager,
 		Alertmanager: AlertmanagerConfig{Labels: defaultLabels(), ResolveTimeout: 5 * time.Minute},
+		Grouping:     GroupingConfig{GroupBy: []string{"k8s.namespace.name", "k8s.pod.name"}, GroupInterval: time.Minute},
 	}
 }
 
@@ -121,6 +135,14 @@ func (cfg *Config) Validate() error {
 	if cfg.Format == FormatWebhook && cfg.Webhook.Template != "" {
 		if _, err := parseTemplate(cfg.Webhook.Template); err != nil {
 			errs = append(errs, fmt.Errorf("webhook.template: %w", err))
+		}
+	}
+	if cfg.Grouping.Enabled {
+		if cfg.Format != FormatWebhook && cfg.Format != FormatSlack {
+			errs = append(errs, fmt.Errorf("grouping applies to the webhook and slack formats, not %q (Alertmanager groups for itself; Falco's consumers expect every alert)", cfg.Format))
+		}
+		if cfg.Grouping.GroupInterval <= 0 {
+			errs = append(errs, fmt.Errorf("grouping.group_interval must be positive, got %v", cfg.Grouping.GroupInterval))
 		}
 	}
 	return errors.Join(errs...)

@@ -31,6 +31,7 @@ type alertsExporter struct {
 	tmpl      *template.Template
 	hostname  string
 	now       func() time.Time
+	grouper   *grouper // nil unless a chat format groups
 }
 
 func newAlertsExporter(set exporter.Settings, cfg *Config) (*alertsExporter, error) {
@@ -54,6 +55,10 @@ func newAlertsExporter(set exporter.Settings, cfg *Config) (*alertsExporter, err
 			return nil, fmt.Errorf("webhook.template: %w", err)
 		}
 	}
+	if cfg.Grouping.Enabled {
+		e.grouper = newGrouper(cfg.Grouping)
+		e.grouper.direct = e.pushLogs
+	}
 	// Falco names the host that saw the event; ours is the node when the
 	// alert names none.
 	e.hostname, _ = os.Hostname()
@@ -66,10 +71,16 @@ func (e *alertsExporter) start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	e.client = client
+	if e.grouper != nil {
+		e.grouper.start()
+	}
 	return nil
 }
 
-func (e *alertsExporter) shutdown(context.Context) error {
+func (e *alertsExporter) shutdown(ctx context.Context) error {
+	if e.grouper != nil {
+		e.grouper.shutdown(ctx)
+	}
 	if e.client != nil {
 		e.client.CloseIdleConnections()
 	}
@@ -79,9 +90,16 @@ func (e *alertsExporter) shutdown(context.Context) error {
 
 // pushLogs sends the batch's alerts and passes over everything else.
 func (e *alertsExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
-	alerts, passed := collectAlerts(ld)
+	var admit func(*Alert, plog.ResourceLogs, plog.LogRecord) bool
+	if e.grouper != nil {
+		admit = e.grouper.admit
+	}
+	alerts, passed, grouped := collectAlerts(ld, admit)
 	if passed > 0 {
 		e.telemetry.ExporterSecurityAlertsPassedOver.Add(ctx, int64(passed))
+	}
+	if grouped > 0 {
+		e.telemetry.ExporterSecurityAlertsGrouped.Add(ctx, int64(grouped))
 	}
 	if len(alerts) == 0 {
 		return nil
@@ -130,8 +148,9 @@ func (e *alertsExporter) render(a *Alert) ([]byte, error) {
 	}
 }
 
-// collectAlerts reads every security.alert record of ld and counts the rest.
-func collectAlerts(ld plog.Logs) (alerts []Alert, passed int) {
+// collectAlerts reads every security.alert record of ld that admit (nil:
+// all) lets through, and counts the other records and the alerts folded.
+func collectAlerts(ld plog.Logs, admit func(*Alert, plog.ResourceLogs, plog.LogRecord) bool) (alerts []Alert, passed, grouped int) {
 	for _, rl := range ld.ResourceLogs().All() {
 		for _, sl := range rl.ScopeLogs().All() {
 			for _, lr := range sl.LogRecords().All() {
@@ -139,9 +158,14 @@ func collectAlerts(ld plog.Logs) (alerts []Alert, passed int) {
 					passed++
 					continue
 				}
-				alerts = append(alerts, readAlert(rl.Resource(), lr))
+				a := readAlert(rl.Resource(), lr)
+				if admit != nil && !admit(&a, rl, lr) {
+					grouped++
+					continue
+				}
+				alerts = append(alerts, a)
 			}
 		}
 	}
-	return alerts, passed
+	return alerts, passed, grouped
 }

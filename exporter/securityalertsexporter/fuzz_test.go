@@ -52,7 +52,7 @@ func FuzzRenderAlert(f *testing.F) {
 			s.AppendEmpty().SetEmptyMap().PutEmptyMap("attributes").PutStr("k8s.audit.id", value)
 		}
 
-		alerts, passed := collectAlerts(ld)
+		alerts, passed, _ := collectAlerts(ld, nil)
 		require.Len(t, alerts, 1)
 		require.Zero(t, passed)
 		a := &alerts[0]
@@ -76,7 +76,7 @@ func FuzzRenderAlert(f *testing.F) {
 func TestEmptyAlertRendersEmptyFields(t *testing.T) {
 	ld := plog.NewLogs()
 	ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().SetEventName("security.alert")
-	alerts, _ := collectAlerts(ld)
+	alerts, _, _ := collectAlerts(ld, nil)
 	require.Len(t, alerts, 1)
 	a := &alerts[0]
 

@@ -69,7 +69,7 @@ func TestAuditRulesAlertmanagerPipeline(t *testing.T) {
 	// What fired, by rule name, with the labels each must have in Alertmanager.
 	want := map[string]map[string]string{}
 	for _, ld := range fired.AllLogs() {
-		alerts, _ := collectAlerts(ld)
+		alerts, _, _ := collectAlerts(ld, nil)
 		for _, a := range alerts {
 			want[a.Rule] = map[string]string{"rule_id": a.RuleID, "severity": a.Severity, "ruleset": "k8s_audit", "category": a.Category}
 		}

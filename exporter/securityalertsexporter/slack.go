@@ -62,6 +62,9 @@ func renderSlack(a *Alert) ([]byte, error) {
 		colour = severityColours["info"]
 	}
 	title := fmt.Sprintf("[%s] %s", strings.ToUpper(orDash(a.Severity)), orDash(a.Rule))
+	if a.GroupCount > 0 {
+		title += fmt.Sprintf(" (%d more)", a.GroupCount)
+	}
 	pod := podName(a)
 	var mitre []string
 	for _, t := range a.Techniques {

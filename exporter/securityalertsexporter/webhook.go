@@ -103,6 +103,9 @@ func flatAlert(a *Alert) map[string]any {
 	m["mitre_tactics"] = nonNil(a.Tactics)
 	m["mitre_techniques"] = nonNil(a.Techniques)
 	m["evidence_ids"] = nonNil(a.EvidenceIDs)
+	if a.GroupCount > 0 {
+		m["group_count"] = a.GroupCount
+	}
 	return m
 }
 

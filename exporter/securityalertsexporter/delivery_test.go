@@ -1,13 +1,18 @@
 package securityalertsexporter
 
 import (
+	"compress/gzip"
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/config/configcompression"
+	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
@@ -77,4 +82,27 @@ func TestConnectionErrorIsRetryable(t *testing.T) {
 	class, _ := dps[0].Attributes.Value("http.status_class")
 	assert.Equal(t, "connection", class.AsString())
 	assert.GreaterOrEqual(t, dps[0].Value, int64(2), "tried, then retried")
+}
+
+// The confighttp client settings apply: headers (an auth token) and
+// compression reach the destination.
+func TestClientSettingsApply(t *testing.T) {
+	var got http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		_, _ = io.Copy(io.Discard, zr)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := testConfig(FormatWebhook, srv.URL)
+	cfg.Headers = configopaque.MapList{{Name: "Authorization", Value: "Bearer s3cret"}}
+	cfg.Compression = configcompression.TypeGzip
+	exp, _ := newTestExporter(t, cfg)
+	require.NoError(t, exp.ConsumeLogs(context.Background(), oneAlert()))
+	assert.Equal(t, "Bearer s3cret", got.Get("Authorization"))
+	assert.Equal(t, "gzip", got.Get("Content-Encoding"))
 }

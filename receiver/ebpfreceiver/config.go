@@ -84,10 +84,17 @@ var fileEvents = map[string]probe.Kind{
 var defaultEvents = slices.DeleteFunc(slices.Clone(knownEvents), func(e string) bool { return e == eventProcessFork })
 
 // defaultFilePrefixes are the paths whose file events matter by default:
-// configuration, binaries, credentials, boot and kernel modules.
+// configuration, binaries, credentials, boot and kernel modules; root's SSH
+// keys, shell rc files and history (not all of /root: build caches live
+// there), cron spools, logs (clearing), and the memory devices. The runtime
+// pack's persistence, tampering and host-access rules read them; few programs
+// open them, so they cost little.
 var defaultFilePrefixes = []string{
 	"/etc", "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin",
 	"/root/.ssh", "/var/run/secrets", "/run/secrets", "/boot", "/lib/modules",
+	"/root/.bashrc", "/root/.profile", "/root/.bash_profile", "/root/.bash_login", "/root/.zshrc",
+	"/root/.bash_history", "/root/.ash_history", "/root/.zsh_history", "/root/.history",
+	"/var/spool/cron", "/var/log", "/dev/mem", "/dev/kmem", "/dev/port",
 }
 
 const (
@@ -137,7 +144,10 @@ type Config struct {
 	// reached through symlinks or bind mounts under another name. At most 255
 	// bytes each; "/" matches every absolute path. Default: /etc, /bin, /sbin,
 	// /usr/bin, /usr/sbin, /usr/local/bin, /root/.ssh, /var/run/secrets,
-	// /run/secrets, /boot, /lib/modules.
+	// /run/secrets, /boot, /lib/modules, root's shell rc and history files
+	// (/root/.bashrc, .profile, .bash_profile, .bash_login, .zshrc,
+	// .bash_history, .ash_history, .zsh_history, .history), /var/spool/cron,
+	// /var/log, /dev/mem, /dev/kmem, /dev/port.
 	FilePrefixes []string `mapstructure:"file_prefixes"`
 	// PortsOfInterest, when set, keeps only the network events on these ports
 	// (the remote port for connect; the local one for bind, listen and

@@ -95,6 +95,9 @@ var defaultFilePrefixes = []string{
 	"/root/.bashrc", "/root/.profile", "/root/.bash_profile", "/root/.bash_login", "/root/.zshrc",
 	"/root/.bash_history", "/root/.ash_history", "/root/.zsh_history", "/root/.history",
 	"/var/spool/cron", "/var/log", "/dev/mem", "/dev/kmem", "/dev/port",
+	// Disks by their usual first names (a prefix is a path component: /dev/sda
+	// is not /dev/sda2): what a privileged container reads the node's disk through.
+	"/dev/sda", "/dev/sda1", "/dev/vda", "/dev/vda1", "/dev/xvda", "/dev/xvda1", "/dev/nvme0n1", "/dev/nvme0n1p1",
 }
 
 const (
@@ -147,7 +150,9 @@ type Config struct {
 	// /run/secrets, /boot, /lib/modules, root's shell rc and history files
 	// (/root/.bashrc, .profile, .bash_profile, .bash_login, .zshrc,
 	// .bash_history, .ash_history, .zsh_history, .history), /var/spool/cron,
-	// /var/log, /dev/mem, /dev/kmem, /dev/port.
+	// /var/log, /dev/mem, /dev/kmem, /dev/port, and the first disks (/dev/sda,
+	// /dev/sda1, /dev/vda, /dev/vda1, /dev/xvda, /dev/xvda1, /dev/nvme0n1,
+	// /dev/nvme0n1p1).
 	FilePrefixes []string `mapstructure:"file_prefixes"`
 	// PortsOfInterest, when set, keeps only the network events on these ports
 	// (the remote port for connect; the local one for bind, listen and

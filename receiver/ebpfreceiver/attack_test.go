@@ -413,7 +413,7 @@ func makeRootfs(t *testing.T, dir string) {
 	for name, content := range map[string]string{
 		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n", "etc/group": "root:x:0:\n", "etc/shadow": "root:*:19000:0:99999:7:::\n",
 		"root/.bash_history": "ls\n", "var/log/auth.log": "Dec  6 sshd[1]: Accepted publickey for root\n",
-		"usr/local/bin/rootsh":                             "#!/bin/sh\n",
+		"usr/local/bin/rootsh":                           "#!/bin/sh\n",
 		"run/secrets/kubernetes.io/serviceaccount/token": "eyJhbGciOiJSUzI1NiJ9.k8ssec.test",
 	} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))

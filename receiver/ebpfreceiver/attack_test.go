@@ -345,6 +345,12 @@ func attackActions() []attackAction {
 			t.Cleanup(func() { os.Remove(p) })
 			run(t, cg, p)
 		}},
+		{"script run from /dev/shm", []string{"Executable run from a writable temporary directory"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {
+			p := fmt.Sprintf("/dev/shm/k8ssec-%d-x.sh", os.Getpid())
+			require.NoError(t, os.WriteFile(p, []byte("#!/bin/sh\nexit 0\n"), 0o755))
+			t.Cleanup(func() { os.Remove(p) })
+			run(t, cg, p)
+		}},
 		{"fileless memfd exec", []string{"Fileless execution from memory"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {
 			helper(t, cg, "memfd-exec")
 		}},

@@ -285,7 +285,7 @@ func attackActions() []attackAction {
 		{"ld.so.preload", []string{"Dynamic linker preload configured"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {
 			s.inRootfs(t, cg, "/bin/sh", "-c", "echo /lib/x.so > /etc/ld.so.preload")
 		}},
-		{"LD_PRELOAD on a command line", []string{"Dynamic linker preload configured"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {
+		{"LD_PRELOAD on a command line", []string{"Preload library on a command line"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {
 			run(t, cg, "/usr/bin/env", "LD_PRELOAD=/nonexistent/k8ssec.so", "/bin/true")
 		}},
 		{"user added", []string{"User management program run in a container"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {
@@ -296,6 +296,9 @@ func attackActions() []attackAction {
 		}},
 		{"log cleared", []string{"Log files cleared"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {
 			s.inRootfs(t, cg, "/bin/sh", "-c", ": > /var/log/auth.log")
+		}},
+		{"log deleted", []string{"Log file deleted"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {
+			s.inRootfs(t, cg, "/bin/rm", "-f", "/var/log/wtmp")
 		}},
 		{"bulk removal", []string{"Bulk data removal"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {
 			f := filepath.Join(t.TempDir(), "db.sqlite")
@@ -418,7 +421,7 @@ func makeRootfs(t *testing.T, dir string) {
 	}
 	for name, content := range map[string]string{
 		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n", "etc/group": "root:x:0:\n", "etc/shadow": "root:*:19000:0:99999:7:::\n",
-		"root/.bash_history": "ls\n", "var/log/auth.log": "Dec  6 sshd[1]: Accepted publickey for root\n",
+		"root/.bash_history": "ls\n", "var/log/auth.log": "Dec  6 sshd[1]: Accepted publickey for root\n", "var/log/wtmp": "",
 		"usr/local/bin/rootsh":                           "#!/bin/sh\n",
 		"run/secrets/kubernetes.io/serviceaccount/token": "eyJhbGciOiJSUzI1NiJ9.k8ssec.test",
 	} {

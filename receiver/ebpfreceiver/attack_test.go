@@ -85,7 +85,8 @@ var attackHelpers = map[string]func(args []string) error{
 		}
 		return syscall.Setresuid(0, 0, 0)
 	},
-	// ptrace: attach to a child and detach.
+	// ptrace: attach to a child and leave at once (as event-generator's
+	// PtraceAttachedToProcess does: no wait for the stop, no detach that succeeds).
 	"ptrace": func([]string) error {
 		runtime.LockOSThread()
 		child := exec.Command("/bin/sleep", "5")
@@ -93,14 +94,8 @@ var attackHelpers = map[string]func(args []string) error{
 			return err
 		}
 		defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
-		if err := unix.PtraceAttach(child.Process.Pid); err != nil {
-			return err
-		}
-		var ws unix.WaitStatus
-		if _, err := unix.Wait4(child.Process.Pid, &ws, 0, nil); err != nil {
-			return err
-		}
-		return unix.PtraceDetach(child.Process.Pid)
+		defer func() { _ = unix.PtraceDetach(child.Process.Pid) }()
+		return unix.PtraceAttach(child.Process.Pid)
 	},
 	// connect HOST:PORT: a TCP connect, as any client makes one (non-blocking, with a timeout).
 	"connect": func(args []string) error {

@@ -334,6 +334,9 @@ func attackActions() []attackAction {
 		{"another process's environ", []string{"Memory or environment of another process read"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {
 			helper(t, cg, "open", "/proc/"+strconv.Itoa(os.Getpid())+"/environ", "r")
 		}},
+		{"ASLR setting read", []string{"ASLR setting read or changed in a container"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {
+			run(t, cg, "/bin/cat", "/proc/sys/kernel/randomize_va_space")
+		}},
 		{"ptrace attach", []string{"Process attached to another with ptrace"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {
 			helper(t, cg, "ptrace")
 		}},

@@ -101,6 +101,10 @@ var defaultFilePrefixes = []string{
 	// Disks by their usual first names (a prefix is a path component: /dev/sda
 	// is not /dev/sda2): what a privileged container reads the node's disk through.
 	"/dev/sda", "/dev/sda1", "/dev/vda", "/dev/vda1", "/dev/xvda", "/dev/xvda1", "/dev/nvme0n1", "/dev/nvme0n1p1",
+	// Kernel knobs that reconnaissance reads and sabotage writes (ASLR, SysRq,
+	// the scheduler's list of every task on the node).
+	"/proc/sys/kernel/randomize_va_space", "/proc/sys/kernel/sysrq", "/proc/sysrq-trigger", "/proc/sched_debug",
+	"/sys/kernel/debug/sched",
 }
 
 const (
@@ -155,7 +159,9 @@ type Config struct {
 	// .bash_history, .ash_history, .zsh_history, .history), /var/spool/cron,
 	// /var/log, /dev/mem, /dev/kmem, /dev/port, and the first disks (/dev/sda,
 	// /dev/sda1, /dev/vda, /dev/vda1, /dev/xvda, /dev/xvda1, /dev/nvme0n1,
-	// /dev/nvme0n1p1).
+	// /dev/nvme0n1p1), /proc/sys/kernel/randomize_va_space,
+	// /proc/sys/kernel/sysrq, /proc/sysrq-trigger, /proc/sched_debug,
+	// /sys/kernel/debug/sched.
 	FilePrefixes []string `mapstructure:"file_prefixes"`
 	// PortsOfInterest, when set, keeps only the network events on these ports
 	// (the remote port for connect; the local one for bind, listen and

@@ -140,9 +140,20 @@ func (p *corpusPipeline) send(t *testing.T, reqs []corpusRequest, subnet int) (m
 // its variables empty) are parsed and judged like the others.
 func TestAttackCorpus(t *testing.T) {
 	p := startCorpusPipeline(t)
-	reqs := readCorpus(t, "attacks.tsv")
-	require.GreaterOrEqual(t, len(reqs), 150)
-	events, alerts := p.send(t, reqs, 10)
+	t.Run("attacks.tsv", func(t *testing.T) {
+		reqs := readCorpus(t, "attacks.tsv")
+		require.GreaterOrEqual(t, len(reqs), 150)
+		judgeAttacks(t, p, reqs, 10)
+	})
+	// Written after the rules and not used to tune them: the better
+	// estimate for requests nobody wrote the rules for.
+	t.Run("attacks-holdout.tsv", func(t *testing.T) {
+		judgeAttacks(t, p, readCorpus(t, "attacks-holdout.tsv"), 11)
+	})
+}
+
+func judgeAttacks(t *testing.T, p *corpusPipeline, reqs []corpusRequest, subnet int) {
+	events, alerts := p.send(t, reqs, subnet)
 
 	type tally struct{ sent, caught int }
 	byClass := map[string]*tally{}
@@ -183,15 +194,26 @@ func TestAttackCorpus(t *testing.T) {
 		t.Logf("missed: %s", m)
 	}
 	assert.GreaterOrEqual(t, rate, 0.90, "detection rate of the attack corpus")
-	assert.Positive(t, refused, "the corpus has requests nginx refuses itself")
+	if subnet == 10 {
+		assert.Positive(t, refused, "the corpus has requests nginx refuses itself")
+	}
 }
 
 // The benign corpus through the real pipeline: no alert at all.
 func TestBenignCorpus(t *testing.T) {
 	p := startCorpusPipeline(t)
-	reqs := readCorpus(t, "benign.tsv")
-	require.GreaterOrEqual(t, len(reqs), 150)
-	_, alerts := p.send(t, reqs, 20)
+	t.Run("benign.tsv", func(t *testing.T) {
+		reqs := readCorpus(t, "benign.tsv")
+		require.GreaterOrEqual(t, len(reqs), 150)
+		judgeBenign(t, p, reqs, 20)
+	})
+	t.Run("benign-holdout.tsv", func(t *testing.T) {
+		judgeBenign(t, p, readCorpus(t, "benign-holdout.tsv"), 21)
+	})
+}
+
+func judgeBenign(t *testing.T, p *corpusPipeline, reqs []corpusRequest, subnet int) {
+	_, alerts := p.send(t, reqs, subnet)
 	fp := 0
 	for _, r := range reqs {
 		if len(alerts[r.from]) > 0 {

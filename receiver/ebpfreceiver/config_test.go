@@ -51,6 +51,7 @@ func TestConfigUnmarshalAndValidate(t *testing.T) {
 		},
 	}).Unmarshal(cfg))
 	require.NoError(t, cfg.Validate())
+	assert.False(t, cfg.Enforcement.KillOnEscalation)
 	assert.Equal(t, []string{"kubelet", "containerd"}, cfg.IgnoreComms)
 	assert.True(t, cfg.wants("process.exec"))
 	assert.False(t, cfg.wants("process.exit"))
@@ -86,6 +87,10 @@ func TestConfigUnmarshalAndValidate(t *testing.T) {
 		"kill comm ignored": func(c *Config) {
 			c.IgnoreComms = []string{"xmrig"}
 			c.Enforcement.KillComms = []string{"xmrig"}
+		},
+		"kill on escalation without its event": func(c *Config) {
+			c.Events = []string{"process.exec"}
+			c.Enforcement.KillOnEscalation = true
 		},
 		"enforcement without exec": func(c *Config) {
 			c.Events = []string{"process.exit"}

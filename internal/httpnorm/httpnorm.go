@@ -21,6 +21,8 @@
 // about what is asked for rather than how.
 package httpnorm
 
+import "bytes"
+
 // MaxPasses bounds the percent-decoding passes: three layers of encoding
 // are decoded, a fourth is left.
 const MaxPasses = 3
@@ -35,7 +37,7 @@ type Normalizer struct {
 // the next call.
 func (n *Normalizer) Target(target []byte) (full, path []byte) {
 	n.a = unescapeNginx(n.a[:0], target)
-	q := indexByte(n.a, '?')
+	q := bytes.IndexByte(n.a, '?')
 	var rawPath, rawQuery []byte
 	if q < 0 {
 		rawPath = n.a
@@ -125,6 +127,9 @@ func percentDecode(dst, src []byte, plus bool) []byte {
 // foldOverlong rewrites, from start on, overlong two- and three-byte UTF-8
 // encodings of ASCII (C0 AF, E0 80 AF) as the ASCII byte they spell.
 func foldOverlong(b []byte, start int) []byte {
+	if bytes.IndexByte(b[start:], 0xc0) < 0 && bytes.IndexByte(b[start:], 0xc1) < 0 && bytes.IndexByte(b[start:], 0xe0) < 0 {
+		return b
+	}
 	w := start
 	for i := start; i < len(b); i++ {
 		c := b[i]
@@ -149,6 +154,9 @@ func foldOverlong(b []byte, start int) []byte {
 // htmlRefs rewrites numeric character references of ASCII (&#60; &#x3C;,
 // the ';' optional) from start on.
 func htmlRefs(b []byte, start int) []byte {
+	if !bytes.Contains(b[start:], htmlRef) {
+		return b
+	}
 	w := start
 	for i := start; i < len(b); i++ {
 		if b[i] == '&' && i+2 < len(b) && b[i+1] == '#' {
@@ -188,6 +196,8 @@ func htmlRefs(b []byte, start int) []byte {
 	return b[:w]
 }
 
+var htmlRef = []byte("&#")
+
 func base(hex bool) int {
 	if hex {
 		return 16
@@ -197,6 +207,9 @@ func base(hex bool) int {
 
 // unescapeNginx appends src with nginx's \xHH escapes undone.
 func unescapeNginx(dst, src []byte) []byte {
+	if bytes.IndexByte(src, '\\') < 0 {
+		return append(dst, src...)
+	}
 	for i := 0; i < len(src); i++ {
 		if src[i] == '\\' && i+3 < len(src) && src[i+1] == 'x' && isHex(src[i+2]) && isHex(src[i+3]) {
 			dst = append(dst, unhex(src[i+2])<<4|unhex(src[i+3]))
@@ -245,15 +258,6 @@ func resolveDots(dst, path []byte) []byte {
 		dst = append(dst, '/')
 	}
 	return dst
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 func isHex(c byte) bool {

@@ -314,3 +314,26 @@ func TestUnparsedLineJudged(t *testing.T) {
 	assert.Equal(t, 2, unparsed)
 	assert.Equal(t, []string{"SQL injection attempt: " + line}, alerts)
 }
+
+// Requests nginx refuses itself with a 400 (a target above the root, a dot
+// segment spelled .%2e) are logged before the Ingress's variables are set:
+// [] for the upstream names, - for the upstream, nginx's own request id.
+// Those lines parse, keep the target as sent, and the pack judges them.
+func TestNginxRefusedRequestsJudged(t *testing.T) {
+	p := startCorpusPipeline(t)
+	reqs := []corpusRequest{
+		{method: "GET", target: "/../../etc/passwd"},
+		{method: "GET", target: "/a/.%2e/.%2e/.%2e/etc/passwd"},
+		{method: "GET", target: "/static/%2e%2e/%2e%2e/%2e%2e/etc/shadow"},
+		{method: "GET", target: "/cgi-bin/.%2e/.%2e/.%2e/.%2e/bin/sh"},
+	}
+	events, alerts := p.send(t, reqs, 40)
+	for _, r := range reqs {
+		a := events[r.from].Attributes()
+		assert.Equal(t, int64(400), a.AsRaw()["http.response.status_code"], r.target)
+		assert.Equal(t, "<absent>", str(a, "k8ssec.parse.error"), r.target)
+		assert.Equal(t, "<absent>", str(a, "k8ssec.upstream.name"), "%s: [] is no upstream", r.target)
+		assert.Equal(t, r.target, str(a, "url.path"), "the target as sent")
+		assert.Contains(t, alerts[r.from], "Path traversal attempt", r.target)
+	}
+}

@@ -291,12 +291,21 @@ func TestUnparsedLineJudged(t *testing.T) {
 
 	// A proxy in front of the controller wrote its own format.
 	line := `2026-12-06T08:00:00Z 203.0.113.7 GET /products?id=1%20UNION%20SELECT%20password%20FROM%20users-- 200`
-	benign := `2026-12-06T08:00:01Z 203.0.113.8 GET /products?q=union+jack 200`
-	filetest.AppendLines(t, logPath, line, benign)
+	// Ordinary lines that do not parse either: another proxy's, and what the
+	// controller writes to stderr beside its access log (klog, nginx's error
+	// log), which a container log interleaves.
+	benign := []string{
+		`2026-12-06T08:00:01Z 203.0.113.8 GET /products?q=union+jack 200`,
+		`I1206 08:00:00.123456       7 event.go:377] Event(v1.ObjectReference{Kind:"Ingress", Namespace:"shop", Name:"web", UID:"0b7c", APIVersion:"networking.k8s.io/v1", ResourceVersion:"4711", FieldPath:""}): type: 'Normal' reason: 'Sync' Scheduled for sync`,
+		`W1206 08:00:01.000000       7 controller.go:1214] Service "shop/web" does not have any active Endpoint.`,
+		`2026/12/06 08:00:02 [error] 31#31: *123 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 10.0.0.1, server: shop.example.com, request: "GET /api/orders?page=2 HTTP/1.1", upstream: "http://10.244.1.7:8080/api/orders?page=2", host: "shop.example.com"`,
+		`2026/12/06 08:00:03 [warn] 31#31: *124 a client request body is buffered to a temporary file /tmp/client-body/0000000001, client: 10.0.0.2, server: shop.example.com, request: "POST /api/upload HTTP/1.1", host: "shop.example.com"`,
+	}
+	filetest.AppendLines(t, logPath, append([]string{line}, benign...)...)
 	var got []rec
 	require.Eventually(t, func() bool {
 		got = records(out)
-		return len(got) >= 3
+		return len(got) >= 2+len(benign)
 	}, 10*time.Second, 10*time.Millisecond)
 	time.Sleep(100 * time.Millisecond) // any alert on the benign line would be in by now
 	got = records(out)
@@ -311,7 +320,7 @@ func TestUnparsedLineJudged(t *testing.T) {
 		assert.NotEqual(t, "<absent>", str(a, "k8ssec.parse.error"))
 		unparsed++
 	}
-	assert.Equal(t, 2, unparsed)
+	assert.Equal(t, 1+len(benign), unparsed)
 	assert.Equal(t, []string{"SQL injection attempt: " + line}, alerts)
 }
 

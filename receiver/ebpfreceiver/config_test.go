@@ -25,7 +25,7 @@ func TestDefaultConfig(t *testing.T) {
 		"file.link", "file.symlink", "network.connect", "network.accept", "network.bind", "network.listen", "network.tcp_state",
 		"network.socket", "process.fd_dup",
 		"privilege.setuid", "privilege.setgid", "privilege.capset", "namespace.setns", "namespace.unshare",
-		"namespace.mount", "kernel.module_load", "process.ptrace", "kernel.bpf_load", "process.memfd_create"}, cfg.Events)
+		"namespace.mount", "kernel.module_load", "process.ptrace", "kernel.bpf_load", "process.memfd_create", "privilege.escalation"}, cfg.Events)
 	assert.Empty(t, cfg.PortsOfInterest)
 	assert.Equal(t, []string{"/etc", "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/root/.ssh", "/var/run/secrets", "/run/secrets", "/boot", "/lib/modules"}, cfg.FilePrefixes)
 	assert.Equal(t, 32768, cfg.ProcessCacheSize)

@@ -662,6 +662,8 @@ sh -c 'echo starting' >/dev/null
 cat /etc/os-release /etc/hostname >/dev/null
 ls /usr/bin | head -n 3 >/dev/null
 grep -rl TODO "$W" >/dev/null
+grep -q '^password' "$W/nginx.conf" || true
+find "$W" -name '*.c' >/dev/null
 %[5]s -O2 -c -o "$W/hello.o" "$W/hello.c"
 %[5]s -o "$W/hello" "$W/hello.o"
 /usr/sbin/nginx -e "$W/error.log" -p "$W" -c "$W/nginx.conf"

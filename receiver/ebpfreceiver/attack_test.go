@@ -664,9 +664,11 @@ ls /usr/bin | head -n 3 >/dev/null
 grep -rl TODO "$W" >/dev/null
 grep -q '^password' "$W/nginx.conf" || true
 find "$W" -name '*.c' >/dev/null
+bash -c "echo > /dev/tcp/127.0.0.1/%[2]d" 2>/dev/null || true # wait-for, before nginx is up
 %[5]s -O2 -c -o "$W/hello.o" "$W/hello.c"
 %[5]s -o "$W/hello" "$W/hello.o"
 /usr/sbin/nginx -e "$W/error.log" -p "$W" -c "$W/nginx.conf"
+until bash -c "echo > /dev/tcp/127.0.0.1/%[2]d"; do sleep 0.1; done # wait-for, as init containers do
 i=0
 while [ $i -lt 40 ]; do curl -fsS -o /dev/null http://127.0.0.1:%[2]d/index.html; i=$((i+1)); done
 kill -QUIT "$(cat "$W/nginx.pid")"

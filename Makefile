@@ -57,9 +57,11 @@ run: $(BINARY)
 k8s-binaries:
 	hack/build-k8s-binaries.sh >/dev/null
 
-# The kernel the BPF LSM test boots under qemu (Debian's newest 6.12), cached beside them.
+# The kernels the qemu tests boot (Debian's newest 6.12: BPF LSM and the hooks; 6.1: the
+# hooks), cached beside them.
 test-kernel:
-	hack/fetch-test-kernel.sh >/dev/null
+	hack/fetch-test-kernel.sh 6.12 >/dev/null
+	hack/fetch-test-kernel.sh 6.1 >/dev/null
 
 # The tests need root (BPF programs, cgroups) and Debian's nginx, openssl, qemu and
 # busybox, installed here when missing. Not root: stop now, with the apt-get line for

@@ -38,6 +38,7 @@ enum event_kind {
 	EVENT_KIND_FORK = 23,
 	EVENT_KIND_FILE_LINK = 24,
 	EVENT_KIND_FILE_SYMLINK = 25,
+	EVENT_KIND_PRIV_ESCALATION = 26,
 	EVENT_KIND_SHELL_COMMAND = 27,
 	EVENT_KIND_UPROBE = 28,
 	EVENT_KIND_NET_SOCKET = 29, /* network.socket: a packet or raw socket created */
@@ -149,6 +150,19 @@ struct file_id {
 #define FILE_FLAG_INODE_MATCH (1 << 1) /* reported because the file's inode is in file_inodes (a hard link) */
 
 /*
+ * Which kernel-function hook sent a record (kprobe.bpf.c): file_event.hook,
+ * net_event.hook and escalation_event.hook. HOOK_NONE: a syscall tracepoint.
+ */
+enum hook_id {
+	HOOK_NONE = 0,
+	HOOK_COMMIT_CREDS = 1,
+	HOOK_SECURITY_FILE_OPEN = 2,
+	HOOK_TCP_CONNECT = 3,
+	HOOK_INET_CSK_ACCEPT = 4,
+	HOOK_MAX = 8, /* size of the per-hook counters */
+};
+
+/*
  * file.open, file.unlink, file.rename, file.chmod, file.chown, file.link,
  * file.symlink.
  *
@@ -177,7 +191,7 @@ struct file_event {
 	__u32 dev;        /* open: its device, as the kernel encodes it (major << 20 | minor) */
 	__u32 raw_len;    /* open: bytes of the caller's string after path and target; 0: none */
 	__u32 file_flags; /* FILE_FLAG_* */
-	__u32 _pad;
+	__u32 hook;       /* enum hook_id: HOOK_SECURITY_FILE_OPEN for an open no syscall tracepoint saw */
 	char data[3 * FILE_PATH_MAX];
 };
 
@@ -209,7 +223,7 @@ struct net_event {
 	__s32 fd; /* the socket's fd (accept: the listening one) */
 	__s32 oldstate; /* tcp_state: TCP_* */
 	__s32 newstate;
-	__u32 _pad;
+	__u32 hook; /* enum hook_id: HOOK_TCP_CONNECT or HOOK_INET_CSK_ACCEPT for a connection no syscall tracepoint saw */
 };
 
 /* Which syscall a priv_event comes from (priv_event.op). */
@@ -253,6 +267,31 @@ struct priv_event {
 	char name[32];
 	char str1[PRIV_STR_MAX];
 	char str2[PRIV_STR_MAX];
+};
+
+/* escalation_event.flags */
+#define ESCALATION_FLAG_KILLED (1 << 0) /* enforcement: SIGKILL sent to the task */
+#define ESCALATION_FLAG_EXEC (1 << 1)   /* during an execve whose executable is not set-uid to the new euid */
+#define ESCALATION_FLAG_COMPAT (1 << 2) /* the task was in a 32-bit (ia32) syscall: syscall is of that table */
+
+#define ESCALATION_NO_SYSCALL 0xffffffff /* escalation_event.syscall: in no syscall */
+
+/*
+ * privilege.escalation, from commit_creds (kprobe.bpf.c): the task's new
+ * credentials have uid or euid 0 while its old ones had not, and it is not in
+ * a syscall that grants that (setuid & co; an execve only when the executable
+ * is set-uid to the new euid). The header holds the old ids.
+ */
+struct escalation_event {
+	struct event_header hdr;
+	__u32 new_uid;
+	__u32 new_euid;
+	__u32 new_gid;
+	__u32 new_egid;
+	__u32 syscall; /* the number of the syscall the task is in; ESCALATION_NO_SYSCALL: none */
+	__u32 flags;   /* ESCALATION_FLAG_* */
+	__u32 hook;    /* HOOK_COMMIT_CREDS */
+	__u32 _pad;
 };
 
 /* Bytes of a shell command line a shell_event keeps, NUL included. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches a kernel the qemu tests boot (TestDenyExecUnderQemu) from Debian's archive,
+# Fetches a kernel the qemu tests boot (TestDenyExecUnderQemu, TestHooksUnderQemu) from Debian's archive,
 # without installing it: the newest linux-image of the series that apt's lists offer,
 # so that the archive dropping an old version breaks nothing. Debian's kernels run BPF
 # LSM by default and have BTF, kprobes and fentry built in (../shared/KERNELS.md).

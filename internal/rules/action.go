@@ -22,7 +22,7 @@ var processEvents = set(
 	"process.exec", "process.exit", "process.fork",
 	"file.open", "file.unlink", "file.rename", "file.chmod", "file.chown", "file.link", "file.symlink",
 	"network.connect", "network.accept", "network.bind", "network.listen", "network.socket", "process.fd_dup",
-	"privilege.setuid", "privilege.setgid", "privilege.capset",
+	"privilege.setuid", "privilege.setgid", "privilege.capset", "privilege.escalation",
 	"namespace.setns", "namespace.unshare", "namespace.mount",
 	"kernel.module_load", "process.ptrace", "kernel.bpf_load", "process.memfd_create",
 )

@@ -64,18 +64,18 @@ type Rule struct {
 	// Covers names the public anchor rules this rule detects the intent of
 	// (docs/coverage.md): "falco:<rule name>", "tracee:<TRC id>",
 	// "sigma:<rule id>", "crs:<rule id>".
-	Covers      []string
-	Tactics     []string // MITRE ATT&CK tactic IDs (TA....) from tags mitre.TA....
-	Techniques  []string // MITRE ATT&CK technique IDs (T....) from tags mitre.T....
-	Events      []string // EventNames it applies to; for a sequence, those of all steps
-	Enabled     bool
-	Ruleset     Ruleset
-	File        string
-	Line        int
-	Tests       []TestCase
-	Threshold   *Threshold
-	Throttle    *Throttle
-	Sequence    *Sequence
+	Covers     []string
+	Tactics    []string // MITRE ATT&CK tactic IDs (TA....) from tags mitre.TA....
+	Techniques []string // MITRE ATT&CK technique IDs (T....) from tags mitre.T....
+	Events     []string // EventNames it applies to; for a sequence, those of all steps
+	Enabled    bool
+	Ruleset    Ruleset
+	File       string
+	Line       int
+	Tests      []TestCase
+	Threshold  *Threshold
+	Throttle   *Throttle
+	Sequence   *Sequence
 	// Action is what the security_rules processor does beside alerting:
 	// ActionKill, or ActionNone.
 	Action string

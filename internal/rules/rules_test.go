@@ -178,6 +178,8 @@ func TestBadRulesSayWhereAndWhy(t *testing.T) {
 			`file1.yaml:1: rule "X": covers: "falko:Terminal shell in container": unknown anchor "falko" (one of falco, tracee, sigma, crs)`},
 		"covers shape": {"- rule: X\n  events: [a]\n  severity: low\n  output: o\n  condition: \"true\"\n  covers: [TRC-1010]",
 			`file1.yaml:1: rule "X": covers: "TRC-1010": want <anchor>:<rule>`},
+		"covers partly only": {"- rule: X\n  events: [a]\n  severity: low\n  output: o\n  condition: \"true\"\n  covers: [\"tracee: (partly)\"]",
+			`file1.yaml:1: rule "X": covers: "tracee: (partly)": want <anchor>:<rule>[ (partly)]`},
 		"threshold": {"- rule: X\n  events: [a]\n  severity: low\n  output: o\n  condition: \"true\"\n  threshold: {by: [user.name], count: 1, window: 1m}",
 			`file1.yaml:1: rule "X": threshold needs count of at least 2 and a positive window`},
 	} {

@@ -234,6 +234,14 @@ var attributeTypes = map[string]attrType{
 	"k8ssec.uprobe.args.truncated":   typeBool,
 	"k8ssec.uprobe.args.unreadable":  typeBool,
 
+	// The kernel-function hooks (privilege.escalation; file.open and network.* no syscall saw).
+	"k8ssec.hook":                   typeString,
+	"k8ssec.privilege.old.group_id": typeInt,
+	"k8ssec.privilege.new.group_id": typeInt,
+	"k8ssec.privilege.exec":         typeBool,
+	"k8ssec.syscall.id":             typeInt,
+	"k8ssec.syscall.compat":         typeBool,
+
 	// Kubernetes audit (the k8s_audit receiver).
 	"k8s.audit.id":                            typeString,
 	"k8s.audit.stage":                         typeString,

@@ -41,6 +41,9 @@ const (
 	eventPtrace      = "process.ptrace"
 	eventBPFLoad     = "kernel.bpf_load"
 	eventMemfdCreate = "process.memfd_create"
+	// eventPrivEscalation: uid 0 gained outside a syscall that grants it
+	// (the commit_creds hook; needs fentry or kprobes).
+	eventPrivEscalation = "privilege.escalation"
 
 	// Not in events: shell_commands and uprobes turn these on.
 	eventShellCommand = "process.shell_command"
@@ -52,7 +55,7 @@ var knownEvents = []string{
 	eventFileOpen, eventFileUnlink, eventFileRename, eventFileChmod, eventFileChown, eventFileLink, eventFileSymlink,
 	eventNetConnect, eventNetAccept, eventNetBind, eventNetListen, eventNetTCPState, eventNetSocket, eventFdDup,
 	eventPrivSetuid, eventPrivSetgid, eventPrivCapset, eventNsSetns, eventNsUnshare, eventNsMount,
-	eventModuleLoad, eventPtrace, eventBPFLoad, eventMemfdCreate,
+	eventModuleLoad, eventPtrace, eventBPFLoad, eventMemfdCreate, eventPrivEscalation,
 }
 
 // privEvents maps the privilege and isolation event names to the probe's kinds.
@@ -107,7 +110,7 @@ type Config struct {
 	// network.accept, network.bind, network.listen, network.tcp_state,
 	// network.socket, process.fd_dup, privilege.setuid, privilege.setgid, privilege.capset, namespace.setns,
 	// namespace.unshare, namespace.mount, kernel.module_load, process.ptrace,
-	// kernel.bpf_load, process.memfd_create).
+	// kernel.bpf_load, process.memfd_create, privilege.escalation).
 	Events []string `mapstructure:"events"`
 	// RingBufferSize is the kernel ring buffer's size in bytes: a power of two,
 	// 4096 (one page) to 1 GiB. Default 8 MiB.
@@ -200,6 +203,14 @@ type EnforcementConfig struct {
 	// start. Applies within cgroup_path when set, whatever ignore_comms says.
 	// Default: none.
 	DenyExecPaths []string `mapstructure:"deny_exec_paths"`
+	// KillOnEscalation sends SIGKILL, from the commit_creds hook, to a task
+	// whose credentials gain uid or euid 0 outside a syscall that grants
+	// them (privilege.escalation): it dies on its way back to user space,
+	// before running as root. Within cgroup_path when set, whatever
+	// ignore_comms says. Needs the privilege.escalation event and a kernel
+	// that runs fentry or kprobe programs; without one the receiver does not
+	// start. Default: false.
+	KillOnEscalation bool `mapstructure:"kill_on_escalation"`
 	// ContainerPaths makes kill_paths and deny_exec_paths also name, in every
 	// container, the file at that path as the container sees it (the path the
 	// kernel resolved up to the container's root), so "/usr/bin/nc" is
@@ -264,7 +275,7 @@ func (u *UprobeConfig) validate(i int) error {
 }
 
 func (e *EnforcementConfig) enabled() bool {
-	return len(e.KillPaths) > 0 || len(e.KillComms) > 0 || len(e.DenyExecPaths) > 0
+	return len(e.KillPaths) > 0 || len(e.KillComms) > 0 || len(e.DenyExecPaths) > 0 || e.KillOnEscalation
 }
 
 // kills reports whether SIGKILL enforcement (the exec program's) is asked for.
@@ -292,6 +303,9 @@ func (e *EnforcementConfig) validate(c *Config) error {
 	}
 	if len(e.KillPaths) > probe.MaxEnforceEntries || len(e.KillComms) > probe.MaxEnforceEntries || len(e.DenyExecPaths) > probe.MaxEnforceEntries {
 		errs = append(errs, fmt.Errorf("enforcement: at most %d kill_paths, kill_comms and deny_exec_paths each", probe.MaxEnforceEntries))
+	}
+	if e.KillOnEscalation && !c.wants(eventPrivEscalation) {
+		errs = append(errs, fmt.Errorf("enforcement.kill_on_escalation: the kill happens in the hook that reports %s: add %s to events", eventPrivEscalation, eventPrivEscalation))
 	}
 	if e.kills() && !c.wants(eventProcessExec) {
 		errs = append(errs, fmt.Errorf("enforcement: kills happen in the %s program: add %s to events", eventProcessExec, eventProcessExec))

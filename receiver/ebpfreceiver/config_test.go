@@ -25,7 +25,7 @@ func TestDefaultConfig(t *testing.T) {
 		"file.link", "file.symlink", "network.connect", "network.accept", "network.bind", "network.listen", "network.tcp_state",
 		"network.socket", "process.fd_dup",
 		"privilege.setuid", "privilege.setgid", "privilege.capset", "namespace.setns", "namespace.unshare",
-		"namespace.mount", "kernel.module_load", "process.ptrace", "kernel.bpf_load", "process.memfd_create"}, cfg.Events)
+		"namespace.mount", "kernel.module_load", "process.ptrace", "kernel.bpf_load", "process.memfd_create", "privilege.escalation"}, cfg.Events)
 	assert.Empty(t, cfg.PortsOfInterest)
 	assert.Equal(t, []string{"/etc", "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/root/.ssh", "/var/run/secrets", "/run/secrets", "/boot", "/lib/modules"}, cfg.FilePrefixes)
 	assert.Equal(t, 32768, cfg.ProcessCacheSize)
@@ -51,6 +51,7 @@ func TestConfigUnmarshalAndValidate(t *testing.T) {
 		},
 	}).Unmarshal(cfg))
 	require.NoError(t, cfg.Validate())
+	assert.False(t, cfg.Enforcement.KillOnEscalation)
 	assert.Equal(t, []string{"kubelet", "containerd"}, cfg.IgnoreComms)
 	assert.True(t, cfg.wants("process.exec"))
 	assert.False(t, cfg.wants("process.exit"))
@@ -86,6 +87,10 @@ func TestConfigUnmarshalAndValidate(t *testing.T) {
 		"kill comm ignored": func(c *Config) {
 			c.IgnoreComms = []string{"xmrig"}
 			c.Enforcement.KillComms = []string{"xmrig"}
+		},
+		"kill on escalation without its event": func(c *Config) {
+			c.Events = []string{"process.exec"}
+			c.Enforcement.KillOnEscalation = true
 		},
 		"enforcement without exec": func(c *Config) {
 			c.Events = []string{"process.exit"}

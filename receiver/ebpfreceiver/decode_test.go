@@ -97,6 +97,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(syntheticUnixConnect())
 	f.Add(syntheticFdDup())
 	f.Add(syntheticRawSocket())
+	f.Add(syntheticEscalation())
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var ev probe.Event
 		if probe.Decode(raw, &ev) != nil {
@@ -233,4 +234,74 @@ func TestRecordsShareTheirProcessResource(t *testing.T) {
 	lrs := curl.ScopeLogs().At(0).LogRecords()
 	assert.Equal(t, "process.exec", lrs.At(0).EventName())
 	assert.Equal(t, "file.open", lrs.At(1).EventName(), "the new program's open joins its exec")
+}
+
+// syntheticEscalation is a privilege.escalation record as bpf/events.h lays it
+// out: uid 1000 became euid 0 in syscall 16 (ioctl), and was killed.
+func syntheticEscalation() []byte {
+	raw := syntheticRecord(probe.KindPrivEscalation, 112)
+	le := binary.LittleEndian
+	le.PutUint32(raw[4:], 4242)
+	le.PutUint32(raw[8:], 4242)
+	for _, off := range []int{16, 20, 24, 28, 80, 88, 92} { // old uid, euid, gid, egid; new uid, gid, egid
+		le.PutUint32(raw[off:], 1000)
+	}
+	le.PutUint32(raw[96:], 16)                             // syscall
+	le.PutUint32(raw[100:], probe.EscalationKilled)        // flags
+	le.PutUint32(raw[104:], uint32(probe.HookCommitCreds)) // hook
+	return raw
+}
+
+func TestEscalationAttributes(t *testing.T) {
+	var ev probe.Event
+	require.NoError(t, probe.Decode(syntheticEscalation(), &ev))
+	r := &ebpfReceiver{procs: newProcCache(8), strings: newInterner(8)}
+	b := newEventBatch()
+	r.appendEvent(b, &ev)
+	lr := events(b.logs)[0]
+	assert.Equal(t, "privilege.escalation", lr.EventName())
+	assert.Equal(t, plog.SeverityNumberWarn, lr.SeverityNumber())
+	assert.Equal(t, "uid 1000/1000 -> 1000/0", lr.Body().Str())
+	assert.Equal(t, map[string]any{
+		"k8ssec.hook":                       "commit_creds",
+		"k8ssec.privilege.old.real_id":      int64(1000),
+		"k8ssec.privilege.old.effective_id": int64(1000),
+		"k8ssec.privilege.old.group_id":     int64(1000),
+		"k8ssec.privilege.new.real_id":      int64(1000),
+		"k8ssec.privilege.new.effective_id": int64(0),
+		"k8ssec.privilege.new.group_id":     int64(1000),
+		"k8ssec.syscall.id":                 int64(16),
+		"k8ssec.enforcement.action":         "sigkill",
+		"k8ssec.enforcement.rule":           "kill_on_escalation",
+	}, lr.Attributes().AsRaw())
+	assert.LessOrEqual(t, lr.Attributes().Len(), ownAttributes(&ev))
+	assert.Error(t, probe.Decode(syntheticEscalation()[:108], &ev), "short")
+}
+
+// TestHookRecordsSaySo: a file.open or network.* record from a kernel hook
+// names it; a network one has no result and fd -1 (no fd was named).
+func TestHookRecordsSaySo(t *testing.T) {
+	open := syntheticResolvedOpen()
+	binary.LittleEndian.PutUint32(open[132:], uint32(probe.HookSecurityFileOpen))
+	conn := syntheticRecord(probe.KindNetConnect, 144)
+	le := binary.LittleEndian
+	le.PutUint16(conn[88:], 2)    // AF_INET
+	le.PutUint16(conn[90:], 6)    // TCP
+	le.PutUint16(conn[94:], 8443) // dport
+	le.PutUint32(conn[140:], uint32(probe.HookTCPConnect))
+	r := &ebpfReceiver{procs: newProcCache(8), strings: newInterner(8)}
+	for raw, hook := range map[*[]byte]string{&open: "security_file_open", &conn: "tcp_connect"} {
+		var ev probe.Event
+		require.NoError(t, probe.Decode(*raw, &ev))
+		b := newEventBatch()
+		r.appendEvent(b, &ev)
+		a := events(b.logs)[0].Attributes().AsRaw()
+		assert.Equal(t, hook, a["k8ssec.hook"])
+		assert.LessOrEqual(t, len(a), ownAttributes(&ev))
+		if ev.Kind == probe.KindNetConnect {
+			assert.Equal(t, int64(-1), a["k8ssec.network.socket.fd"], "no fd, and not 0")
+			assert.NotContains(t, a, "k8ssec.syscall.result")
+			assert.Equal(t, int64(8443), a["server.port"])
+		}
+	}
 }

@@ -47,6 +47,7 @@ const (
 	attrExecID               = "k8ssec.process.exec_id"    // unique per exec: node, boot time, pid
 	attrParentExecID         = "k8ssec.process.parent.exec_id"
 	attrChildPid             = "k8ssec.process.child.pid"      // process.fork: the new process
+	attrHook                 = "k8ssec.hook"                   // the kernel function that saw what no syscall tracepoint did
 	attrRequestedPath        = "k8ssec.process.requested_path" // process.exec: the path execve received, when the kernel resolved another
 
 	enforcementSigkill = "sigkill"
@@ -111,6 +112,8 @@ func (r *ebpfReceiver) appendEvent(b *eventBatch, ev *probe.Event) {
 		appendFile(lr, attrs, ev, r.strings)
 	case probe.KindNetConnect, probe.KindNetAccept, probe.KindNetBind, probe.KindNetListen, probe.KindNetTCPState:
 		appendNet(lr, attrs, ev)
+	case probe.KindPrivEscalation:
+		appendEscalation(lr, attrs, ev)
 	case probe.KindNetSocket:
 		appendSocket(lr, attrs, ev)
 	case probe.KindFdDup:
@@ -134,6 +137,9 @@ func ownAttributes(ev *probe.Event) int {
 	n := 0
 	if ev.Pid != ev.Tgid {
 		n++ // thread.id
+	}
+	if ev.Hook != probe.HookNone {
+		n++ // k8ssec.hook
 	}
 	switch kind := ev.Kind; {
 	case kind == probe.KindFileOpen:
@@ -164,6 +170,8 @@ func ownAttributes(ev *probe.Event) int {
 		return n + 6 // binary, symbol, return, args, truncated, unreadable
 	case probe.IsPrivKind(kind):
 		return n + 9
+	case kind == probe.KindPrivEscalation:
+		return n + 11
 	case kind == probe.KindNetSocket, kind == probe.KindFdDup, kind == probe.KindNetConnect && ev.Family == unix.AF_UNIX:
 		return n + socketAttributes(kind)
 	default: // the other file kinds, network

@@ -51,6 +51,9 @@ func appendFile(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event, strs *int
 	lr.Body().SetStr(p)
 	switch ev.Kind {
 	case probe.KindFileOpen:
+		if ev.Hook != probe.HookNone {
+			attrs.PutStr(attrHook, ev.Hook.String())
+		}
 		attrs.PutBool(attrFileResolved, ev.PathResolved)
 		if ev.PathResolved {
 			attrs.PutStr(attrFileInode, strconv.FormatUint(ev.Inode, 10))

@@ -116,6 +116,13 @@ func appendNet(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event) {
 		attrs.PutStr(attrTCPNewState, tcpState(ev.NewState))
 		return // no syscall
 	}
+	if ev.Hook != probe.HookNone {
+		// From a kernel function, not a syscall: no result, and fd -1 (no fd
+		// this process named), so that a rule on fds 0-2 cannot read a 0.
+		attrs.PutStr(attrHook, ev.Hook.String())
+		attrs.PutInt(attrSocketFd, -1)
+		return
+	}
 	attrs.PutInt(attrSocketFd, int64(ev.Fd))
 	attrs.PutInt(attrSyscallResult, ev.Result)
 }

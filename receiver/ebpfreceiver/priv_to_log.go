@@ -1,6 +1,8 @@
 package ebpfreceiver
 
 import (
+	"strconv"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"golang.org/x/sys/unix"
@@ -146,4 +148,44 @@ func appendPriv(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event) {
 		attrs.PutInt(attrMemfdFlags, int64(a[1]))
 		lr.Body().SetStr(string(ev.Str1))
 	}
+}
+
+// Escalation attributes (privilege.escalation); the old and new uids use the
+// privilege.setuid names.
+const (
+	attrOldGroupID          = "k8ssec.privilege.old.group_id"
+	attrNewGroupID          = "k8ssec.privilege.new.group_id"
+	attrSyscallID           = "k8ssec.syscall.id"     // the number of the syscall the task was in
+	attrSyscallCompat       = "k8ssec.syscall.compat" // a 32-bit (ia32) syscall: k8ssec.syscall.id is of that table
+	attrEscalationExec      = "k8ssec.privilege.exec" // during an execve whose executable is not set-uid to the new euid
+	enforcementRuleEscalate = "kill_on_escalation"
+)
+
+// appendEscalation maps a privilege.escalation record: the header has the
+// old ids, the record the new ones.
+func appendEscalation(lr plog.LogRecord, attrs pcommon.Map, ev *probe.Event) {
+	lr.SetEventName(ev.Kind.String())
+	lr.SetSeverityNumber(plog.SeverityNumberWarn)
+	attrs.PutStr(attrHook, ev.Hook.String())
+	attrs.PutInt(attrOldRealID, int64(ev.Uid))
+	attrs.PutInt(attrOldEffectiveID, int64(ev.Euid))
+	attrs.PutInt(attrOldGroupID, int64(ev.Gid))
+	attrs.PutInt(attrNewRealID, int64(ev.NewUid))
+	attrs.PutInt(attrNewEffectiveID, int64(ev.NewEuid))
+	attrs.PutInt(attrNewGroupID, int64(ev.NewGid))
+	if ev.Syscall != probe.NoSyscall {
+		attrs.PutInt(attrSyscallID, int64(ev.Syscall))
+	}
+	if ev.Flags&probe.EscalationCompat != 0 {
+		attrs.PutBool(attrSyscallCompat, true)
+	}
+	if ev.Flags&probe.EscalationExec != 0 {
+		attrs.PutBool(attrEscalationExec, true)
+	}
+	if ev.Flags&probe.EscalationKilled != 0 {
+		attrs.PutStr(attrEnforcementAction, enforcementSigkill)
+		attrs.PutStr(attrEnforcementRule, enforcementRuleEscalate)
+	}
+	lr.Body().SetStr("uid " + strconv.FormatUint(uint64(ev.Uid), 10) + "/" + strconv.FormatUint(uint64(ev.Euid), 10) +
+		" -> " + strconv.FormatUint(uint64(ev.NewUid), 10) + "/" + strconv.FormatUint(uint64(ev.NewEuid), 10))
 }

@@ -57,6 +57,7 @@ type ebpfReceiver struct {
 	unwarnedLost uint64
 	lastWarn     time.Time
 	lastKills    uint64
+	lastEscKills uint64
 	lastDenials  uint64
 
 	// shell commands: the bash binaries to probe, found by the reader in
@@ -100,25 +101,27 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		return err
 	}
 	p, err := probe.Load(probe.Config{
-		RingBufferSize: r.cfg.RingBufferSize,
-		MaxArgs:        r.cfg.MaxArgs,
-		IgnoreComms:    r.cfg.IgnoreComms,
-		CgroupPath:     r.cfg.CgroupPath,
-		SkipExec:       !r.cfg.wants(eventProcessExec),
-		SkipExit:       !r.cfg.wants(eventProcessExit),
-		SkipFork:       !r.cfg.wants(eventProcessFork),
-		FileKinds:      r.cfg.fileKinds(),
-		FilePrefixes:   r.cfg.FilePrefixes,
-		NetKinds:       r.cfg.netKinds(),
-		Ports:          r.cfg.PortsOfInterest,
-		PrivKinds:      r.cfg.privKinds(),
-		KillPaths:      r.cfg.Enforcement.KillPaths,
-		KillComms:      r.cfg.Enforcement.KillComms,
-		DenyExecPaths:  r.cfg.Enforcement.DenyExecPaths,
-		ContainerPaths: r.cfg.Enforcement.ContainerPaths,
-		ShellCommands:  r.cfg.ShellCommands,
-		ShellBinaries:  hostShells,
-		Uprobes:        uprobes,
+		RingBufferSize:   r.cfg.RingBufferSize,
+		MaxArgs:          r.cfg.MaxArgs,
+		IgnoreComms:      r.cfg.IgnoreComms,
+		CgroupPath:       r.cfg.CgroupPath,
+		SkipExec:         !r.cfg.wants(eventProcessExec),
+		SkipExit:         !r.cfg.wants(eventProcessExit),
+		SkipFork:         !r.cfg.wants(eventProcessFork),
+		FileKinds:        r.cfg.fileKinds(),
+		FilePrefixes:     r.cfg.FilePrefixes,
+		NetKinds:         r.cfg.netKinds(),
+		Ports:            r.cfg.PortsOfInterest,
+		PrivKinds:        r.cfg.privKinds(),
+		KillPaths:        r.cfg.Enforcement.KillPaths,
+		KillComms:        r.cfg.Enforcement.KillComms,
+		DenyExecPaths:    r.cfg.Enforcement.DenyExecPaths,
+		ContainerPaths:   r.cfg.Enforcement.ContainerPaths,
+		ShellCommands:    r.cfg.ShellCommands,
+		ShellBinaries:    hostShells,
+		Uprobes:          uprobes,
+		Escalation:       r.cfg.wants(eventPrivEscalation),
+		KillOnEscalation: r.cfg.Enforcement.KillOnEscalation,
 	})
 	if err != nil {
 		return err
@@ -130,6 +133,15 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 	for object, err := range p.Unavailable {
 		r.set.Logger.Error("ebpf receiver: these programs could not be loaded on this kernel; their events are off, the others run",
 			zap.String("programs", object), zap.Error(err))
+	}
+	if len(p.Hooks) > 0 {
+		r.set.Logger.Info("ebpf receiver: kernel hooks (fentry preferred, kprobe next; unavailable: that hook's records are not sent)",
+			zap.Any("hooks", p.HookModes()))
+		for h, st := range p.Hooks {
+			if st.Err != nil {
+				r.set.Logger.Warn("ebpf receiver: kernel hook unavailable on this kernel", zap.String("hook", h.String()), zap.Error(st.Err))
+			}
+		}
 	}
 	if len(p.Missing) > 0 {
 		r.set.Logger.Warn("ebpf receiver: tracepoints missing on this kernel (their syscalls are not watched)", zap.Strings("tracepoints", p.Missing))
@@ -160,6 +172,7 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		r.set.Logger.Info("ebpf receiver: enforcement on: matching execs are killed (SIGKILL) or refused (BPF LSM)",
 			zap.Strings("kill_paths", r.cfg.Enforcement.KillPaths), zap.Strings("kill_comms", r.cfg.Enforcement.KillComms),
 			zap.Strings("deny_exec_paths", r.cfg.Enforcement.DenyExecPaths),
+			zap.Bool("kill_on_escalation", r.cfg.Enforcement.KillOnEscalation),
 			zap.String("cgroup_path", r.cfg.CgroupPath))
 	}
 
@@ -300,6 +313,14 @@ func (r *ebpfReceiver) pollLoss() {
 		} else if kills > r.lastKills {
 			r.tel.ReceiverEbpfEnforcementKills.Add(context.Background(), int64(kills-r.lastKills))
 			r.lastKills = kills
+		}
+	}
+	if r.cfg.Enforcement.KillOnEscalation {
+		if kills, err := r.probe.EscalationKillCount(); err != nil {
+			r.set.Logger.Warn("cannot read the kernel's escalation kill counter", zap.Error(err))
+		} else if kills > r.lastEscKills {
+			r.tel.ReceiverEbpfEnforcementKills.Add(context.Background(), int64(kills-r.lastEscKills))
+			r.lastEscKills = kills
 		}
 	}
 	if len(r.cfg.Enforcement.DenyExecPaths) > 0 {

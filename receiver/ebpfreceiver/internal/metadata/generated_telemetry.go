@@ -69,7 +69,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfEnforcementKills, err = builder.meter.Int64Counter(
 		"otelcol_receiver_ebpf_enforcement_kills",
-		metric.WithDescription("Processes killed (SIGKILL at exec) by enforcement (`enforcement.kill_paths`, `enforcement.kill_comms`), counted in the kernel. [Alpha]"),
+		metric.WithDescription("Processes killed (SIGKILL) by enforcement, counted in the kernel, at exec (`enforcement.kill_paths`, `enforcement.kill_comms`) and on privilege escalation (`enforcement.kill_on_escalation`). [Alpha]"),
 		metric.WithUnit("{process}"),
 	)
 	errs = errors.Join(errs, err)

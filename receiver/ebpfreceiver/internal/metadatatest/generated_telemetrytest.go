@@ -40,7 +40,7 @@ func AssertEqualReceiverEbpfEnforcementDenials(t *testing.T, tt *componenttest.T
 func AssertEqualReceiverEbpfEnforcementKills(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_ebpf_enforcement_kills",
-		Description: "Processes killed (SIGKILL at exec) by enforcement (`enforcement.kill_paths`, `enforcement.kill_comms`), counted in the kernel. [Alpha]",
+		Description: "Processes killed (SIGKILL) by enforcement, counted in the kernel, at exec (`enforcement.kill_paths`, `enforcement.kill_comms`) and on privilege escalation (`enforcement.kill_on_escalation`). [Alpha]",
 		Unit:        "{process}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -42,6 +42,9 @@ const (
 	KindFork        Kind = Kind(processEventKindEVENT_KIND_FORK)
 	KindFileLink    Kind = Kind(processEventKindEVENT_KIND_FILE_LINK)
 	KindFileSymlink Kind = Kind(processEventKindEVENT_KIND_FILE_SYMLINK)
+	// KindPrivEscalation: commit_creds gave a task uid 0 outside a syscall
+	// that grants it (kprobe.bpf.c).
+	KindPrivEscalation Kind = Kind(processEventKindEVENT_KIND_PRIV_ESCALATION)
 
 	KindShellCommand Kind = Kind(processEventKindEVENT_KIND_SHELL_COMMAND)
 	KindUprobe       Kind = Kind(processEventKindEVENT_KIND_UPROBE)
@@ -103,6 +106,8 @@ func (k Kind) String() string {
 		return "file.link"
 	case KindFileSymlink:
 		return "file.symlink"
+	case KindPrivEscalation:
+		return "privilege.escalation"
 	case KindShellCommand:
 		return "process.shell_command"
 	case KindUprobe:
@@ -136,6 +141,40 @@ const (
 	fileFlagInodeMatch uint32 = 1 << 1
 )
 
+// Flags of a privilege.escalation record (ESCALATION_FLAG_* in bpf/events.h).
+const (
+	EscalationKilled uint32 = 1 << 0 // enforcement: SIGKILL sent
+	EscalationExec   uint32 = 1 << 1 // in an execve whose executable is not set-uid to the new euid
+	EscalationCompat uint32 = 1 << 2 // in a 32-bit (ia32) syscall: Syscall is of that table
+)
+
+// NoSyscall is an escalation's Syscall when the task was in none.
+const NoSyscall = ^uint32(0)
+
+// Hook is the kernel-function hook that sent a record (enum hook_id in
+// bpf/events.h); HookNone: a syscall tracepoint.
+type Hook uint32
+
+// The hooks of kprobe.bpf.c.
+const (
+	HookNone             Hook = 0
+	HookCommitCreds      Hook = 1
+	HookSecurityFileOpen Hook = 2
+	HookTCPConnect       Hook = 3
+	HookInetCskAccept    Hook = 4
+)
+
+var hookNames = [...]string{HookCommitCreds: "commit_creds", HookSecurityFileOpen: "security_file_open",
+	HookTCPConnect: "tcp_connect", HookInetCskAccept: "inet_csk_accept"}
+
+// String is the kernel function's name ("" for HookNone).
+func (h Hook) String() string {
+	if int(h) < len(hookNames) {
+		return hookNames[h]
+	}
+	return fmt.Sprintf("hook(%d)", uint32(h))
+}
+
 // Record sizes, taken from the bpf2go types so that a layout change in
 // events.h that is not regenerated fails the tests rather than misdecodes.
 var (
@@ -152,10 +191,13 @@ var (
 	fileDataOff   = int(unsafe.Offsetof(fileFileEvent{}.Data))
 	netSize       = int(unsafe.Sizeof(netNetEvent{}))
 	privSize      = int(unsafe.Sizeof(privPrivEvent{}))
-	shellCmdOff   = int(unsafe.Offsetof(uprobeShellEvent{}.Command))
-	uprobeSize    = int(unsafe.Sizeof(uprobeUprobeEvent{}))
-	errShort      = errors.New("probe: short record")
-	errBadLength  = errors.New("probe: record lengths exceed the record")
+	// struct escalation_event: the header and eight words. Its bpf2go type is
+	// x86-64 only (kprobe_x86_bpfel.go); a test compares the two there.
+	escalationSize = headerSize + 32
+	shellCmdOff    = int(unsafe.Offsetof(uprobeShellEvent{}.Command))
+	uprobeSize     = int(unsafe.Sizeof(uprobeUprobeEvent{}))
+	errShort       = errors.New("probe: short record")
+	errBadLength   = errors.New("probe: record lengths exceed the record")
 )
 
 // Header is the part common to every event.
@@ -246,6 +288,17 @@ type Event struct {
 	// network.socket, process.fd_dup, and network.connect to a unix socket.
 	Socket SocketDetail
 
+	// Hook is the kernel function that saw a file.open, network.connect,
+	// network.accept or privilege.escalation no syscall tracepoint saw
+	// (HookNone: a syscall tracepoint sent it).
+	Hook Hook
+
+	// privilege.escalation: the new ids (the header has the old ones), the
+	// syscall the task was in (its number; NoSyscall: none) and
+	// Escalation* flags in Flags.
+	NewUid, NewEuid, NewGid, NewEgid uint32
+	Syscall                          uint32
+
 	// privilege.*, namespace.*, kernel.*, process.ptrace,
 	// process.memfd_create (and Result). See struct priv_event in
 	// bpf/events.h for what SysArgs, Name, Str1 and Str2 hold per Op.
@@ -321,6 +374,7 @@ func Decode(raw []byte, ev *Event) error {
 	h.CgroupID = le.Uint64(raw[40:])
 	h.Ktime = le.Uint64(raw[48:])
 	copy(h.Comm[:], raw[56:72])
+	ev.Hook = HookNone
 	h.StartTime = le.Uint64(raw[72:])
 
 	switch h.Kind {
@@ -357,6 +411,18 @@ func Decode(raw []byte, ev *Event) error {
 		ev.Signal = le.Uint32(raw[headerSize+4:])
 		ev.CoreDumped = le.Uint32(raw[headerSize+8:]) != 0
 		ev.Flags, ev.Argc, ev.Filename, ev.Args = 0, 0, nil, nil
+	case KindPrivEscalation:
+		if len(raw) < escalationSize {
+			return errShort
+		}
+		b := raw[headerSize:]
+		ev.NewUid = le.Uint32(b)
+		ev.NewEuid = le.Uint32(b[4:])
+		ev.NewGid = le.Uint32(b[8:])
+		ev.NewEgid = le.Uint32(b[12:])
+		ev.Syscall = le.Uint32(b[16:])
+		ev.Flags = le.Uint32(b[20:])
+		ev.Hook = Hook(le.Uint32(b[24:]))
 	case KindFork:
 		if len(raw) < forkSize {
 			return errShort
@@ -379,6 +445,7 @@ func Decode(raw []byte, ev *Event) error {
 		flags := le.Uint32(raw[headerSize+48:])
 		ev.PathResolved = flags&fileFlagResolved != 0
 		ev.InodeMatch = flags&fileFlagInodeMatch != 0
+		ev.Hook = Hook(le.Uint32(raw[headerSize+52:]))
 		ev.Sensitive, ev.TargetPid = sensitiveOf(h.Kind, flags, ev.Owner)
 		data := raw[fileDataOff:]
 		if pl+tl+rl > len(data) {
@@ -402,6 +469,7 @@ func Decode(raw []byte, ev *Event) error {
 		ev.Fd = int32(le.Uint32(b[48:]))
 		ev.OldState = int32(le.Uint32(b[52:]))
 		ev.NewState = int32(le.Uint32(b[56:]))
+		ev.Hook = Hook(le.Uint32(b[60:]))
 		return decodeUnix(raw, ev)
 	case KindNetSocket:
 		return decodeSocket(raw, ev)

@@ -85,6 +85,29 @@ func requireTracefsAt(dirs ...string) error {
 	return errors.New("tracefs is not mounted: syscalls tracepoints need it; run `mount -t tracefs nodev /sys/kernel/tracing` (in Kubernetes, mount the host's /sys/kernel/tracing into the pod)")
 }
 
+// fillFileFilters puts cfg's prefixes into a file_prefixes map and the inodes
+// of those that name regular files into a file_inodes map (the file object's,
+// and the hook object's copies of them).
+func fillFileFilters(cfg Config, prefixes, inodes *ebpf.Map) error {
+	for _, pr := range cfg.FilePrefixes {
+		keys, _ := prefixKeys(pr) // checked by checkConfig
+		for _, k := range keys {
+			if err := prefixes.Put(&k, uint8(1)); err != nil {
+				return fmt.Errorf("adding %q to the file prefixes: %w", pr, err)
+			}
+		}
+		// A prefix naming a regular file is also watched by inode, so that
+		// opening it through a hard link is reported. Prefixes that do not
+		// exist yet or are directories are watched by path only.
+		if id, err := FileIDOf(path.Clean(pr)); err == nil {
+			if err := inodes.Put(&id, uint8(1)); err != nil {
+				return fmt.Errorf("adding the inode of %q to the watched files: %w", pr, err)
+			}
+		}
+	}
+	return nil
+}
+
 func (p *Probe) loadFile(cfg Config) error {
 	if err := requireTracefs(); err != nil {
 		return err
@@ -101,21 +124,8 @@ func (p *Probe) loadFile(cfg Config) error {
 		return explainLoadError("file", err)
 	}
 	p.file = objs
-	for _, pr := range cfg.FilePrefixes {
-		keys, _ := prefixKeys(pr) // checked by checkConfig
-		for _, k := range keys {
-			if err := objs.FilePrefixes.Put(&k, uint8(1)); err != nil {
-				return fmt.Errorf("adding %q to the file prefixes: %w", pr, err)
-			}
-		}
-		// A prefix naming a regular file is also watched by inode, so that
-		// opening it through a hard link is reported. Prefixes that do not
-		// exist yet or are directories are watched by path only.
-		if id, err := FileIDOf(path.Clean(pr)); err == nil {
-			if err := objs.FileInodes.Put(&id, uint8(1)); err != nil {
-				return fmt.Errorf("adding the inode of %q to the watched files: %w", pr, err)
-			}
-		}
+	if err := fillFileFilters(cfg, objs.FilePrefixes, objs.FileInodes); err != nil {
+		return err
 	}
 	var opens, progs []syscallProg
 	for _, k := range cfg.FileKinds {

@@ -43,7 +43,7 @@ type fileFileEvent struct {
 	Dev       uint32
 	RawLen    uint32
 	FileFlags uint32
-	Pad       uint32
+	Hook      uint32
 	Data      [768]int8
 }
 

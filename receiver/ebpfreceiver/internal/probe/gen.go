@@ -14,4 +14,5 @@ package probe // import "github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfr
 //go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target bpfel -type net_event -type net_unix_event -type socket_event -type fd_dup_event net ../../../../bpf/net.bpf.c -- -I../../../../bpf
 //go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target bpfel -type priv_event -type priv_op priv ../../../../bpf/priv.bpf.c -- -I../../../../bpf
 //go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target bpfel lsm ../../../../bpf/lsm.bpf.c -- -I../../../../bpf
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64 -type escalation_event -type hook_id kprobe ../../../../bpf/kprobe.bpf.c -- -I../../../../bpf
 //go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target bpfel -type shell_event -type uprobe_event -type uprobe_config -type uprobe_arg_type uprobe ../../../../bpf/uprobe.bpf.c -- -I../../../../bpf

@@ -87,7 +87,7 @@ type netNetEvent struct {
 	Fd       int32
 	Oldstate int32
 	Newstate int32
-	Pad      uint32
+	Hook     uint32
 }
 
 type netNetPathWalk struct {

@@ -85,6 +85,15 @@ type Config struct {
 	// host's.
 	ContainerPaths bool
 
+	// Escalation loads the commit_creds hook (bpf/kprobe.bpf.c), which
+	// reports privilege.escalation: uid or euid 0 gained outside a syscall
+	// that grants it.
+	Escalation bool
+	// KillOnEscalation makes the commit_creds hook SIGKILL the task that
+	// escalates (within CgroupPath; whatever IgnoreComms says); its record
+	// has EscalationKilled. Load fails when the hook cannot run.
+	KillOnEscalation bool
+
 	// ShellCommands loads the uprobe object's readline uretprobe: lines
 	// read by interactive bash shells (process.shell_command). The bash
 	// binaries among ShellBinaries that exist are probed at load (deduplicated
@@ -99,6 +108,12 @@ type Config struct {
 	shellLimit int
 	// failObjects makes the named objects fail to load (tests).
 	failObjects []string
+	// hookModes are the hook modes tried, in order (tests); default
+	// fentry, then kprobe.
+	hookModes []HookMode
+	// ungranted are syscall numbers left out of the granting set (tests: a
+	// syscall the escalation detector does not know to grant).
+	ungranted []uint32
 }
 
 // Probe is the loaded and attached programs.
@@ -114,6 +129,7 @@ type Probe struct {
 	priv         *privObjects
 	lsm          *lsmObjects
 	uprobe       *uprobeObjects
+	hooks        *hookObjects
 	links        map[string][]link.Link // by object
 	linkMu       sync.Mutex             // links: AttachShell adds to them while the probe runs
 
@@ -123,6 +139,9 @@ type Probe struct {
 	// Unavailable says, per object ("process", "file", "net", "priv", "uprobe"), why it is not
 	// running: its programs failed to load or attach. The others run.
 	Unavailable map[string]error
+	// Hooks says, per kernel-function hook that Config asks for, how it
+	// runs (fentry, kprobe) or why it does not.
+	Hooks map[Hook]HookStatus
 	// ShellErrors are why bash binaries of ShellBinaries could not be
 	// probed (those that exist).
 	ShellErrors []error
@@ -184,7 +203,7 @@ func Load(cfg Config) (*Probe, error) {
 		defer cgroupDir.Close()
 	}
 
-	p := &Probe{Unavailable: map[string]error{}, links: map[string][]link.Link{}}
+	p := &Probe{Unavailable: map[string]error{}, Hooks: map[Hook]HookStatus{}, links: map[string][]link.Link{}}
 	if p.identity, err = newPolicyIdentity(); err != nil {
 		return nil, err
 	}
@@ -219,6 +238,12 @@ func Load(cfg Config) (*Probe, error) {
 		{"process", !cfg.SkipExec || !cfg.SkipExit || !cfg.SkipFork, func() error { return p.loadProcess(spec, cfg) }},
 		{"file", len(cfg.FileKinds) > 0, func() error { return p.loadFile(cfg) }},
 		{"net", len(cfg.NetKinds) > 0, func() error { return p.loadNet(cfg) }},
+		// After file and net (the hooks leave to them what they attached), before priv.
+		{"hooks", len(cfg.wantedHooks()) > 0, func() error {
+			n, err := p.loadHookObject(cfg)
+			requested += n - 1 // counted only when privilege.escalation is asked for: the others fall back to tracepoints
+			return err
+		}},
 		{"uprobe", cfg.ShellCommands || len(cfg.Uprobes) > 0, func() error { return p.loadUprobe(cfg) }},
 		// Last: its bpf() watch would otherwise report the loads of the objects after it.
 		{"priv", len(cfg.PrivKinds) > 0, func() error { return p.loadPriv(cfg) }},
@@ -228,6 +253,10 @@ func Load(cfg Config) (*Probe, error) {
 		}
 		requested++
 		err := obj.load()
+		if obj.name == "hooks" && err != nil {
+			p.Close() // kill_on_escalation without its hook
+			return nil, err
+		}
 		if slices.Contains(cfg.failObjects, obj.name) {
 			err = errors.New("failing on purpose (test)")
 		}
@@ -383,6 +412,9 @@ func checkConfig(cfg Config) error {
 		if c == "" {
 			errs = append(errs, errors.New("kill comms: empty name"))
 		}
+	}
+	if cfg.KillOnEscalation && !cfg.Escalation {
+		errs = append(errs, errors.New("kill on escalation needs the escalation hook (Escalation)"))
 	}
 	for _, k := range cfg.PrivKinds {
 		if !IsPrivKind(k) {
@@ -553,6 +585,11 @@ func (p *Probe) unload(object string) {
 			_ = p.lsm.Close()
 			p.lsm = nil
 		}
+	case "hooks":
+		if p.hooks != nil {
+			_ = p.hooks.Close()
+			p.hooks = nil
+		}
 	case "uprobe":
 		if p.uprobe != nil {
 			_ = p.uprobe.Close()
@@ -609,6 +646,10 @@ func (p *Probe) Close() error {
 	if p.lsm != nil {
 		errs = append(errs, p.lsm.Close())
 		p.lsm = nil
+	}
+	if p.hooks != nil {
+		errs = append(errs, p.hooks.Close())
+		p.hooks = nil
 	}
 	if p.uprobe != nil {
 		errs = append(errs, p.uprobe.Close())

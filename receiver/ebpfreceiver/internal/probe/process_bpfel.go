@@ -34,37 +34,38 @@ type processEventHeader struct {
 type processEventKind uint32
 
 const (
-	processEventKindEVENT_KIND_NONE          processEventKind = 0
-	processEventKindEVENT_KIND_EXEC          processEventKind = 1
-	processEventKindEVENT_KIND_EXIT          processEventKind = 2
-	processEventKindEVENT_KIND_FILE_OPEN     processEventKind = 3
-	processEventKindEVENT_KIND_FILE_UNLINK   processEventKind = 4
-	processEventKindEVENT_KIND_FILE_RENAME   processEventKind = 5
-	processEventKindEVENT_KIND_FILE_CHMOD    processEventKind = 6
-	processEventKindEVENT_KIND_FILE_CHOWN    processEventKind = 7
-	processEventKindEVENT_KIND_NET_CONNECT   processEventKind = 8
-	processEventKindEVENT_KIND_NET_ACCEPT    processEventKind = 9
-	processEventKindEVENT_KIND_NET_BIND      processEventKind = 10
-	processEventKindEVENT_KIND_NET_LISTEN    processEventKind = 11
-	processEventKindEVENT_KIND_NET_TCP_STATE processEventKind = 12
-	processEventKindEVENT_KIND_PRIV_SETUID   processEventKind = 13
-	processEventKindEVENT_KIND_PRIV_SETGID   processEventKind = 14
-	processEventKindEVENT_KIND_PRIV_CAPSET   processEventKind = 15
-	processEventKindEVENT_KIND_NS_SETNS      processEventKind = 16
-	processEventKindEVENT_KIND_NS_UNSHARE    processEventKind = 17
-	processEventKindEVENT_KIND_NS_MOUNT      processEventKind = 18
-	processEventKindEVENT_KIND_MODULE_LOAD   processEventKind = 19
-	processEventKindEVENT_KIND_PTRACE        processEventKind = 20
-	processEventKindEVENT_KIND_BPF_LOAD      processEventKind = 21
-	processEventKindEVENT_KIND_MEMFD_CREATE  processEventKind = 22
-	processEventKindEVENT_KIND_FORK          processEventKind = 23
-	processEventKindEVENT_KIND_FILE_LINK     processEventKind = 24
-	processEventKindEVENT_KIND_FILE_SYMLINK  processEventKind = 25
-	processEventKindEVENT_KIND_SHELL_COMMAND processEventKind = 27
-	processEventKindEVENT_KIND_UPROBE        processEventKind = 28
-	processEventKindEVENT_KIND_NET_SOCKET    processEventKind = 29
-	processEventKindEVENT_KIND_FD_DUP        processEventKind = 30
-	processEventKindEVENT_KIND_MAX           processEventKind = 32
+	processEventKindEVENT_KIND_NONE            processEventKind = 0
+	processEventKindEVENT_KIND_EXEC            processEventKind = 1
+	processEventKindEVENT_KIND_EXIT            processEventKind = 2
+	processEventKindEVENT_KIND_FILE_OPEN       processEventKind = 3
+	processEventKindEVENT_KIND_FILE_UNLINK     processEventKind = 4
+	processEventKindEVENT_KIND_FILE_RENAME     processEventKind = 5
+	processEventKindEVENT_KIND_FILE_CHMOD      processEventKind = 6
+	processEventKindEVENT_KIND_FILE_CHOWN      processEventKind = 7
+	processEventKindEVENT_KIND_NET_CONNECT     processEventKind = 8
+	processEventKindEVENT_KIND_NET_ACCEPT      processEventKind = 9
+	processEventKindEVENT_KIND_NET_BIND        processEventKind = 10
+	processEventKindEVENT_KIND_NET_LISTEN      processEventKind = 11
+	processEventKindEVENT_KIND_NET_TCP_STATE   processEventKind = 12
+	processEventKindEVENT_KIND_PRIV_SETUID     processEventKind = 13
+	processEventKindEVENT_KIND_PRIV_SETGID     processEventKind = 14
+	processEventKindEVENT_KIND_PRIV_CAPSET     processEventKind = 15
+	processEventKindEVENT_KIND_NS_SETNS        processEventKind = 16
+	processEventKindEVENT_KIND_NS_UNSHARE      processEventKind = 17
+	processEventKindEVENT_KIND_NS_MOUNT        processEventKind = 18
+	processEventKindEVENT_KIND_MODULE_LOAD     processEventKind = 19
+	processEventKindEVENT_KIND_PTRACE          processEventKind = 20
+	processEventKindEVENT_KIND_BPF_LOAD        processEventKind = 21
+	processEventKindEVENT_KIND_MEMFD_CREATE    processEventKind = 22
+	processEventKindEVENT_KIND_FORK            processEventKind = 23
+	processEventKindEVENT_KIND_FILE_LINK       processEventKind = 24
+	processEventKindEVENT_KIND_FILE_SYMLINK    processEventKind = 25
+	processEventKindEVENT_KIND_PRIV_ESCALATION processEventKind = 26
+	processEventKindEVENT_KIND_SHELL_COMMAND   processEventKind = 27
+	processEventKindEVENT_KIND_UPROBE          processEventKind = 28
+	processEventKindEVENT_KIND_NET_SOCKET      processEventKind = 29
+	processEventKindEVENT_KIND_FD_DUP          processEventKind = 30
+	processEventKindEVENT_KIND_MAX             processEventKind = 32
 )
 
 type processExecEvent struct {

@@ -1,6 +1,7 @@
 package kubeeventsreceiver
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -20,12 +21,18 @@ import (
 // receiver writes, not a hand-made one.
 func eventRulesMatching(t *testing.T, e *corev1.Event) []string {
 	t.Helper()
+	lr := plog.NewLogRecord()
+	mapEvent(e, nil, pcommon.NewTimestampFromTime(time.Now()), lr)
+	return recordRulesMatching(t, lr)
+}
+
+// recordRulesMatching names the k8s_events pack's rules that alert on lr.
+func recordRulesMatching(t *testing.T, lr plog.LogRecord) []string {
+	t.Helper()
 	data, ok := rulepacks.Pack("k8s_events")
 	require.True(t, ok)
 	set, err := rules.Load([]rules.Source{{Name: "k8s_events", Data: data}}, rules.Options{})
 	require.NoError(t, err)
-	lr := plog.NewLogRecord()
-	mapEvent(e, nil, pcommon.NewTimestampFromTime(time.Now()), lr)
 	ev := rules.EventFromRecord(lr, pcommon.NewMap())
 	var names []string
 	for _, m := range rules.NewEngine(set, rules.StateConfig{}).Evaluate(&ev, nil) {
@@ -72,4 +79,38 @@ func TestEventsPackOnMappedEvents(t *testing.T) {
 	sysOOM.Reason, sysOOM.Source.Component = "SystemOOM", "kubelet"
 	sysOOM.Message = "System OOM encountered, victim process: xmrig, pid: 31337"
 	assert.Contains(t, eventRulesMatching(t, sysOOM), "Kernel OOM killer on a node")
+}
+
+// TestEventsPackThroughTheAPI: the same two Events created in a real
+// kube-apiserver and received by the receiver's watch (node-problem-detector
+// reports on the Node, in the default namespace).
+func TestEventsPackThroughTheAPI(t *testing.T) {
+	c, cs := cluster(t)
+	ctx := context.Background()
+	const ns = "default"
+	tr := startReceiver(t, c.Config, rcvOpts{})
+
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
+	_, err := cs.CoreV1().Events(ns).Create(ctx, &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Name: "node-1.oom", Namespace: ns},
+		InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: "node-1", UID: "node-1"},
+		Reason:         "OOMKilling", Type: corev1.EventTypeWarning, Count: 1,
+		Message:        "Out of memory: Killed process 4242 (java) total-vm:5040980kB, anon-rss:3991324kB, file-rss:0kB",
+		Source:         corev1.EventSource{Component: "kernel-monitor", Host: "node-1"},
+		FirstTimestamp: now, LastTimestamp: now,
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	backoff := coreEvent(ns, "web-0.crashloop", "BackOff", "Back-off restarting failed container web in pod web-0_default(0b1c)")
+	backoff.Count = 25
+	backoff.FirstTimestamp = metav1.NewTime(now.Add(-40 * time.Minute))
+	_, err = cs.CoreV1().Events(ns).Create(ctx, backoff, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	waitFor(t, "both records", func() bool { return len(records(tr.sink)) >= 2 })
+	alerts := map[string][]string{}
+	for _, lr := range records(tr.sink) {
+		alerts[attr(lr, attrEventName)] = recordRulesMatching(t, lr)
+	}
+	assert.Contains(t, alerts["node-1.oom"], "Kernel OOM killer on a node")
+	assert.Contains(t, alerts["web-0.crashloop"], "Container restarted over and over")
 }

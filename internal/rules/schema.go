@@ -116,6 +116,8 @@ var attributeTypes = map[string]attrType{
 	"k8ssec.upstream.response.size":    typeInt,
 	"k8ssec.ingress.router":            typeString,
 	"k8ssec.envoy.response_flags":      typeString,
+	"k8ssec.url.normalized":            typeString, // the target decoded once for every rule (internal/httpnorm)
+	"k8ssec.url.path.normalized":       typeString, // its path, dot segments resolved
 
 	// Processes and files (the ebpf receiver).
 	"process.pid":                    typeInt,

@@ -35,24 +35,8 @@ const struct file_event *unused_file_event __attribute__((unused));
 
 #include "common.h"
 #include "sensitive.h"
+#include "file_filter.h"
 
-/*
- * Prefixes of interest. The loader puts each prefix twice: "<dir>/" (what
- * is below it) and "<dir>\0" (the directory itself), so that /etc does not
- * match /etcd. A lookup uses the whole path, NUL included.
- */
-struct path_key {
-	__u32 prefixlen; /* in bits */
-	char data[FILE_PATH_MAX];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1024);
-	__type(key, struct path_key);
-	__type(value, __u8);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} file_prefixes SEC(".maps");
 
 /* Thread id -> record waiting for its sys_exit. LRU: a thread killed inside the syscall leaks nothing. */
 struct {
@@ -76,17 +60,6 @@ struct {
 	__type(value, struct path_key);
 } file_key_scratch SEC(".maps");
 
-/*
- * Inodes of the regular files the prefixes name exactly (the loader stats
- * them): an open of one through another name (a hard link) is reported too.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, struct file_id);
-	__type(value, __u8);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} file_inodes SEC(".maps");
 
 /* What an open's sys_exit needs from its sys_enter. */
 struct open_args {

@@ -42,6 +42,7 @@ const enum hook_id *unused_hook_id __attribute__((unused));
 
 #include "common.h"
 #include "sensitive.h"
+#include "file_filter.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -96,27 +97,7 @@ struct {
 	__type(value, __u64);
 } escalation_kills SEC(".maps");
 
-/* The file object's filters, filled the same way (struct path_key as there). */
-struct path_key {
-	__u32 prefixlen;
-	char data[FILE_PATH_MAX];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1024);
-	__type(key, struct path_key);
-	__type(value, __u8);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} file_prefixes SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, struct file_id);
-	__type(value, __u8);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} file_inodes SEC(".maps");
+/* The file object's filters (file_filter.h), shared with it. */
 
 /* The network object's port filter, filled the same way. */
 struct {

@@ -18,6 +18,9 @@ TEST=(
 	busybox-static  # ... with a busybox initramfs
 	clang           # the uprobe tests compile a tiny C program whose functions they probe (System V ABI arguments)
 	libc6-dev       # ... its headers and C library
+	curl            # the runtime attack suite (receiver/ebpfreceiver/attack_test.go): curl to the API server, a web server's load
+	openssh-client  # ... ssh and scp to a port other than 22
+	e2fsprogs       # ... debugfs
 	prometheus-alertmanager # the security_alerts exporter's tests send alerts to a real Alertmanager and read them back
 )
 GENERATE=(

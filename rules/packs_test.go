@@ -3,9 +3,11 @@ package rules_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/rules"
 	rulepacks "github.com/otelcol-k8ssec/otelcol-k8ssec/rules"
@@ -84,4 +86,43 @@ func TestNoPackKills(t *testing.T) {
 		}
 	}
 	assert.ElementsMatch(t, []string{"Crypto miner started", "Reverse shell command line"}, killers)
+}
+
+// auditAlerts loads the k8s_audit pack with extra (a user's overrides) and
+// returns the names of the rules that alert on one audit event.
+func auditAlerts(t *testing.T, extra string, attrs map[string]any) []string {
+	t.Helper()
+	data, ok := rulepacks.Pack("k8s_audit")
+	require.True(t, ok)
+	set, err := rules.Load([]rules.Source{{Name: "k8s_audit", Data: data}, {Name: "mine.yaml", Data: []byte(extra)}}, rules.Options{})
+	require.NoError(t, err)
+	m := pcommon.NewMap()
+	require.NoError(t, m.FromRaw(attrs))
+	ev := rules.Event{Name: "k8s.audit", Attrs: m, Resource: pcommon.NewMap(), Time: time.Now()}
+	var names []string
+	for _, match := range rules.NewEngine(set, rules.StateConfig{}).Evaluate(&ev, nil) {
+		names = append(names, match.Rule.Name)
+	}
+	return names
+}
+
+// The namespace lists are empty in the pack; a user's file fills them.
+func TestDisallowedNamespaceLists(t *testing.T) {
+	const rule = "Disallowed namespace created or used"
+	nsCreate := map[string]any{"user.name": "alice", "k8s.audit.verb": "create",
+		"k8s.audit.object.resource": "namespaces", "k8s.audit.object.name": "crypto", "http.response.status_code": 201}
+	podIn := map[string]any{"user.name": "alice", "k8s.audit.verb": "create", "k8s.audit.object.resource": "pods",
+		"k8s.namespace.name": "crypto", "k8s.audit.object.name": "miner", "http.response.status_code": 201}
+
+	assert.NotContains(t, auditAlerts(t, "", nsCreate), rule, "empty lists: any name may be created")
+	assert.NotContains(t, auditAlerts(t, "", podIn), rule)
+
+	deny := "- list: disallowed_namespaces\n  append: true\n  items: [crypto]\n"
+	assert.Contains(t, auditAlerts(t, deny, nsCreate), rule)
+	assert.Contains(t, auditAlerts(t, deny, podIn), rule, "a pod created inside a disallowed namespace")
+
+	allow := "- list: allowed_namespaces\n  append: true\n  items: [shop, web]\n"
+	assert.Contains(t, auditAlerts(t, allow, nsCreate), rule, "not on the allow-list")
+	nsCreate["k8s.audit.object.name"] = "shop"
+	assert.NotContains(t, auditAlerts(t, allow, nsCreate), rule)
 }

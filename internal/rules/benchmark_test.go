@@ -54,3 +54,34 @@ func BenchmarkPackEvaluation(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkIngressPack evaluates the default ingress pack on an ordinary
+// request, as the ingress_log receiver emits it: the cost of its payload
+// rules' patterns on every request that matches none.
+func BenchmarkIngressPack(b *testing.B) {
+	ev := event("http.access", 0, map[string]any{
+		"client.address": "198.51.100.4", "http.request.method": "GET", "url.path": "/api/v1/items",
+		"url.query": "filter=price%3E10&sort=-created_at&page=2", "http.response.status_code": 200,
+		"user_agent.original":        "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
+		"k8ssec.http.referer":        "https://shop.example.com/products?page=1",
+		"k8ssec.url.normalized":      "/api/v1/items?filter=price>10&sort=-created_at&page=2",
+		"k8ssec.url.path.normalized": "/api/v1/items", "k8s.namespace.name": "shop", "k8s.service.name": "web",
+	})
+	data, _ := packs.Pack("ingress")
+	for _, mode := range []struct {
+		name    string
+		celOnly bool
+	}{{"native", false}, {"cel-only", true}} {
+		set, err := Load([]Source{{Name: "ingress.yaml", Data: data}}, Options{CELOnly: mode.celOnly})
+		require.NoError(b, err)
+		e := NewEngine(set, StateConfig{})
+		b.Run(mode.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if ms := e.Evaluate(ev, nil); len(ms) != 0 {
+					b.Fatalf("matched %s", ms[0].Rule.Name)
+				}
+			}
+		})
+	}
+}

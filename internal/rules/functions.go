@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -111,12 +112,47 @@ func icontains(s, sub string) bool {
 	if len(sub) == 0 {
 		return true
 	}
+	if c := sub[0]; c < utf8.RuneSelf {
+		lo, up := c, c
+		if 'A' <= c && c <= 'Z' {
+			lo = c + 'a' - 'A'
+		} else if 'a' <= c && c <= 'z' {
+			up = c - ('a' - 'A')
+		}
+		if lo != 'k' && lo != 's' {
+			// No other rune folds to this ASCII byte (K and ſ fold to k
+			// and s): jump from one occurrence of either case to the next.
+			for i := 0; i+len(sub) <= len(s); i++ {
+				j := indexEither(s[i:len(s)-len(sub)+1], lo, up)
+				if j < 0 {
+					return false
+				}
+				i += j
+				if strings.EqualFold(s[i:i+len(sub)], sub) {
+					return true
+				}
+			}
+			return false
+		}
+	}
 	for i := 0; i+len(sub) <= len(s); i++ {
 		if strings.EqualFold(s[i:i+len(sub)], sub) {
 			return true
 		}
 	}
 	return false
+}
+
+// indexEither is the first index of a or b in s, -1 if neither.
+func indexEither(s string, a, b byte) int {
+	i := strings.IndexByte(s, a)
+	if a == b {
+		return i
+	}
+	if j := strings.IndexByte(s, b); j >= 0 && (i < 0 || j < i) {
+		return j
+	}
+	return i
 }
 
 func inCIDR(ip, cidr string) bool {

@@ -116,6 +116,8 @@ var attributeTypes = map[string]attrType{
 	"k8ssec.upstream.response.size":    typeInt,
 	"k8ssec.ingress.router":            typeString,
 	"k8ssec.envoy.response_flags":      typeString,
+	"k8ssec.url.normalized":            typeString, // the target decoded once for every rule (internal/httpnorm)
+	"k8ssec.url.path.normalized":       typeString, // its path, dot segments resolved
 
 	// Processes and files (the ebpf receiver).
 	"process.pid":                    typeInt,
@@ -145,6 +147,7 @@ var attributeTypes = map[string]attrType{
 	"k8ssec.linux.pid_ns":                   typeInt,
 	"k8ssec.process.start_time":             typeInt,
 	"k8ssec.process.requested_path":         typeString,
+	"k8ssec.process.vpid":                   typeInt,
 	"file.path":                             typeString,
 	"file.name":                             typeString,
 	"file.directory":                        typeString,

@@ -87,10 +87,24 @@ var fileEvents = map[string]probe.Kind{
 var defaultEvents = slices.DeleteFunc(slices.Clone(knownEvents), func(e string) bool { return e == eventProcessFork })
 
 // defaultFilePrefixes are the paths whose file events matter by default:
-// configuration, binaries, credentials, boot and kernel modules.
+// configuration, binaries, credentials, boot and kernel modules; root's SSH
+// keys, shell rc files and history (not all of /root: build caches live
+// there), cron spools, logs (clearing), and the memory devices. The runtime
+// pack's persistence, tampering and host-access rules read them; few programs
+// open them, so they cost little.
 var defaultFilePrefixes = []string{
 	"/etc", "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin",
 	"/root/.ssh", "/var/run/secrets", "/run/secrets", "/boot", "/lib/modules",
+	"/root/.bashrc", "/root/.profile", "/root/.bash_profile", "/root/.bash_login", "/root/.zshrc",
+	"/root/.bash_history", "/root/.ash_history", "/root/.zsh_history", "/root/.history",
+	"/var/spool/cron", "/var/log", "/dev/mem", "/dev/kmem", "/dev/port",
+	// Disks by their usual first names (a prefix is a path component: /dev/sda
+	// is not /dev/sda2): what a privileged container reads the node's disk through.
+	"/dev/sda", "/dev/sda1", "/dev/vda", "/dev/vda1", "/dev/xvda", "/dev/xvda1", "/dev/nvme0n1", "/dev/nvme0n1p1",
+	// Kernel knobs that reconnaissance reads and sabotage writes (ASLR, SysRq,
+	// the scheduler's list of every task on the node).
+	"/proc/sys/kernel/randomize_va_space", "/proc/sys/kernel/sysrq", "/proc/sysrq-trigger", "/proc/sched_debug",
+	"/sys/kernel/debug/sched",
 }
 
 const (
@@ -140,7 +154,14 @@ type Config struct {
 	// reached through symlinks or bind mounts under another name. At most 255
 	// bytes each; "/" matches every absolute path. Default: /etc, /bin, /sbin,
 	// /usr/bin, /usr/sbin, /usr/local/bin, /root/.ssh, /var/run/secrets,
-	// /run/secrets, /boot, /lib/modules.
+	// /run/secrets, /boot, /lib/modules, root's shell rc and history files
+	// (/root/.bashrc, .profile, .bash_profile, .bash_login, .zshrc,
+	// .bash_history, .ash_history, .zsh_history, .history), /var/spool/cron,
+	// /var/log, /dev/mem, /dev/kmem, /dev/port, and the first disks (/dev/sda,
+	// /dev/sda1, /dev/vda, /dev/vda1, /dev/xvda, /dev/xvda1, /dev/nvme0n1,
+	// /dev/nvme0n1p1), /proc/sys/kernel/randomize_va_space,
+	// /proc/sys/kernel/sysrq, /proc/sysrq-trigger, /proc/sched_debug,
+	// /sys/kernel/debug/sched.
 	FilePrefixes []string `mapstructure:"file_prefixes"`
 	// PortsOfInterest, when set, keeps only the network events on these ports
 	// (the remote port for connect; the local one for bind, listen and

@@ -27,7 +27,13 @@ func TestDefaultConfig(t *testing.T) {
 		"privilege.setuid", "privilege.setgid", "privilege.capset", "namespace.setns", "namespace.unshare",
 		"namespace.mount", "kernel.module_load", "process.ptrace", "kernel.bpf_load", "process.memfd_create", "privilege.escalation"}, cfg.Events)
 	assert.Empty(t, cfg.PortsOfInterest)
-	assert.Equal(t, []string{"/etc", "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/root/.ssh", "/var/run/secrets", "/run/secrets", "/boot", "/lib/modules"}, cfg.FilePrefixes)
+	assert.Equal(t, []string{"/etc", "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/root/.ssh", "/var/run/secrets", "/run/secrets", "/boot", "/lib/modules",
+		"/root/.bashrc", "/root/.profile", "/root/.bash_profile", "/root/.bash_login", "/root/.zshrc",
+		"/root/.bash_history", "/root/.ash_history", "/root/.zsh_history", "/root/.history",
+		"/var/spool/cron", "/var/log", "/dev/mem", "/dev/kmem", "/dev/port",
+		"/dev/sda", "/dev/sda1", "/dev/vda", "/dev/vda1", "/dev/xvda", "/dev/xvda1", "/dev/nvme0n1", "/dev/nvme0n1p1",
+		"/proc/sys/kernel/randomize_va_space", "/proc/sys/kernel/sysrq", "/proc/sysrq-trigger", "/proc/sched_debug",
+		"/sys/kernel/debug/sched"}, cfg.FilePrefixes)
 	assert.Equal(t, 32768, cfg.ProcessCacheSize)
 	assert.Empty(t, cfg.CgroupPath)
 	assert.Empty(t, cfg.Enforcement.KillPaths)

@@ -49,6 +49,7 @@ const (
 	attrChildPid             = "k8ssec.process.child.pid"      // process.fork: the new process
 	attrHook                 = "k8ssec.hook"                   // the kernel function that saw what no syscall tracepoint did
 	attrRequestedPath        = "k8ssec.process.requested_path" // process.exec: the path execve received, when the kernel resolved another
+	attrVpid                 = "k8ssec.process.vpid"           // process.exec from a container runtime: the pid in its own pid namespace (1: the container's init)
 
 	enforcementSigkill = "sigkill"
 	enforcementDeny    = "deny" // BPF LSM refused the exec: it never happened
@@ -89,6 +90,13 @@ func (r *ebpfReceiver) appendEvent(b *eventBatch, ev *probe.Event) {
 	case probe.KindExec:
 		lr.SetEventName(eventProcessExec)
 		r.putExec(lr, attrs, ev, exec)
+		if parent != nil && runtimeParents[path.Base(parent.exe)] {
+			// The container's entrypoint (pid 1 of its namespace) and an exec into the
+			// container (kubectl exec) have the same parent: only the pid tells them apart.
+			if vpid, ok := nsPid(ev.Tgid); ok {
+				attrs.PutInt(attrVpid, int64(vpid))
+			}
+		}
 	case probe.KindFork:
 		// The child runs its parent's executable until it execs: the cache says so.
 		lr.SetEventName(eventProcessFork)

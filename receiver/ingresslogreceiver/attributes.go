@@ -38,6 +38,8 @@ const (
 	attrRouter              = "k8ssec.ingress.router"
 	attrResponseFlags       = "k8ssec.envoy.response_flags"
 	attrOriginal            = "log.record.original"
+	attrNormalized          = "k8ssec.url.normalized"
+	attrPathNormalized      = "k8ssec.url.path.normalized"
 	attrParseError          = "k8ssec.parse.error"
 	attrStatusClass         = "k8ssec.http.status_class"
 	attrPodName             = "k8s.pod.name"

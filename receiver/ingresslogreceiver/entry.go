@@ -60,6 +60,8 @@ const (
 	keyResponseFlags
 	keyOriginal
 	keyParseError
+	keyNormalized
+	keyPathNormalized
 	numKeys
 )
 
@@ -97,6 +99,8 @@ var attrKeys = [numKeys]string{
 	keyResponseFlags:    attrResponseFlags,
 	keyOriginal:         attrOriginal,
 	keyParseError:       attrParseError,
+	keyNormalized:       attrNormalized,
+	keyPathNormalized:   attrPathNormalized,
 }
 
 func (k attrKey) String() string { return attrKeys[k] }

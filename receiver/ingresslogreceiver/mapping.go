@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/httpnorm"
 	al "github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ingresslogreceiver/internal/accesslog"
 )
 
@@ -17,6 +18,8 @@ type mapper struct {
 	namespaces [][]byte
 	rec        al.Record
 	arena      arena
+	norm       httpnorm.Normalizer
+	target     []byte
 }
 
 // mapLine fills e from a parsed record.
@@ -54,6 +57,7 @@ func (m *mapper) mapLine(e *entry) {
 	}
 	e.str(a, keyPath, r.Get(al.Path))
 	e.str(a, keyQuery, r.Get(al.Query))
+	m.normalize(e)
 	e.str(a, keyScheme, r.Get(al.Scheme))
 	if p := r.Get(al.Protocol); len(p) > 5 && string(p[:5]) == "HTTP/" {
 		e.str(a, keyProtocolVersion, p[5:])
@@ -123,7 +127,33 @@ func (m *mapper) mapBad(e *entry, line []byte, reason string) {
 	e.bad = true
 	e.sev = int32(plog.SeverityNumberWarn)
 	e.str(&m.arena, keyOriginal, line)
+	// Rules judge the whole line, decoded as a target is: an attack in a
+	// line that does not fit the format is still an attack.
+	e.str(&m.arena, keyNormalized, m.norm.Text(line))
 	e.strs = append(e.strs, strAttr{key: keyParseError, v: m.arena.add([]byte(reason))})
+}
+
+// normalize adds the decoded target (k8ssec.url.normalized) and the
+// resolved path (k8ssec.url.path.normalized), computed once here for every
+// rule (internal/httpnorm); a request line nginx could not split is decoded
+// whole.
+func (m *mapper) normalize(e *entry) {
+	r := &m.rec
+	path, query := r.Get(al.Path), r.Get(al.Query)
+	if path == nil && query == nil {
+		if req := r.Get(al.Request); req != nil {
+			e.str(&m.arena, keyNormalized, m.norm.Text(req))
+		}
+		return
+	}
+	m.target = append(m.target[:0], path...)
+	if query != nil {
+		m.target = append(m.target, '?')
+		m.target = append(m.target, query...)
+	}
+	full, resolved := m.norm.Target(m.target)
+	e.str(&m.arena, keyNormalized, full)
+	e.str(&m.arena, keyPathNormalized, resolved)
 }
 
 // splitRequest splits "METHOD target PROTOCOL"; a request line nginx could

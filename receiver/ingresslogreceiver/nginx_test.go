@@ -109,17 +109,22 @@ func startNginx(t *testing.T, upstream string) (addr, accessLog string) {
 	return addr, filepath.Join(dir, "access.log")
 }
 
-// rawRequest sends one request exactly as written (no client normalizing
-// the target) and returns the response's status code.
-func rawRequest(t *testing.T, addr, method, target, id, userAgent string, body []byte) int {
+// sendRaw sends one request exactly as written, from the loopback address
+// from ("" for the default) so that nginx logs it as that client, with the
+// given header lines, and returns the response's status code.
+func sendRaw(t *testing.T, addr, from, method, target string, headers []string, body []byte) int {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	c, err := d.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
 	var h strings.Builder
-	fmt.Fprintf(&h, "%s %s HTTP/1.1\r\nHost: shop.example.com\r\nX-Request-ID: %s\r\nConnection: close\r\n", method, target, id)
-	if userAgent != "" {
-		fmt.Fprintf(&h, "User-Agent: %s\r\n", userAgent)
+	fmt.Fprintf(&h, "%s %s HTTP/1.1\r\nHost: shop.example.com\r\nConnection: close\r\n", method, target)
+	for _, line := range headers {
+		h.WriteString(line + "\r\n")
 	}
 	if body != nil {
 		fmt.Fprintf(&h, "Content-Length: %d\r\n", len(body))

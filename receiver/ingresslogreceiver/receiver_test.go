@@ -145,6 +145,7 @@ func TestCRIContainerLog(t *testing.T) {
 		"k8ssec.upstream.name": "shop-web-8080", "k8ssec.upstream.address": "10.244.1.7:8080", "k8ssec.upstream.status_code": int64(200),
 		"k8ssec.upstream.response.size": int64(612), "k8ssec.upstream.duration": 0.004, "k8ssec.http.request.id": "req-1",
 		"k8s.namespace.name": "shop", "k8s.service.name": "web", "k8s.service.port": "8080",
+		"k8ssec.url.normalized": "/", "k8ssec.url.path.normalized": "/",
 	}, first.Attributes().AsRaw())
 	assert.Equal(t, map[string]any{
 		"k8s.namespace.name": "ingress-nginx", "k8s.pod.name": "ingress-nginx-controller-7d9c8b6f5-x2x4z",
@@ -157,6 +158,8 @@ func TestCRIContainerLog(t *testing.T) {
 	bad := got[2].Attributes()
 	assert.Equal(t, "I1129 10:11:12.000000 7 controller.go:190] Configuration changes detected", str(bad, "log.record.original"))
 	assert.Equal(t, `no " - " after $remote_addr`, str(bad, "k8ssec.parse.error"))
+	assert.Equal(t, "i1129 10:11:12.000000 7 controller.go:190] configuration changes detected", str(bad, "k8ssec.url.normalized"),
+		"a line that does not parse is judged whole")
 	assert.Equal(t, plog.SeverityNumberWarn, got[3].SeverityNumber(), "a 404")
 
 	// RED metrics: three requests to shop/web, two 2xx and one 4xx.

@@ -75,7 +75,7 @@ func testSlice(t *testing.T) string {
 	return slice
 }
 
-// shellInContainer runs /bin/sh -c script in a new cgroup below slice, named the
+// shellInContainer runs script in an interactive /bin/sh in a new cgroup below slice, named the
 // way containerd names a container's (under the systemd driver), and returns the
 // shell's PID and the container id the name carries.
 func shellInContainer(t *testing.T, slice, script string) (pid int64, containerID string) {
@@ -100,7 +100,11 @@ func shellInContainer(t *testing.T, slice, script string) (pid int64, containerI
 	// The shell should outlive its exec event by a second (the script's sleep): a
 	// brand-new cgroup may be newer than the receiver's last walk of the hierarchy,
 	// and then the process's /proc/PID/cgroup names its container.
-	shell := exec.Command("/bin/sh", "-c", script)
+	// An interactive shell (sh -i, its commands on stdin, as a reverse shell's or a
+	// debug session's): the runtime pack alerts on it whatever its parent; an
+	// application's own `sh -c` it leaves alone (rules/runtime.yaml, K8SR-0001).
+	shell := exec.Command("/bin/sh", "-i")
+	shell.Stdin = strings.NewReader(script + "\n")
 	shell.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
 	require.NoError(t, shell.Run())
 	return int64(shell.ProcessState.Pid()), containerID

@@ -43,6 +43,8 @@ func TestAuditPolicyLevels(t *testing.T) {
 		{"discovery", path(alice, "/apis"), audit.LevelMetadata},
 		{"events list", res(alice, "list", "", "events", "", "default"), audit.LevelNone},
 		{"events.k8s.io create", res(node, "create", "events.k8s.io", "events", "", "default"), audit.LevelNone},
+		{"events deleted", res(alice, "deletecollection", "", "events", "", "default"), audit.LevelMetadata},
+		{"events.k8s.io delete", res(alice, "delete", "events.k8s.io", "events", "", "default"), audit.LevelMetadata},
 		{"lease renew", res(node, "update", "coordination.k8s.io", "leases", "", "kube-node-lease"), audit.LevelNone},
 		{"node reads itself", res(node, "get", "", "nodes", "", ""), audit.LevelNone},
 		{"secret get", res(alice, "get", "", "secrets", "", "kube-system"), audit.LevelMetadata},

@@ -55,6 +55,26 @@ func cgroupLevel(path string) (id uint64, level uint32, err error) {
 	}
 }
 
+// setCgroupAncestor gives an object that filters by cgroup ancestry (where
+// the shared cgroup array cannot be used: sleepable programs, or socket
+// programs judged outside the task) the filter's cgroup id and depth.
+func setCgroupAncestor(spec *ebpf.CollectionSpec, cfg Config) error {
+	if cfg.CgroupPath == "" {
+		return nil
+	}
+	id, level, err := cgroupLevel(cfg.CgroupPath)
+	if err != nil {
+		return err
+	}
+	if err := spec.Variables[netVarCfgCgroupId].Set(id); err != nil {
+		return fmt.Errorf("setting the cgroup id: %w", err)
+	}
+	if err := spec.Variables[netVarCfgCgroupLevel].Set(level); err != nil {
+		return fmt.Errorf("setting the cgroup level: %w", err)
+	}
+	return nil
+}
+
 func (p *Probe) loadNet(cfg Config) error {
 	if err := requireTracefs(); err != nil {
 		return err
@@ -66,17 +86,8 @@ func (p *Probe) loadNet(cfg Config) error {
 	if err := p.prepareSpec(spec, cfg); err != nil {
 		return err
 	}
-	if cfg.CgroupPath != "" {
-		id, level, err := cgroupLevel(cfg.CgroupPath)
-		if err != nil {
-			return err
-		}
-		if err := spec.Variables[netVarCfgCgroupId].Set(id); err != nil {
-			return fmt.Errorf("setting the cgroup id: %w", err)
-		}
-		if err := spec.Variables[netVarCfgCgroupLevel].Set(level); err != nil {
-			return fmt.Errorf("setting the cgroup level: %w", err)
-		}
+	if err := setCgroupAncestor(spec, cfg); err != nil {
+		return err
 	}
 	if len(cfg.Ports) > 0 {
 		if err := spec.Variables[netVarCfgPortFilter].Set(uint8(1)); err != nil {

@@ -104,17 +104,8 @@ func (p *Probe) loadUprobe(cfg Config) error {
 	if err := p.prepareSpec(spec, cfg); err != nil {
 		return err
 	}
-	if cfg.CgroupPath != "" {
-		id, level, err := cgroupLevel(cfg.CgroupPath)
-		if err != nil {
-			return err
-		}
-		if err := spec.Variables[uprobeVarCfgCgroupId].Set(id); err != nil {
-			return fmt.Errorf("setting the cgroup id: %w", err)
-		}
-		if err := spec.Variables[uprobeVarCfgCgroupLevel].Set(level); err != nil {
-			return fmt.Errorf("setting the cgroup level: %w", err)
-		}
+	if err := setCgroupAncestor(spec, cfg); err != nil {
+		return err
 	}
 	objs := &uprobeObjects{}
 	if err := spec.LoadAndAssign(objs, &ebpf.CollectionOptions{MapReplacements: p.shared.replacements()}); err != nil {

@@ -141,6 +141,13 @@ func (p *TextParser) Parse(line []byte, r *Record) error {
 			}
 		}
 		if end < 0 {
+			if i == len(p.steps)-2 && isSpaces(s.next) {
+				// The last variable was empty (a request id nginx did not
+				// set) and the line's trailing space was trimmed: the line
+				// is whole without it.
+				r.set(s.field, bytes.TrimRight(line[pos:], " "))
+				break
+			}
 			return s.err
 		}
 		r.set(s.field, line[pos:end])
@@ -169,6 +176,15 @@ func indexLiteral(line []byte, from int, lit []byte) int {
 		from = at + 1
 	}
 	return -1
+}
+
+func isSpaces(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' {
+			return false
+		}
+	}
+	return len(b) > 0
 }
 
 func isDigits(b []byte) bool {

@@ -33,6 +33,29 @@ var formatCases = []struct {
 			Request: "POST /login HTTP/2.0", TimeLocal: "29/Nov/2026:10:11:12 +0000", BodyBytesSent: "150", RequestLength: "90", RequestTimeSec: "0.020"},
 	},
 	{
+		// What nginx writes for a request it refuses itself (400, a target
+		// above the root): the Ingress's variables were never set.
+		name:   "ingress-nginx, refused by nginx: empty variables",
+		format: FormatIngressNginx,
+		line:   `127.0.0.1 - - [06/Dec/2026:08:18:01 +0000] "GET /a/.%2e/.%2e/etc/passwd HTTP/1.1" 400 157 "-" "-" 38 0.000 [] [] - - - - fe254bbbb74162ec2c40921b870d41ef`,
+		want: map[Field]string{RemoteAddr: "127.0.0.1", TimeLocal: "06/Dec/2026:08:18:01 +0000", Request: "GET /a/.%2e/.%2e/etc/passwd HTTP/1.1",
+			Status: "400", BodyBytesSent: "157", RequestLength: "38", RequestTimeSec: "0.000", RequestID: "fe254bbbb74162ec2c40921b870d41ef"},
+	},
+	{
+		name:   "ingress-nginx, no request id and the trailing space trimmed",
+		format: FormatIngressNginx,
+		line:   `127.0.0.1 - - [06/Dec/2026:08:18:01 +0000] "GET /../../etc/passwd HTTP/1.1" 400 157 "-" "-" 32 0.000 [] [] - - - -`,
+		want: map[Field]string{RemoteAddr: "127.0.0.1", TimeLocal: "06/Dec/2026:08:18:01 +0000", Request: "GET /../../etc/passwd HTTP/1.1",
+			Status: "400", BodyBytesSent: "157", RequestLength: "32", RequestTimeSec: "0.000"},
+	},
+	{
+		name:   "ingress-nginx, a request line nginx could not read",
+		format: FormatIngressNginx,
+		line:   `127.0.0.1 - - [06/Dec/2026:08:18:01 +0000] "\x16\x03\x01\x02\x00\x01" 400 157 "-" "-" 0 0.000 [] [] - - - - b50b1ce9`,
+		want: map[Field]string{RemoteAddr: "127.0.0.1", TimeLocal: "06/Dec/2026:08:18:01 +0000", Request: `\x16\x03\x01\x02\x00\x01`,
+			Status: "400", BodyBytesSent: "157", RequestLength: "0", RequestTimeSec: "0.000", RequestID: "b50b1ce9"},
+	},
+	{
 		name:   "nginx combined",
 		format: FormatNginxCombined,
 		line:   `192.0.2.1 - - [29/Nov/2026:10:11:12 +0000] "GET /index.html HTTP/1.1" 304 0 "-" "Wget/1.21"`,

@@ -46,6 +46,12 @@ type Alert struct {
 	// Attrs are the resource's attributes overlaid with the record's (the
 	// record wins, as rules read them), scalars only, typed.
 	Attrs map[string]any
+
+	// res and lr are where the alert was read from, to hand back what was
+	// not sent when a request fails.
+	res      pcommon.Resource
+	lr       plog.LogRecord
+	admitted bool // handed back for a retry: grouping already let it through
 }
 
 // isAlert tells an alert record from any other the pipeline carries.
@@ -71,6 +77,8 @@ func readAlert(res pcommon.Resource, lr plog.LogRecord) Alert {
 		Tactics:     strs(lr.Attributes(), rules.AttrMitreTactics),
 		Techniques:  strs(lr.Attributes(), rules.AttrMitreTechnique),
 		Attrs:       attrs,
+		res:         res,
+		lr:          lr,
 	}
 	if lr.Timestamp() == 0 {
 		a.Time = lr.ObservedTimestamp().AsTime().UTC()
@@ -83,7 +91,9 @@ func readAlert(res pcommon.Resource, lr plog.LogRecord) Alert {
 	if n, ok := attrs[attrGroupCount].(int64); ok && n > 0 {
 		a.GroupCount = n
 	}
+	_, a.admitted = attrs[attrAdmitted]
 	delete(attrs, attrGroupCount) // ours, not the event's
+	delete(attrs, attrAdmitted)
 	if a.Severity == "" {
 		a.Severity = severityFromNumber(lr.SeverityNumber())
 	}

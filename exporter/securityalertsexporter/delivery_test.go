@@ -106,3 +106,36 @@ func TestClientSettingsApply(t *testing.T) {
 	assert.Equal(t, "Bearer s3cret", got.Get("Authorization"))
 	assert.Equal(t, "gzip", got.Get("Content-Encoding"))
 }
+
+// When the second of three one-per-request alerts meets a 503, the retry
+// sends the second and the third, not the first again.
+func TestRetrySendsOnlyWhatWasNotSent(t *testing.T) {
+	srv := newCaptureServer(t, http.StatusOK, http.StatusServiceUnavailable, http.StatusOK)
+	cfg := testConfig(FormatFalco, srv.URL)
+	cfg.Grouping.Enabled = false
+	exp, _ := newTestExporter(t, cfg)
+	ld := plog.NewLogs()
+	for _, id := range []string{"a-1", "a-2", "a-3"} {
+		appendAlert(ld, execAlert(id))
+	}
+	require.NoError(t, exp.ConsumeLogs(context.Background(), ld))
+	var ids []any
+	for _, b := range srv.requests() {
+		ids = append(ids, decodeFalcoStrict(t, b).OutputFields["ka.auditid"])
+	}
+	assert.Equal(t, []any{"a-1", "a-2", "a-2", "a-3"}, ids)
+}
+
+// The same with grouping on: an alert grouping let through and handed back
+// for a retry is sent, not folded into its own group.
+func TestRetryOfGroupedAlertIsNotFolded(t *testing.T) {
+	srv := newCaptureServer(t, http.StatusServiceUnavailable, http.StatusOK)
+	cfg := testConfig(FormatWebhook, srv.URL)
+	cfg.Grouping.Enabled = true
+	exp, tt := newTestExporter(t, cfg)
+	require.NoError(t, exp.ConsumeLogs(context.Background(), oneAlert()))
+	require.Len(t, srv.requests(), 2, "the 503, then the retry")
+	assert.Equal(t, srv.requests()[0], srv.requests()[1])
+	assert.NotContains(t, string(srv.requests()[1]), attrAdmitted)
+	metadatatest.AssertEqualExporterSecurityAlertsSent(t, tt, []metricdata.DataPoint[int64]{sum(1)}, ignoreTimes...)
+}

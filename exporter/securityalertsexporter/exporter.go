@@ -113,8 +113,8 @@ func (e *alertsExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		return e.post(ctx, body, len(alerts))
 	}
 	// The other formats are one alert per request, as Falco and chat
-	// webhooks take them. A failure stops the batch so that exporterhelper
-	// retries it; alerts before it may then be sent twice, none is lost.
+	// webhooks take them. A retryable failure stops here and hands back the
+	// alerts not yet sent, so that a retry sends each once.
 	var errs []error
 	for i := range alerts {
 		body, err := e.render(&alerts[i])
@@ -128,7 +128,7 @@ func (e *alertsExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 				errs = append(errs, err) // this one is refused; the others may pass
 				continue
 			}
-			return err
+			return consumererror.NewLogs(err, unsent(alerts[i:]))
 		}
 	}
 	if len(errs) > 0 {
@@ -168,4 +168,18 @@ func collectAlerts(ld plog.Logs, admit func(*Alert, plog.ResourceLogs, plog.LogR
 		}
 	}
 	return alerts, passed, grouped
+}
+
+// unsent copies the alerts' records, each under its resource, marked as
+// already admitted by grouping, for exporterhelper to retry.
+func unsent(alerts []Alert) plog.Logs {
+	ld := plog.NewLogs()
+	for i := range alerts {
+		rl := ld.ResourceLogs().AppendEmpty()
+		alerts[i].res.CopyTo(rl.Resource())
+		lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+		alerts[i].lr.CopyTo(lr)
+		lr.Attributes().PutBool(attrAdmitted, true)
+	}
+	return ld
 }

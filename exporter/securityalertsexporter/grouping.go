@@ -14,6 +14,10 @@ import (
 // as it is, never grouped again.
 const attrGroupCount = "k8ssec.alerts.group_count"
 
+// attrAdmitted marks an alert handed back for a retry after grouping let it
+// through once: the retry must not fold it into its own group.
+const attrAdmitted = "k8ssec.alerts.admitted"
+
 // grouper folds chat alerts: the first alert of a group (same rule, same
 // group_by values) is sent at once; the ones that follow within
 // group_interval are counted and dropped, and when the interval is over one
@@ -55,7 +59,7 @@ func (g *grouper) key(a *Alert) string {
 // admit reports whether an alert is sent now; if not, it is folded into its
 // group, and its resource and record are kept for the group's message.
 func (g *grouper) admit(a *Alert, res plog.ResourceLogs, lr plog.LogRecord) bool {
-	if a.GroupCount > 0 {
+	if a.GroupCount > 0 || a.admitted {
 		return true
 	}
 	k := g.key(a)

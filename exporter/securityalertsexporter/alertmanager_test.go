@@ -90,8 +90,23 @@ func TestAlertmanagerReal(t *testing.T) {
 	assert.Equal(t, "active", exec.Status.State)
 	assert.Contains(t, []string{"audit-1", "audit-2"}, exec.Annotations["k8s_audit_id"], "the last firing's evidence")
 	assert.Equal(t, "high", byName["Secret read by a non-system identity"].Labels["severity"])
+	assert.True(t, exec.StartsAt.Equal(eventTime.Truncate(time.Millisecond)), "startsAt is the event time (Alertmanager keeps milliseconds): %v", exec.StartsAt)
 
-	metadatatest.AssertEqualExporterSecurityAlertsSent(t, tt, []metricdata.DataPoint[int64]{sum(3)}, ignoreTimes...)
+	// A new firing of the same labels refreshes endsAt (now + resolve_timeout).
+	time.Sleep(1100 * time.Millisecond)
+	again := plog.NewLogs()
+	appendAlert(again, execAlert("audit-4"))
+	require.NoError(t, exp.ConsumeLogs(context.Background(), again))
+	am.WaitAlerts(10*time.Second, func(as []alertmanagertest.Alert) bool {
+		for _, a := range as {
+			if a.Labels["alertname"] == exec.Labels["alertname"] {
+				return len(as) == 2 && a.EndsAt.After(exec.EndsAt) && a.Annotations["k8s_audit_id"] == "audit-4"
+			}
+		}
+		return false
+	})
+
+	metadatatest.AssertEqualExporterSecurityAlertsSent(t, tt, []metricdata.DataPoint[int64]{sum(4)}, ignoreTimes...)
 	metadatatest.AssertEqualExporterSecurityAlertsPassedOver(t, tt, []metricdata.DataPoint[int64]{sum(1)}, ignoreTimes...)
 }
 

@@ -120,10 +120,11 @@ func (e *alertsExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		body, err := e.render(&alerts[i])
 		if err != nil {
 			e.logger.Error("alert not rendered; dropped", zap.String("rule", alerts[i].Rule), zap.Error(err))
-			e.countFailed(ctx, "render", 1)
+			e.countFailed(ctx, "render", int(max(1, alerts[i].GroupCount)))
 			continue
 		}
-		if err := e.post(ctx, body, 1); err != nil {
+		// A group's message stands for the alerts folded into it.
+		if err := e.post(ctx, body, int(max(1, alerts[i].GroupCount))); err != nil {
 			if consumererror.IsPermanent(err) {
 				errs = append(errs, err) // this one is refused; the others may pass
 				continue

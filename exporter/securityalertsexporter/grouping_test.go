@@ -46,6 +46,7 @@ func TestGroupingSendsOncePerInterval(t *testing.T) {
 	assert.Len(t, srv.requests(), 3, "nothing more to send")
 
 	metadatatest.AssertEqualExporterSecurityAlertsGrouped(t, tt, []metricdata.DataPoint[int64]{sum(4)}, ignoreTimes...)
+	metadatatest.AssertEqualExporterSecurityAlertsSent(t, tt, []metricdata.DataPoint[int64]{sum(6)}, ignoreTimes...)
 }
 
 // What is folded when the collector stops is sent then, not lost.

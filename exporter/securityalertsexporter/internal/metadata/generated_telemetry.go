@@ -63,7 +63,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ExporterSecurityAlertsFailed, err = builder.meter.Int64Counter(
 		"otelcol_exporter_security_alerts_failed",
-		metric.WithDescription("Alerts in requests that failed, by http.status_class (4xx, 5xx, other, or connection for no response). A 4xx is not retried; the others are, so one alert can be counted more than once here. [Alpha]"),
+		metric.WithDescription("Alerts in requests that failed, by http.status_class (4xx, 5xx, other, connection for no response, render for an alert the webhook template could not render). A 4xx (but 408 and 429) is not retried, nor is a render error; the others are, so one alert can be counted more than once here. [Alpha]"),
 		metric.WithUnit("{alert}"),
 	)
 	errs = errors.Join(errs, err)

@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) exporter.Settings {
 func AssertEqualExporterSecurityAlertsFailed(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_security_alerts_failed",
-		Description: "Alerts in requests that failed, by http.status_class (4xx, 5xx, other, or connection for no response). A 4xx is not retried; the others are, so one alert can be counted more than once here. [Alpha]",
+		Description: "Alerts in requests that failed, by http.status_class (4xx, 5xx, other, connection for no response, render for an alert the webhook template could not render). A 4xx (but 408 and 429) is not retried, nor is a render error; the others are, so one alert can be counted more than once here. [Alpha]",
 		Unit:        "{alert}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -3,6 +3,7 @@ package securityalertsexporter
 import (
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -138,4 +139,28 @@ func TestRetryOfGroupedAlertIsNotFolded(t *testing.T) {
 	assert.Equal(t, srv.requests()[0], srv.requests()[1])
 	assert.NotContains(t, string(srv.requests()[1]), attrAdmitted)
 	metadatatest.AssertEqualExporterSecurityAlertsSent(t, tt, []metricdata.DataPoint[int64]{sum(1)}, ignoreTimes...)
+}
+
+// Alertmanager's batch is retried whole, as alerts only: the record passed
+// over is counted once.
+func TestAlertmanagerBatchRetriedAsAlertsOnly(t *testing.T) {
+	srv := newCaptureServer(t, http.StatusServiceUnavailable, http.StatusOK)
+	exp, tt := newTestExporter(t, testConfig(FormatAlertmanager, srv.URL))
+	ld := oneAlert()
+	appendAlert(ld, execAlert("audit-2"))
+	ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().SetEventName("process.exec")
+	require.NoError(t, exp.ConsumeLogs(context.Background(), ld))
+	bodies := srv.requests()
+	require.Len(t, bodies, 2)
+	var first, retry []amAlert
+	require.NoError(t, json.Unmarshal(bodies[0], &first))
+	require.NoError(t, json.Unmarshal(bodies[1], &retry))
+	require.Len(t, retry, 2, "the retry is the same two alerts")
+	for i := range retry {
+		assert.Equal(t, first[i].Labels, retry[i].Labels)
+		assert.Equal(t, first[i].Annotations, retry[i].Annotations)
+		assert.False(t, retry[i].EndsAt.Before(first[i].EndsAt), "endsAt is rendered afresh at each try")
+	}
+	metadatatest.AssertEqualExporterSecurityAlertsPassedOver(t, tt, []metricdata.DataPoint[int64]{sum(1)}, ignoreTimes...)
+	metadatatest.AssertEqualExporterSecurityAlertsSent(t, tt, []metricdata.DataPoint[int64]{sum(2)}, ignoreTimes...)
 }

@@ -110,7 +110,12 @@ func (e *alertsExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		if err != nil {
 			return consumererror.NewPermanent(err)
 		}
-		return e.post(ctx, body, len(alerts))
+		err = e.post(ctx, body, len(alerts))
+		if err != nil && !consumererror.IsPermanent(err) {
+			// Retry the alerts only: the records passed over are not counted twice.
+			return consumererror.NewLogs(err, unsent(alerts))
+		}
+		return err
 	}
 	// The other formats are one alert per request, as Falco and chat
 	// webhooks take them. A retryable failure stops here and hands back the

@@ -66,6 +66,7 @@ enum event_kind {
 #define EXEC_FLAG_DRIFT (1 << 6)          /* the executable was created or truncated since the probe started (created_files) */
 #define EXEC_FLAG_DENIED (1 << 7)         /* enforcement: BPF LSM refused the exec (EPERM): the executable is denied (EXEC_FLAG_BY_FILE says how) */
 #define EXEC_FLAG_BY_FILE (1 << 8)        /* enforcement matched the executable's file identity (inode); else its resolved path */
+#define EXEC_FLAG_TTY (1 << 9)            /* the process has a controlling terminal (signal->tty): a person at a terminal, kubectl exec -t */
 
 #define SIGKILL_NR 9
 

@@ -133,6 +133,10 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	};
 	if (bpf_map_lookup_elem(&created_files, &fid))
 		e->flags |= EXEC_FLAG_DRIFT;
+	/* A controlling terminal: what tells an interactive session (kubectl exec -it, ssh)
+	 * from a probe's or a script's exec, which have none. */
+	if (BPF_CORE_READ(task, signal, tty))
+		e->flags |= EXEC_FLAG_TTY;
 	e->exe_ino = fid.ino;
 	e->exe_dev = fid.dev;
 	e->_pad = 0;

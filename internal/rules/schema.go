@@ -147,6 +147,7 @@ var attributeTypes = map[string]attrType{
 	"k8ssec.linux.pid_ns":                   typeInt,
 	"k8ssec.process.start_time":             typeInt,
 	"k8ssec.process.requested_path":         typeString,
+	"k8ssec.process.tty":                    typeBool,
 	"k8ssec.process.vpid":                   typeInt,
 	"file.path":                             typeString,
 	"file.name":                             typeString,

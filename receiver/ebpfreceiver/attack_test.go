@@ -228,7 +228,11 @@ func (s *attackSuite) inRootfs(t *testing.T, cg *testCgroup, argv ...string) {
 
 func attackActions() []attackAction {
 	return []attackAction{
-		{"kubectl exec -- sh -c", []string{"Shell spawned in a container"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {
+		{"kubectl exec -it -- sh", []string{"Shell spawned in a container"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {
+			// The shim in a session whose controlling terminal is a pty, as runc exec -t makes it.
+			testenv.StartTerminal(t, shimCommand(s, "exec", cg.path, "/bin/sh", "-c", "id >/dev/null"))
+		}},
+		{"kubectl exec -- sh -c", []string{"Shell run in a container by an exec without a terminal"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {
 			runCmd(t, shimCommand(s, "exec", cg.path, "/bin/sh", "-c", "id >/dev/null"))
 		}},
 		{"bash -i >& /dev/tcp", []string{"Reverse shell command line", "Network connection on standard input or output"}, func(t *testing.T, s *attackSuite, cg *testCgroup) {

@@ -44,6 +44,7 @@ const (
 	attrEnforcementAction    = "k8ssec.enforcement.action" // "sigkill": the exec was killed by enforcement
 	attrEnforcementRule      = "k8ssec.enforcement.rule"   // the kill_paths or kill_comms entry matched
 	attrDrift                = "k8ssec.process.drift"      // the executable was written after the receiver started
+	attrTTY                  = "k8ssec.process.tty"        // process.exec: the process has a controlling terminal (an interactive session)
 	attrExecID               = "k8ssec.process.exec_id"    // unique per exec: node, boot time, pid
 	attrParentExecID         = "k8ssec.process.parent.exec_id"
 	attrChildPid             = "k8ssec.process.child.pid"      // process.fork: the new process
@@ -169,7 +170,7 @@ func ownAttributes(ev *probe.Event) int {
 		}
 		return n
 	case kind == probe.KindExec:
-		return n + 11
+		return n + 12
 	case kind == probe.KindExit, kind == probe.KindFork:
 		return n + 3
 	case kind == probe.KindShellCommand:
@@ -226,6 +227,9 @@ func (r *ebpfReceiver) putExec(lr plog.LogRecord, attrs pcommon.Map, ev *probe.E
 	}
 	if ev.Flags&probe.FlagDrift != 0 {
 		attrs.PutBool(attrDrift, true)
+	}
+	if ev.Flags&probe.FlagTTY != 0 {
+		attrs.PutBool(attrTTY, true)
 	}
 	switch {
 	case ev.Flags&probe.FlagDenied != 0:

@@ -130,6 +130,7 @@ const (
 	FlagKilledComm        uint32 = 1 << 5 // enforcement: SIGKILL sent, the comm is a kill comm
 	FlagDrift             uint32 = 1 << 6 // the executable was created or truncated since the probe started
 	FlagByFile            uint32 = 1 << 8 // enforcement (kill path or deny) matched the executable's inode, not its path
+	FlagTTY               uint32 = 1 << 9 // the process has a controlling terminal
 )
 
 // shellFlagTruncated: the shell record's line was cut (SHELL_FLAG_TRUNCATED).

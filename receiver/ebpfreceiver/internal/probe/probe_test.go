@@ -256,3 +256,19 @@ func TestStartTimeNamesTheProcess(t *testing.T) {
 	assert.Equal(t, ticks, ex.StartTime/(1e9/userHZ), "start_time %d ns", ex.StartTime)
 	assert.LessOrEqual(t, ex.StartTime, ex.Ktime, "the process started before it exec'd")
 }
+
+// TestExecTerminal: an exec in a session with a controlling terminal (a person
+// at a terminal, kubectl exec -t) is flagged; one without (a probe, a script,
+// kubectl exec without -t) is not.
+func TestExecTerminal(t *testing.T) {
+	requireRoot(t)
+	_, rd := loadReading(t, Config{RingBufferSize: 1 << 20, MaxArgs: 1})
+	plain := exec.Command("/bin/sleep", "0.01")
+	require.NoError(t, plain.Run())
+	ex := readUntil(t, rd, func(e *Event) bool { return e.Kind == KindExec && e.Tgid == uint32(plain.Process.Pid) })
+	assert.Zero(t, ex.Flags&FlagTTY, "no controlling terminal")
+
+	term := testenv.StartTerminal(t, exec.Command("/bin/sleep", "5"))
+	ex = readUntil(t, rd, func(e *Event) bool { return e.Kind == KindExec && e.Tgid == uint32(term.Pid()) })
+	assert.NotZero(t, ex.Flags&FlagTTY, "a session whose controlling terminal is a pty")
+}

@@ -20,15 +20,15 @@ import (
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 )
 
-// readmeAlertsConfig is the README's alerts.yaml, taken from the README itself
+// docsAlertsConfig is docs/alerts.md's alerts.yaml, taken from the page itself
 // so that what users copy is what this test runs.
-func readmeAlertsConfig(t *testing.T) string {
+func docsAlertsConfig(t *testing.T) string {
 	t.Helper()
-	readme, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "alerts.md"))
 	require.NoError(t, err)
 	const start = "```yaml\n# alerts.yaml:"
 	i := bytes.Index(readme, []byte(start))
-	require.GreaterOrEqual(t, i, 0, "README.md has no ```yaml block starting with # alerts.yaml:")
+	require.GreaterOrEqual(t, i, 0, "docs/alerts.md has no ```yaml block starting with # alerts.yaml:")
 	block := readme[i+len("```yaml\n"):]
 	end := bytes.Index(block, []byte("```"))
 	require.Greater(t, end, 0)
@@ -36,14 +36,14 @@ func readmeAlertsConfig(t *testing.T) string {
 }
 
 // TestStandaloneAlertsReachAlertmanager runs the binary with the standalone
-// config and the README's alerts.yaml (its endpoint moved to the test's
+// config and docs/alerts.md's alerts.yaml (its endpoint moved to the test's
 // Alertmanager port), posts an audit stream to the webhook and finds the
 // alerts in a real Alertmanager.
 func TestStandaloneAlertsReachAlertmanager(t *testing.T) {
 	bin := binary(t)
 	am := alertmanagertest.Start(t)
 	dir := t.TempDir()
-	cfg := readmeAlertsConfig(t)
+	cfg := docsAlertsConfig(t)
 	require.Contains(t, cfg, "endpoint: http://localhost:9093")
 	alertsFile := filepath.Join(dir, "alerts.yaml")
 	require.NoError(t, os.WriteFile(alertsFile, []byte(cfg), 0o600))

@@ -1,6 +1,7 @@
 // Package rules holds the default rule packs, embedded in the binary so that a
 // configuration can name them ("k8s_audit" is k8s_audit.yaml) with no files to
-// ship. The rule format is in README.md beside them.
+// ship. The rule format is in README.md beside them; the packs are described in
+// docs/rules.md.
 package rules
 
 import (

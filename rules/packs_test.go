@@ -59,7 +59,7 @@ func TestDefaultPacks(t *testing.T) {
 }
 
 // TestNoPackKills: no default rule kills; action: kill is the operator's
-// choice, in an override (README.md, security_rules settings), which this
+// choice, in an override (docs/security_rules.md), which this
 // test loads to keep the documented example valid.
 func TestNoPackKills(t *testing.T) {
 	var srcs []rules.Source

@@ -58,7 +58,7 @@ type AlertmanagerConfig struct {
 
 // WebhookConfig shapes the body of format webhook.
 type WebhookConfig struct {
-	// Template is a Go text/template over the alert (see README); empty sends
+	// Template is a Go text/template over the alert (see docs/alerts.md); empty sends
 	// the alert as flat JSON.
 	Template string `mapstructure:"template"`
 }

@@ -181,7 +181,7 @@ func TestNativeAgreesWithCELOnThePacks(t *testing.T) {
 	matches := 0
 	for _, name := range packs.PackNames() {
 		data, _ := packs.Pack(name)
-		set, err := Load([]Source{{Name: name + ".yaml", Data: data}}, Options{})
+		set, err := Load([]Source{{Name: name + ".yaml", Data: data}}, Options{StrictAttributes: true})
 		require.NoError(t, err)
 		values := map[string][]any{}
 		var names []string

@@ -188,6 +188,7 @@ type compiler struct {
 	ruleASTs map[*Rule]*cel.Ast // checked conditions, for the index
 	expanded map[string]string  // macro name -> condition with its macros expanded
 	read     map[string]bool    // the attributes conditions name
+	warned   map[string]bool    // entry + unknown name: warned once
 }
 
 func (c *compiler) fail(at pos, entry, format string, args ...any) {
@@ -299,7 +300,8 @@ func (c *compiler) program(expr string, at pos, entry string) (condition, *cel.A
 		c.fail(at, entry, "condition does not compile:\n%s", iss.Err())
 		return condition{}, nil
 	}
-	if checked.OutputType() != cel.BoolType {
+	// dyn: a bare unknown attribute (app.enabled); true only when it is true.
+	if t := checked.OutputType(); t != cel.BoolType && t != cel.DynType {
 		c.fail(at, entry, "condition is a %s, want a bool", checked.OutputType())
 		return condition{}, nil
 	}

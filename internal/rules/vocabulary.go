@@ -48,9 +48,18 @@ func (w Warning) String() string {
 	return (&Error{File: w.File, Line: w.Line, Entry: w.Entry, Reason: w.Reason}).Error()
 }
 
-// unknownName reports a name the vocabulary lacks: a warning, or an error
+// unknownName reports a name the vocabulary lacks, once per entry (an
+// exception's field is in its rule's condition too): a warning, or an error
 // when attributes are strict.
 func (c *compiler) unknownName(at pos, entry, what, name string) {
+	key := entry + "\x00" + name
+	if c.warned[key] {
+		return
+	}
+	if c.warned == nil {
+		c.warned = map[string]bool{}
+	}
+	c.warned[key] = true
 	reason := fmt.Sprintf("%s %q is not a known attribute", what, name)
 	if s := c.closestName(name); s != "" {
 		reason += fmt.Sprintf(" (did you mean %s?)", s)
@@ -60,13 +69,7 @@ func (c *compiler) unknownName(at pos, entry, what, name string) {
 		return
 	}
 	reason += "; it is read as the event carries it (dyn), null when absent"
-	w := Warning{File: at.file, Line: at.line, Entry: entry, Reason: reason}
-	for _, old := range c.set.Warnings {
-		if old == w {
-			return
-		}
-	}
-	c.set.Warnings = append(c.set.Warnings, w)
+	c.set.Warnings = append(c.set.Warnings, Warning{File: at.file, Line: at.line, Entry: entry, Reason: reason})
 }
 
 // closestName is the known attribute, list or macro nearest to name in edit

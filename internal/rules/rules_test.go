@@ -159,6 +159,8 @@ func TestBadRulesSayWhereAndWhy(t *testing.T) {
 			"file1.yaml:5: rule \"X\": condition does not compile:\nERROR: <input>:1:14: Syntax error"},
 		"field of a string": {"- rule: X\n  events: [k8s.audit]\n  severity: low\n  output: o\n  condition: user.name.first == \"a\"",
 			"file1.yaml:5: rule \"X\": condition does not compile:\nERROR: <input>:1:11: type 'string' does not support field selection"},
+		"has on a record field": {"- rule: X\n  events: [k8s.audit]\n  severity: low\n  output: o\n  condition: has(event.body)",
+			`file1.yaml:5: rule "X": condition: has(event.body): the record's own fields are always there; has() tests attributes`},
 		"not a bool": {"- rule: X\n  events: [k8s.audit]\n  severity: low\n  output: o\n  condition: user.name",
 			`file1.yaml:5: rule "X": condition is a string, want a bool`},
 		"severity": {"- rule: X\n  events: [k8s.audit]\n  severity: urgent\n  output: o\n  condition: \"true\"",

@@ -48,18 +48,26 @@ func (w Warning) String() string {
 	return (&Error{File: w.File, Line: w.Line, Entry: w.Entry, Reason: w.Reason}).Error()
 }
 
+// macroKey marks, in compiler.warned, a name some macro was warned for.
+const macroKey = "macro\x00"
+
 // unknownName reports a name the vocabulary lacks, once per entry (an
 // exception's field is in its rule's condition too): a warning, or an error
 // when attributes are strict.
 func (c *compiler) unknownName(at pos, entry, what, name string) {
+	// Macros compile before rules: a name reported at its macro is not
+	// reported again at every rule the macro is expanded into.
 	key := entry + "\x00" + name
-	if c.warned[key] {
+	if c.warned[key] || c.warned[macroKey+name] {
 		return
 	}
 	if c.warned == nil {
 		c.warned = map[string]bool{}
 	}
 	c.warned[key] = true
+	if strings.HasPrefix(entry, "macro ") {
+		c.warned[macroKey+name] = true
+	}
 	reason := fmt.Sprintf("%s %q is not a known attribute", what, name)
 	if s := c.closestName(name); s != "" {
 		reason += fmt.Sprintf(" (did you mean %s?)", s)
@@ -83,6 +91,11 @@ func (c *compiler) closestName(name string) string {
 	}
 	for cand := range attributeTypes {
 		try(cand)
+	}
+	for _, f := range openFamilies { // k8s.pod.lable.team: a typo in the family's prefix
+		if len(name) > len(f) {
+			try(f + name[len(f):])
+		}
 	}
 	for cand := range c.p.lists {
 		try(cand)
@@ -154,12 +167,16 @@ type vocabScan struct {
 	scope   map[string]int
 	fac     celast.ExprFactory
 	newVars []cel.EnvOption
+	err     error // a has() that cannot be
 }
 
 // openVocabulary prepares a parsed condition for checking: see vocabScan.
 func (c *compiler) openVocabulary(parsed *cel.Ast, at pos, entry string) error {
 	s := &vocabScan{c: c, at: at, entry: entry, scope: map[string]int{}, fac: celast.NewExprFactory()}
 	s.walk(parsed.NativeRep().Expr())
+	if s.err != nil {
+		return s.err
+	}
 	if len(s.newVars) == 0 {
 		return nil
 	}
@@ -275,6 +292,10 @@ func (s *vocabScan) presence(e celast.Expr) {
 		return
 	}
 	name := base + "." + sel.FieldName()
+	if isRecordField(name) {
+		s.err = fmt.Errorf("has(%s): the record's own fields are always there; has() tests attributes", name)
+		return
+	}
 	family := inOpenFamily(name)
 	if prefix := s.c.staticPrefix(name); !family && prefix != "" && prefix != name {
 		s.walk(sel.Operand())

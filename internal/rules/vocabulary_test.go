@@ -46,6 +46,20 @@ func TestUnknownAttributeIsAWarningWithTheClosestName(t *testing.T) {
 	}, got, "pod labels are an open family: no warning for k8s.pod.label.team")
 }
 
+func TestAMacrosUnknownNameIsReportedAtTheMacroOnly(t *testing.T) {
+	set := load(t, "- macro: team_pod\n  condition: k8s.pod.lable.team == \"a\"\n"+
+		rule("e", "team_pod")+strings.Replace(rule("e", "team_pod || app.x == 1"), "R", "S", 1))
+	var got []string
+	for _, w := range set.Warnings {
+		got = append(got, w.String())
+	}
+	dyn := "; it is read as the event carries it (dyn), null when absent"
+	assert.Equal(t, []string{
+		`file1.yaml:1: macro "team_pod": attribute "k8s.pod.lable.team" is not a known attribute (did you mean k8s.pod.label.team?)` + dyn,
+		`file1.yaml:12: rule "S": attribute "app.x" is not a known attribute` + dyn,
+	}, got)
+}
+
 func TestStrictAttributesRefuseUnknownNames(t *testing.T) {
 	_, err := Load([]Source{{Name: "f.yaml", Data: []byte(rule("k8s.audit", `user.nam == "a"`))}}, Options{StrictAttributes: true})
 	require.Error(t, err)

@@ -92,9 +92,11 @@ func (c *compiler) closestName(name string) string {
 	for cand := range attributeTypes {
 		try(cand)
 	}
-	for _, f := range openFamilies { // k8s.pod.lable.team: a typo in the family's prefix
-		if len(name) > len(f) {
-			try(f + name[len(f):])
+	for _, f := range openFamilies { // k8s.pod.labels.team: a typo in the family's prefix
+		for i := range len(name) {
+			if name[i] == '.' && i+1 < len(name) && editDistance(name[:i+1], f) <= 2 {
+				try(f + name[i+1:])
+			}
 		}
 	}
 	for cand := range c.p.lists {

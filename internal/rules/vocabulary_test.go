@@ -167,6 +167,25 @@ func TestPodLabelsReadAsAttributesAndAsAMap(t *testing.T) {
 	}
 }
 
+func TestDidYouMeanAPodLabel(t *testing.T) {
+	for name, want := range map[string]string{
+		"k8s.pod.labels.team":           "k8s.pod.label.team",
+		"k8s.pod.lable.team":            "k8s.pod.label.team",
+		"k8s.pod.annotations.owner":     "k8s.pod.annotation.owner",
+		"k8s.pod.nam":                   "k8s.pod.name",
+		"process.executable.nmae":       "process.executable.name",
+		"nothing.like.any.known.name.x": "",
+	} {
+		set := load(t, rule("e", name+` == "x"`))
+		require.Len(t, set.Warnings, 1, name)
+		if want == "" {
+			assert.NotContains(t, set.Warnings[0].Reason, "did you mean", name)
+			continue
+		}
+		assert.Contains(t, set.Warnings[0].Reason, "(did you mean "+want+"?)", name)
+	}
+}
+
 func TestEditDistance(t *testing.T) {
 	for _, tc := range []struct {
 		a, b string

@@ -101,4 +101,3 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
-

@@ -107,7 +107,7 @@ lint: staticcheck
 	if [ -n "$$unformatted" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
-	$(GO) run ./hack/doclinks   # every relative link in README.md and docs/*.md resolves
+	$(GO) run ./hack/doclinks   # every relative link in README.md, rules/README.md and docs/*.md resolves
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -1,5 +1,6 @@
 // Command doclinks checks the relative links of the user documentation: every
-// link in README.md and docs/*.md that is not a URL must name a file or
+// link in README.md, docs/*.md and rules/README.md (the rule format, which the
+// docs link) that is not a URL must name a file or
 // directory that exists, and a #fragment must name a heading of that file.
 // It prints each broken link as file:line: link: why, and exits 1 if any.
 //
@@ -21,11 +22,10 @@ func main() {
 	flag.Parse()
 	files := flag.Args()
 	if len(files) == 0 {
-		docs, _ := filepath.Glob(filepath.Join(*root, "docs", "*.md"))
-		files = []string{"README.md"}
-		for _, d := range docs {
-			rel, _ := filepath.Rel(*root, d)
-			files = append(files, rel)
+		var err error
+		if files, err = UserDocs(*root); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
 		}
 	}
 	problems, err := Check(*root, files)
@@ -40,6 +40,23 @@ func main() {
 		fmt.Fprintf(os.Stderr, "%d broken links\n", len(problems))
 		os.Exit(1)
 	}
+}
+
+// UserDocs lists the documentation files checked by default, relative to root.
+func UserDocs(root string) ([]string, error) {
+	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		return nil, err
+	}
+	files := []string{"README.md", "rules/README.md"}
+	for _, d := range docs {
+		rel, err := filepath.Rel(root, d)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, rel)
+	}
+	return files, nil
 }
 
 // Problem is one broken link.

@@ -59,3 +59,15 @@ func (e *Engine) Keyed(ev *Event, dst []*Rule) []*Rule {
 	}
 	return dst
 }
+
+// AttrRoutingKeyBy names, on a copy the front tier routed, the key family it
+// was routed for (KeyBy's form); the rules tier feeds the copy to that
+// family's rules only (Event.KeyBy).
+const AttrRoutingKeyBy = "k8ssec.routing.key_by"
+
+// KeyOf returns the event's values of the by-attributes joined, and false
+// when one is absent or empty: such an event is counted by no key.
+func KeyOf(ev *Event, by []string) (string, bool) {
+	k, _, ok := key(ev, by)
+	return k, ok
+}

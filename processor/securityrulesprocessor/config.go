@@ -21,6 +21,15 @@ const (
 	ModeBoth     = "both"     // annotated events and alerts
 )
 
+// Tiers: which rules run, in a gateway split into a stateless front tier and
+// a keyed rules tier (README.md, "Deploying to a cluster").
+const (
+	TierAll   = "all"   // every rule: one collector sees every event
+	TierFront = "front" // stateless rules only: any replica may run them
+	TierRoute = "route" // no rule runs: each event that feeds a stateful rule leaves as one copy per key family, keyed for the loadbalancing exporter
+	TierRules = "rules" // stateful rules only, on the copies TierRoute made
+)
+
 // Response modes: what a rule's action (action: kill) does.
 const (
 	ResponseEnforce = "enforce" // carry it out
@@ -47,6 +56,8 @@ type Config struct {
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 	// Response says what rules' actions do.
 	Response ResponseConfig `mapstructure:"response"`
+	// Tier is all, front, route or rules: see the Tier constants.
+	Tier string `mapstructure:"tier"`
 }
 
 // ResponseConfig is the response to rules with an action.
@@ -71,6 +82,7 @@ func createDefaultConfig() *Config {
 		ReloadInterval: 10 * time.Second,
 		FlushInterval:  10 * time.Second,
 		Response:       ResponseConfig{Mode: ResponseDryRun},
+		Tier:           TierAll,
 	}
 }
 
@@ -82,6 +94,11 @@ func (cfg *Config) Validate() error {
 	case ModeAlerts, ModeAnnotate, ModeBoth:
 	default:
 		errs = append(errs, fmt.Errorf("mode %q is not one of %s, %s, %s", cfg.Mode, ModeAlerts, ModeAnnotate, ModeBoth))
+	}
+	switch cfg.Tier {
+	case TierAll, TierFront, TierRoute, TierRules:
+	default:
+		errs = append(errs, fmt.Errorf("tier %q is not one of %s, %s, %s, %s", cfg.Tier, TierAll, TierFront, TierRoute, TierRules))
 	}
 	if cfg.State.MaxKeys <= 0 {
 		errs = append(errs, fmt.Errorf("state.max_keys must be positive, got %d", cfg.State.MaxKeys))
@@ -109,7 +126,7 @@ func (cfg *Config) load() (*rules.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	set, err := rules.Load(srcs, rules.Options{CostLimit: cfg.CostLimit})
+	set, err := rules.Load(srcs, rules.Options{CostLimit: cfg.CostLimit, Select: cfg.selectRules()})
 	if err != nil {
 		return nil, err
 	}
@@ -165,4 +182,16 @@ func (cfg *Config) fileStamps() string {
 		}
 	}
 	return b.String()
+}
+
+// selectRules is the tier's share of the rules: nil (all) unless the tier
+// splits them by whether they keep state.
+func (cfg *Config) selectRules() func(*rules.Rule) bool {
+	switch cfg.Tier {
+	case TierFront:
+		return func(r *rules.Rule) bool { return !r.Stateful() }
+	case TierRoute, TierRules:
+		return (*rules.Rule).Stateful
+	}
+	return nil
 }

@@ -1,6 +1,11 @@
 package rules
 
-import "strings"
+import (
+	"hash/fnv"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
 
 // What a gateway's front tier needs to route events to the rules tier by key:
 // every stateful rule (threshold, throttle, sequence) names the attributes its
@@ -70,4 +75,17 @@ const AttrRoutingKeyBy = "k8ssec.routing.key_by"
 func KeyOf(ev *Event, by []string) (string, bool) {
 	k, _, ok := key(ev, by)
 	return k, ok
+}
+
+// RoutingTraceID is a key's place on the loadbalancing exporter's hash ring,
+// written as a routed copy's trace ID: the same on every front replica, and
+// spread evenly over the ring. key is KeyOf's form.
+func RoutingTraceID(family, key string) pcommon.TraceID {
+	h := fnv.New128a()
+	_, _ = h.Write([]byte(family))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(key))
+	var id pcommon.TraceID
+	h.Sum(id[:0])
+	return id
 }

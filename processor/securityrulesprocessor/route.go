@@ -1,9 +1,6 @@
 package securityrulesprocessor
 
 import (
-	"hash/fnv"
-
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/rules"
@@ -59,25 +56,13 @@ func routeByKey(engine *rules.Engine, ld plog.Logs) plog.Logs {
 					}
 					c := outRecords.AppendEmpty()
 					lr.CopyTo(c)
-					c.SetTraceID(routingTraceID(family, k))
+					c.SetTraceID(rules.RoutingTraceID(family, k))
 					c.Attributes().PutStr(rules.AttrRoutingKeyBy, family)
 				}
 			}
 		}
 	}
 	return out
-}
-
-// routingTraceID is the key's place on the exporter's hash ring: the same on
-// every front replica, spread evenly over the ring.
-func routingTraceID(family, key string) pcommon.TraceID {
-	h := fnv.New128a()
-	_, _ = h.Write([]byte(family))
-	_, _ = h.Write([]byte{0})
-	_, _ = h.Write([]byte(key))
-	var id pcommon.TraceID
-	h.Sum(id[:0])
-	return id
 }
 
 // takeKeyBy removes a routed copy's family from the record (the alerts copy

@@ -90,7 +90,7 @@ func TestRouteSendsOneCopyPerKeyFamily(t *testing.T) {
 	assert.Equal(t, "k8s.namespace.name,k8s.pod.name", copies[2].family, "the shell")
 	assert.Equal(t, copies[1].traceID, copies[2].traceID, "the exec and the shell in one pod go to one replica")
 	assert.NotEqual(t, copies[0].traceID, copies[1].traceID)
-	assert.Equal(t, routingTraceID("client.address", "10.0.0.1"), copies[0].traceID, "the same key on every front replica")
+	assert.Equal(t, rules.RoutingTraceID("client.address", "10.0.0.1"), copies[0].traceID, "the same key on every front replica")
 	_, alerts := records(sink)
 	assert.Empty(t, alerts, "the route tier raises nothing")
 }

@@ -1,0 +1,124 @@
+//go:build linux
+
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// The rules these tests drive, from the packs the gateway config loads.
+const (
+	failedLoginsRule = "Repeated authentication failures from one address" // k8s_audit K8SA-0005: 20 by client.address in 1m
+	execShellConnect = "Exec into a pod, then a shell, then an outbound connection"
+)
+
+// alertsOf returns the backend's alerts of rule.
+func alertsOf(t *testing.T, out, rule string) []alert {
+	t.Helper()
+	alerts, err := readAlerts(out)
+	require.NoError(t, err)
+	return alerts[rule]
+}
+
+// Twenty failed logins from one client, alternating between two front
+// replicas: one rules replica counts them all and alerts once, with the count
+// of twenty; neither front saw more than ten.
+func TestTiersThresholdAcrossFrontReplicas(t *testing.T) {
+	ts := newTiers(t)
+	r1, r2 := ts.startRules(t), ts.startRules(t)
+	a, b := ts.startFront(t, nil, []string{r1, r2}), ts.startFront(t, nil, []string{r1, r2})
+
+	const client = "198.51.100.40"
+	now := time.Now()
+	var ids []string
+	for i := range 20 {
+		id := uniqueID("login", i)
+		ids = append(ids, id)
+		ts.postAuditTo(t, []*front{a, b}[i%2], eventList(t, failedLogin(id, client, now.Add(time.Duration(i)*time.Millisecond))))
+	}
+	ts.settle(t, 20)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Len(ct, alertsOf(t, ts.backendOut, failedLoginsRule), 1)
+	}, 30*time.Second, 200*time.Millisecond)
+	time.Sleep(2 * time.Second) // a second alert, from a split count, would be here by now
+	alerts := alertsOf(t, ts.backendOut, failedLoginsRule)
+	require.Len(t, alerts, 1)
+	assert.Equal(t, "20", attr(alerts[0].LogRecord, "security_rule.count"), "the full count, from both fronts")
+	assert.Equal(t, client, attr(alerts[0].LogRecord, "client.address"))
+
+	counts, err := auditCounts(ts.backendOut)
+	require.NoError(t, err)
+	for _, id := range ids {
+		assert.Equal(t, 1, counts[id], "audit event %s reaches the backend once, from the front", id)
+	}
+}
+
+// kernelEvents is what a node agent sends for a shell in pod ns/pod that then
+// connects out: ebpf records, the process and pod on the resource.
+func kernelEvents(ns, pod string, at time.Time) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	res := rl.Resource().Attributes()
+	res.PutStr("k8s.namespace.name", ns)
+	res.PutStr("k8s.pod.name", pod)
+	res.PutStr("k8s.pod.uid", "7f1c2e1e-0000-4000-8000-000000000001")
+	res.PutStr("k8s.node.name", "node-1")
+	res.PutStr("container.id", "3b1f0c9a2d7e")
+	res.PutInt("process.pid", 4242)
+	res.PutStr("process.executable.name", "bash")
+	res.PutStr("process.executable.path", "/usr/bin/bash")
+	res.PutStr("process.command_line", "bash")
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName("github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver")
+	exec := sl.LogRecords().AppendEmpty()
+	exec.SetEventName("process.exec")
+	exec.SetTimestamp(pcommon.NewTimestampFromTime(at))
+	exec.Attributes().PutInt("process.parent_pid", 4200)
+	connect := sl.LogRecords().AppendEmpty()
+	connect.SetEventName("network.connect")
+	connect.SetTimestamp(pcommon.NewTimestampFromTime(at.Add(2 * time.Second)))
+	connect.Attributes().PutStr("server.address", "203.0.113.9")
+	connect.Attributes().PutInt("server.port", 443)
+	connect.Attributes().PutStr("network.transport", "tcp")
+	return ld
+}
+
+func podsExec(id, ns, pod string, at time.Time) auditEvent {
+	ts := at.UTC().Format(time.RFC3339Nano)
+	return auditEvent{"level": "Metadata", "auditID": id, "stage": "ResponseStarted",
+		"requestURI": fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/exec?command=bash&stdin=true&tty=true", ns, pod),
+		"verb": "create", "user": map[string]any{"username": "mallory@example.com", "groups": []string{"system:authenticated"}},
+		"sourceIPs": []string{"10.1.2.3"}, "userAgent": "kubectl/v1.36.3 (linux/amd64)",
+		"objectRef":      map[string]any{"resource": "pods", "subresource": "exec", "namespace": ns, "name": pod, "apiVersion": "v1"},
+		"responseStatus": map[string]any{"code": 101}, "requestReceivedTimestamp": ts, "stageTimestamp": ts}
+}
+
+// The apiserver's pods/exec reaches one front replica, the agent's shell and
+// connection the other: the events of the pod meet on one rules replica, and
+// the correlation sequence fires once.
+func TestTiersCrossSourceSequence(t *testing.T) {
+	ts := newTiers(t)
+	r1, r2 := ts.startRules(t), ts.startRules(t)
+	a, b := ts.startFront(t, nil, []string{r1, r2}), ts.startFront(t, nil, []string{r1, r2})
+
+	now := time.Now()
+	ts.postAuditTo(t, a, eventList(t, podsExec(uniqueID("exec", 0), "shop", "web-7", now)))
+	// Steps are matched in arrival order: the exec must be at its rules replica first.
+	ts.settle(t, 1)
+	ts.exportOTLP(t, b, kernelEvents("shop", "web-7", now.Add(time.Second)))
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.NotEmpty(ct, alertsOf(t, ts.backendOut, execShellConnect))
+	}, 30*time.Second, 200*time.Millisecond)
+	time.Sleep(2 * time.Second)
+	alerts := alertsOf(t, ts.backendOut, execShellConnect)
+	require.Len(t, alerts, 1, "exactly once")
+	assert.Equal(t, "web-7", attr(alerts[0].LogRecord, "k8s.pod.name"))
+	assert.Equal(t, "203.0.113.9", attr(alerts[0].LogRecord, "server.address"))
+}

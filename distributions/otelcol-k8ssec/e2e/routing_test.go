@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/rules"
 )
 
 // The rules these tests drive, from the packs the gateway config loads.
@@ -121,4 +123,93 @@ func TestTiersCrossSourceSequence(t *testing.T) {
 	require.Len(t, alerts, 1, "exactly once")
 	assert.Equal(t, "web-7", attr(alerts[0].LogRecord, "k8s.pod.name"))
 	assert.Equal(t, "203.0.113.9", attr(alerts[0].LogRecord, "server.address"))
+}
+
+// A third rules replica joins mid-stream. Thirty clients each fail to log in
+// ten times before it joins and ten times after, all within the rule's minute
+// (event time). A client whose key stays on its replica reaches twenty there
+// and alerts once; a client whose key moved to the new replica has its first
+// ten left behind on the old one and its last ten counted afresh: no alert.
+// That is the exact loss (ten matches per moved key, never an alert twice),
+// and which keys move is what the exporter's hash ring says.
+func TestTiersScaleOutMovesKeysWithoutDuplicates(t *testing.T) {
+	ts := newTiers(t)
+	r1, r2 := ts.startRules(t), ts.startRules(t)
+	before := []string{r1, r2}
+	a, b := ts.startFront(t, nil, before), ts.startFront(t, nil, before)
+
+	const clients, perPhase = 30, 10
+	base := time.Now()
+	client := func(i int) string { return fmt.Sprintf("203.0.113.%d", i+1) }
+	send := func(phase int) []string {
+		var ids []string
+		for _, f := range []*front{a, b} {
+			var items []auditEvent
+			for c := range clients {
+				for n := range perPhase / 2 {
+					id := uniqueID(fmt.Sprintf("p%d-c%d", phase, c), n)
+					if f == b {
+						id += "-b"
+					}
+					ids = append(ids, id)
+					at := base.Add(time.Duration(phase)*20*time.Second + time.Duration(n)*time.Millisecond)
+					items = append(items, failedLogin(id, client(c), at))
+				}
+			}
+			ts.postAuditTo(t, f, eventList(t, items...))
+		}
+		return ids
+	}
+
+	ids := send(0)
+	ts.settle(t, clients*perPhase)
+	require.Empty(t, alertsOf(t, ts.backendOut, failedLoginsRule), "ten of twenty: nothing yet")
+
+	// Scale out: the new replica starts, then each front restarts with the new list.
+	r3 := ts.startRules(t)
+	after := []string{r1, r2, r3}
+	for _, f := range []*front{a, b} {
+		stop(t, f.c)
+		ts.startFront(t, f, after)
+	}
+	ids = append(ids, send(1)...)
+	ts.settle(t, clients*perPhase) // the restarted fronts' counters start at zero
+
+	moved := map[string]bool{}
+	for c := range clients {
+		k := client(c)
+		id := rules.RoutingTraceID("client.address", k)
+		from, to := ringOwner(before, id[:]), ringOwner(after, id[:])
+		if from != to {
+			require.Equal(t, r3, to, "a key moves only to the new replica")
+			moved[k] = true
+		}
+	}
+	t.Logf("keys moved to the new replica: %d of %d", len(moved), clients)
+	require.NotEmpty(t, moved, "the test needs keys that move")
+	require.Less(t, len(moved), clients, "and keys that stay")
+
+	want := clients - len(moved)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Len(ct, alertsOf(t, ts.backendOut, failedLoginsRule), want)
+	}, 30*time.Second, 200*time.Millisecond)
+	time.Sleep(2 * time.Second)
+	perClient := map[string]int{}
+	for _, al := range alertsOf(t, ts.backendOut, failedLoginsRule) {
+		perClient[attr(al.LogRecord, "client.address")]++
+		assert.Equal(t, "20", attr(al.LogRecord, "security_rule.count"))
+	}
+	for c := range clients {
+		k := client(c)
+		if moved[k] {
+			assert.Zero(t, perClient[k], "%s moved: its first ten stayed behind", k)
+		} else {
+			assert.Equal(t, 1, perClient[k], "%s stayed: one alert, never two", k)
+		}
+	}
+	counts, err := auditCounts(ts.backendOut)
+	require.NoError(t, err)
+	for _, id := range ids {
+		assert.Equal(t, 1, counts[id], "audit event %s reaches the backend once", id)
+	}
 }

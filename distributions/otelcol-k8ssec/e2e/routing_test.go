@@ -96,7 +96,7 @@ func podsExec(id, ns, pod string, at time.Time) auditEvent {
 	ts := at.UTC().Format(time.RFC3339Nano)
 	return auditEvent{"level": "Metadata", "auditID": id, "stage": "ResponseStarted",
 		"requestURI": fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/exec?command=bash&stdin=true&tty=true", ns, pod),
-		"verb": "create", "user": map[string]any{"username": "mallory@example.com", "groups": []string{"system:authenticated"}},
+		"verb":       "create", "user": map[string]any{"username": "mallory@example.com", "groups": []string{"system:authenticated"}},
 		"sourceIPs": []string{"10.1.2.3"}, "userAgent": "kubectl/v1.36.3 (linux/amd64)",
 		"objectRef":      map[string]any{"resource": "pods", "subresource": "exec", "namespace": ns, "name": pod, "apiVersion": "v1"},
 		"responseStatus": map[string]any{"code": 101}, "requestReceivedTimestamp": ts, "stageTimestamp": ts}

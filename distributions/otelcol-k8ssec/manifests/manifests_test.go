@@ -23,6 +23,7 @@ import (
 const (
 	agentName   = "otelcol-k8ssec-agent"
 	gatewayName = "otelcol-k8ssec-gateway"
+	rulesName   = "otelcol-k8ssec-rules" // the gateway's rules tier: Deployment, headless Service, ServiceAccount
 	leaseName   = "otelcol-k8ssec-kube-events"
 )
 
@@ -67,9 +68,9 @@ func TestEveryDocumentIsATypedObject(t *testing.T) {
 		kinds[fmt.Sprintf("%T", o.Obj)]++
 	}
 	assert.Equal(t, map[string]int{
-		"*v1.Namespace": 1, "*v1.ServiceAccount": 2,
+		"*v1.Namespace": 1, "*v1.ServiceAccount": 3,
 		"*v1.ClusterRole": 2, "*v1.ClusterRoleBinding": 2, "*v1.Role": 1, "*v1.RoleBinding": 1,
-		"*v1.DaemonSet": 1, "*v1.Deployment": 1, "*v1.Service": 1,
+		"*v1.DaemonSet": 1, "*v1.Deployment": 2, "*v1.Service": 2,
 	}, kinds)
 }
 
@@ -120,7 +121,8 @@ func TestWorkloadsMatchConfigsAndBindings(t *testing.T) {
 		config string
 		spec   corev1.PodSpec
 		sa     string
-	}{{"agent", ds.Spec.Template.Spec, agentName}, {"gateway", dep.Spec.Template.Spec, gatewayName}} {
+	}{{"agent", ds.Spec.Template.Spec, agentName}, {"gateway", dep.Spec.Template.Spec, gatewayName},
+		{"gateway-rules", one[*appsv1.Deployment](t, objs, rulesName).Spec.Template.Spec, rulesName}} {
 		require.Len(t, w.spec.Containers, 1)
 		assert.Equal(t, []string{"--config", "k8ssec:" + w.config}, w.spec.Containers[0].Args)
 		assert.Contains(t, config.Names(), w.config)

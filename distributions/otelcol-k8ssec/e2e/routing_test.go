@@ -173,7 +173,7 @@ func TestTiersScaleOutMovesKeysWithoutDuplicates(t *testing.T) {
 		ts.startFront(t, f, after)
 	}
 	ids = append(ids, send(1)...)
-	ts.settle(t, clients*perPhase) // the restarted fronts' counters start at zero
+	ts.settle(t, 2*clients*perPhase)
 
 	moved := map[string]bool{}
 	for c := range clients {

@@ -35,8 +35,9 @@ import (
 // backend that writes what it receives. The certificates are make-certs.sh's.
 type tiers struct {
 	*deployment
-	rules  []string // the rules replicas' OTLP addresses, in start order
-	fronts []*front
+	rules        []string // the rules replicas' OTLP addresses, in start order
+	rulesMetrics []int    // their self-metrics ports
+	fronts       []*front
 }
 
 // front is one front-tier replica; its ports and directory outlive a restart.
@@ -60,7 +61,7 @@ func (ts *tiers) startRules(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	health := testenv.FreePort(t)
+	health, metrics := testenv.FreePort(t), testenv.FreePort(t)
 	c := start(t, ts.bin, dir, []string{
 		"K8SSEC_BACKEND_ENDPOINT=" + ts.backend,
 		"K8SSEC_BACKEND_CA_FILE=" + ts.backendCA,
@@ -69,11 +70,12 @@ func (ts *tiers) startRules(t *testing.T) string {
 		"K8SSEC_GATEWAY_CA_FILE=" + ts.cert("gateway-ca.crt"),
 		"K8SSEC_STORAGE_DIR=" + filepath.Join(dir, "storage"),
 		fmt.Sprintf("K8SSEC_HEALTH_ENDPOINT=127.0.0.1:%d", health),
-		fmt.Sprintf("K8SSEC_METRICS_PORT=%d", testenv.FreePort(t)),
+		fmt.Sprintf("K8SSEC_METRICS_PORT=%d", metrics),
 	}, "--config", "k8ssec:gateway-rules",
 		"--set", "receivers::otlp::protocols::grpc::endpoint="+addr)
 	c.waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", health))
 	ts.rules = append(ts.rules, addr)
+	ts.rulesMetrics = append(ts.rulesMetrics, metrics)
 	return addr
 }
 
@@ -183,29 +185,26 @@ func auditCounts(path string) (map[string]int, error) {
 	return counts, sc.Err()
 }
 
-// sentToRules sums the records the running fronts' loadbalancing exporter
-// delivered: a rules replica's receiver answers once its rules have seen them.
-func (ts *tiers) sentToRules(t *testing.T) float64 {
-	t.Helper()
+// rulesAccepted sums the records the rules replicas' OTLP receivers accepted
+// since they started: a receiver answers once its rules have seen them.
+func (ts *tiers) rulesAccepted() float64 {
 	var total float64
-	for _, f := range ts.fronts {
-		if f.c.running() {
-			total += metricSum(f.metric, "otelcol_exporter_sent_log_records", `exporter="loadbalancing/rules"`)
-		}
+	for _, port := range ts.rulesMetrics {
+		total += metricSum(port, "otelcol_receiver_accepted_log_records", `receiver="otlp"`)
 	}
 	return total
 }
 
-// settle waits until the fronts have sent at least n records to the rules tier
-// and then nothing more for a second.
+// settle waits until the rules tier has accepted at least n records in all
+// and then nothing more for a second (the fronts batch for 200 ms).
 func (ts *tiers) settle(t *testing.T, n float64) {
 	t.Helper()
-	require.Eventually(t, func() bool { return ts.sentToRules(t) >= n }, 60*time.Second, 200*time.Millisecond,
-		"the fronts sent %v records to the rules tier, want at least %v", ts.sentToRules(t), n)
-	last := ts.sentToRules(t)
+	require.Eventually(t, func() bool { return ts.rulesAccepted() >= n }, 60*time.Second, 200*time.Millisecond,
+		"the rules tier accepted %v records, want at least %v", ts.rulesAccepted(), n)
+	last := ts.rulesAccepted()
 	for {
 		time.Sleep(time.Second)
-		now := ts.sentToRules(t)
+		now := ts.rulesAccepted()
 		if now == last {
 			return
 		}

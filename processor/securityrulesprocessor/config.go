@@ -58,6 +58,10 @@ type Config struct {
 	Response ResponseConfig `mapstructure:"response"`
 	// Tier is all, front, route or rules: see the Tier constants.
 	Tier string `mapstructure:"tier"`
+	// StrictAttributes refuses rules that read an attribute the vocabulary
+	// does not know; by default such a name is read dynamically and logged as
+	// a warning with the closest known name.
+	StrictAttributes bool `mapstructure:"strict_attributes"`
 }
 
 // ResponseConfig is the response to rules with an action.
@@ -126,7 +130,7 @@ func (cfg *Config) load() (*rules.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	set, err := rules.Load(srcs, rules.Options{CostLimit: cfg.CostLimit, Select: cfg.selectRules()})
+	set, err := rules.Load(srcs, rules.Options{CostLimit: cfg.CostLimit, StrictAttributes: cfg.StrictAttributes, Select: cfg.selectRules()})
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,19 @@ func alertsOf(t *testing.T, out, rule string) []alert {
 	return alerts[rule]
 }
 
+// twentyFailedLogins posts twenty failed logins from client, alternating
+// between fronts a and b, and returns their audit IDs.
+func (ts *tiers) twentyFailedLogins(t *testing.T, a, b *front, client string) []string {
+	now := time.Now()
+	var ids []string
+	for i := range 20 {
+		id := uniqueID("login", i)
+		ids = append(ids, id)
+		ts.postAuditTo(t, []*front{a, b}[i%2], eventList(t, failedLogin(id, client, now.Add(time.Duration(i)*time.Millisecond))))
+	}
+	return ids
+}
+
 // Twenty failed logins from one client, alternating between two front
 // replicas: one rules replica counts them all and alerts once, with the count
 // of twenty; neither front saw more than ten.
@@ -38,13 +51,7 @@ func TestTiersThresholdAcrossFrontReplicas(t *testing.T) {
 	a, b := ts.startFront(t, nil, []string{r1, r2}), ts.startFront(t, nil, []string{r1, r2})
 
 	const client = "198.51.100.40"
-	now := time.Now()
-	var ids []string
-	for i := range 20 {
-		id := uniqueID("login", i)
-		ids = append(ids, id)
-		ts.postAuditTo(t, []*front{a, b}[i%2], eventList(t, failedLogin(id, client, now.Add(time.Duration(i)*time.Millisecond))))
-	}
+	ids := ts.twentyFailedLogins(t, a, b, client)
 	ts.settle(t, 20)
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		assert.Len(ct, alertsOf(t, ts.backendOut, failedLoginsRule), 1)
@@ -60,6 +67,24 @@ func TestTiersThresholdAcrossFrontReplicas(t *testing.T) {
 	for _, id := range ids {
 		assert.Equal(t, 1, counts[id], "audit event %s reaches the backend once, from the front", id)
 	}
+}
+
+// Without the tiers (every rule on each of two gateway replicas, as before),
+// the same twenty failed logins are ten on each replica, and nothing alerts.
+func TestUnroutedReplicasSplitTheThreshold(t *testing.T) {
+	ts := newTiers(t)
+	a, b := ts.startFront(t, nil, nil), ts.startFront(t, nil, nil)
+	ids := ts.twentyFailedLogins(t, a, b, "198.51.100.41")
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		counts, err := auditCounts(ts.backendOut)
+		if assert.NoError(ct, err) {
+			for _, id := range ids {
+				assert.Equal(ct, 1, counts[id])
+			}
+		}
+	}, 30*time.Second, 200*time.Millisecond)
+	time.Sleep(2 * time.Second)
+	assert.Empty(t, alertsOf(t, ts.backendOut, failedLoginsRule), "ten and ten: the split count never reaches twenty")
 }
 
 // kernelEvents is what a node agent sends for a shell in pod ns/pod that then

@@ -80,7 +80,9 @@ func (ts *tiers) startRules(t *testing.T) string {
 }
 
 // frontConfig is the embedded gateway config with the rules tier given by
-// address (the static resolver) and without kube_events.
+// address (the static resolver) and without kube_events. With no rules
+// replicas it is the gateway before the tiers: every rule on every replica,
+// nothing routed.
 func (ts *tiers) frontConfig(t *testing.T, dir string, rules []string) string {
 	t.Helper()
 	data, err := config.Get("gateway")
@@ -100,6 +102,11 @@ func (ts *tiers) frontConfig(t *testing.T, dir string, rules []string) string {
 		pipeline["receivers"] = kept
 	}
 	delete(cfg["receivers"].(map[string]any), "kube_events")
+	if len(rules) == 0 {
+		delete(cfg["service"].(map[string]any)["pipelines"].(map[string]any), "logs/route")
+		delete(cfg["exporters"].(map[string]any), "loadbalancing/rules")
+		cfg["processors"].(map[string]any)["security_rules"].(map[string]any)["tier"] = "all"
+	}
 	out, err := yaml.Marshal(cfg)
 	require.NoError(t, err)
 	path := filepath.Join(dir, "front.yaml")

@@ -104,6 +104,11 @@ func (cfg *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("tier %q is not one of %s, %s, %s, %s", cfg.Tier, TierAll, TierFront, TierRoute, TierRules))
 	}
+	if cfg.Tier == TierRules && cfg.Mode != ModeAlerts {
+		// Its events are the front's copies, one per key family: passed on,
+		// the backend would get each event again, maybe several times.
+		errs = append(errs, fmt.Errorf("tier %s takes the front tier's copies of events, which the front already sent: use mode %s", TierRules, ModeAlerts))
+	}
 	if cfg.State.MaxKeys <= 0 {
 		errs = append(errs, fmt.Errorf("state.max_keys must be positive, got %d", cfg.State.MaxKeys))
 	}

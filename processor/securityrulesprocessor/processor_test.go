@@ -50,6 +50,7 @@ func TestConfig(t *testing.T) {
 		"empty":             "rules: name at least one default pack",
 		"bad_response_mode": `response.mode "kill" is not one of enforce, dry_run, off`,
 		"bad_tier":          `tier "gateway" is not one of all, front, route, rules`,
+		"rules_tier_both":   "tier rules takes the front tier's copies of events, which the front already sent: use mode alerts",
 		"annotate_kill":     "rules with action: kill need alerts to report what was done, and mode annotate emits none",
 	} {
 		_, err := loadConfig(t, name)

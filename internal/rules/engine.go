@@ -110,6 +110,9 @@ func (e *Engine) Evaluate(ev *Event, dst []Match) []Match {
 	}
 
 	for _, r := range rules {
+		if ev.KeyBy != "" && r.keyBy != ev.KeyBy {
+			continue
+		}
 		if !e.eval(&r.cond, act) {
 			continue
 		}
@@ -282,6 +285,9 @@ func (e *Engine) sequence(steps []stepRef, act *activation, ev *Event, dst []Mat
 	for i := len(steps) - 1; i >= 0; i-- {
 		ref := steps[i]
 		r, step := ref.rule, ref.step
+		if ev.KeyBy != "" && r.keyBy != ev.KeyBy {
+			continue
+		}
 		if advanced[r] || !e.eval(&r.Sequence.Steps[step].cond, act) {
 			continue
 		}

@@ -78,7 +78,7 @@ func newRulesProcessor(set processor.Settings, cfg *Config, next consumer.Logs) 
 }
 
 func (p *rulesProcessor) start(context.Context, component.Host) error {
-	if p.cfg.Mode != ModeAnnotate {
+	if p.cfg.Mode != ModeAnnotate && p.cfg.Tier != TierRoute {
 		p.every(p.cfg.FlushInterval, p.flush)
 	}
 	if p.cfg.ReloadInterval > 0 {
@@ -122,6 +122,9 @@ var matchesPool = sync.Pool{New: func() any { s := make([]rules.Match, 0, 8); re
 
 func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	run := p.running.Load()
+	if p.cfg.Tier == TierRoute {
+		return routeByKey(run.engine, ld), nil
+	}
 	now := time.Now()
 	annotate := p.cfg.Mode != ModeAlerts
 	emit := p.cfg.Mode != ModeAnnotate
@@ -143,6 +146,9 @@ func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Lo
 				lr := lrs.At(k)
 				ev = rules.EventFromRecord(lr, resource)
 				ev.ResourceID = resourceID
+				if p.cfg.Tier == TierRules {
+					ev.KeyBy = takeKeyBy(lr)
+				}
 				*buf = run.engine.Evaluate(&ev, (*buf)[:0])
 				if len(*buf) == 0 {
 					continue

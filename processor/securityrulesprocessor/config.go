@@ -22,7 +22,7 @@ const (
 )
 
 // Tiers: which rules run, in a gateway split into a stateless front tier and
-// a keyed rules tier (README.md, "Deploying to a cluster").
+// a keyed rules tier (docs/install.md, "The gateway's two tiers").
 const (
 	TierAll   = "all"   // every rule: one collector sees every event
 	TierFront = "front" // stateless rules only: any replica may run them

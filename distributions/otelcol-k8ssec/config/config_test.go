@@ -78,7 +78,7 @@ func TestGatewayKeepsWhatItAcknowledged(t *testing.T) {
 	assert.Positive(t, checked)
 }
 
-// The gateway's tiers split one rule list (README.md, "The gateway's two tiers"):
+// The gateway's tiers split one rule list (docs/install.md, "The gateway's two tiers"):
 // a rule the front routes for must be loaded where the copies go, and the
 // front must run only what the rules tier does not.
 func TestGatewayTiersShareTheirRules(t *testing.T) {

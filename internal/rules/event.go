@@ -69,6 +69,7 @@ type activation struct {
 	gen        uint32
 	attrs      []slot
 	candidates []*Rule   // scratch for the index
+	hits       []hit     // scratch: the event's stateful rules
 	found      [][]*Rule // scratch for the index
 
 	// Native evaluation's (native.go): attribute values by slot, as attrs;

@@ -134,13 +134,14 @@ func (h *heldHeap) Pop() any {
 }
 
 // snapshot copies what a held event's alert needs (its scalar attributes,
-// resource, body) so that the batch it came in can be released.
+// resource, body) so that the batch it came in can be passed on and changed
+// downstream. Strings are shared, not cloned as long-lived state's are: a
+// held event lives a reorder window, and a clone each is most of its cost.
 func snapshot(ev *Event) *Event {
-	s := &Event{Name: strings.Clone(ev.Name), Severity: strings.Clone(ev.Severity), Time: ev.Time,
-		Attrs: pcommon.NewMap(), Resource: pcommon.NewMap()}
-	copyScalars(ev.Attrs, s.Attrs)
+	s := &Event{Name: ev.Name, Severity: ev.Severity, Time: ev.Time, Attrs: pcommon.NewMap(), Resource: pcommon.NewMap()}
+	shareScalars(ev.Attrs, s.Attrs)
 	if ev.Resource != (pcommon.Map{}) {
-		copyScalars(ev.Resource, s.Resource)
+		shareScalars(ev.Resource, s.Resource)
 	}
 	if ev.Body != (pcommon.Value{}) {
 		s.Body = pcommon.NewValueEmpty()
@@ -149,15 +150,27 @@ func snapshot(ev *Event) *Event {
 	return s
 }
 
-// heldHits copies an event's hits, their keys cloned off the batch.
+// shareScalars copies every attribute that is not a map, sharing strings.
+func shareScalars(src, dst pcommon.Map) {
+	dst.EnsureCapacity(src.Len())
+	src.Range(func(k string, v pcommon.Value) bool {
+		switch v.Type() {
+		case pcommon.ValueTypeMap:
+		case pcommon.ValueTypeStr:
+			dst.PutStr(k, v.Str())
+		default:
+			v.CopyTo(dst.PutEmpty(k))
+		}
+		return true
+	})
+}
+
+// heldHits copies an event's hits off the activation's scratch; the key is
+// cloned, since it may become a state's key for long.
 func heldHits(hits []hit) []hit {
 	out := make([]hit, len(hits))
 	for i, h := range hits {
-		vals := make([]string, len(h.vals))
-		for j, v := range h.vals {
-			vals[j] = strings.Clone(v)
-		}
-		out[i] = hit{rule: h.rule, steps: h.steps, key: strings.Clone(h.key), vals: vals}
+		out[i] = hit{rule: h.rule, steps: h.steps, key: strings.Clone(h.key), vals: h.vals}
 	}
 	return out
 }

@@ -2,8 +2,10 @@ package securityrulesprocessor
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +28,9 @@ var seqStart = time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
 
 // podsExec is the apiserver's audit event of `kubectl exec` into shop/web-1:
 // the pod is named on the record, the resource is empty.
-func podsExec(at time.Duration) plog.Logs {
+func podsExec(at time.Duration) plog.Logs { return podsExecIn("web-1", at) }
+
+func podsExecIn(pod string, at time.Duration) plog.Logs {
 	ld := plog.NewLogs()
 	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
 	lr.SetEventName("k8s.audit")
@@ -37,7 +41,7 @@ func podsExec(at time.Duration) plog.Logs {
 	a.PutStr("k8s.audit.object.resource", "pods")
 	a.PutStr("k8s.audit.object.subresource", "exec")
 	a.PutStr("k8s.namespace.name", "shop")
-	a.PutStr("k8s.pod.name", "web-1")
+	a.PutStr("k8s.pod.name", pod)
 	a.PutStr("user.name", "mallory")
 	a.PutInt("http.response.status_code", 101)
 	return ld
@@ -59,11 +63,15 @@ func auditTraffic(at time.Duration) plog.Logs {
 // kernelSteps is the agent's batch: bash started in the pod, then its
 // connection out; the process and pod are on the resource.
 func kernelSteps(shellAt, connectAt time.Duration) plog.Logs {
+	return kernelStepsIn("web-1", shellAt, connectAt)
+}
+
+func kernelStepsIn(pod string, shellAt, connectAt time.Duration) plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	res := rl.Resource().Attributes()
 	res.PutStr("k8s.namespace.name", "shop")
-	res.PutStr("k8s.pod.name", "web-1")
+	res.PutStr("k8s.pod.name", pod)
 	res.PutStr("k8s.node.name", "node-a")
 	res.PutStr("container.id", "c0ffee")
 	res.PutInt("process.pid", 4242)
@@ -205,4 +213,33 @@ func TestReloadReleasesHeldEvents(t *testing.T) {
 	require.Eventually(t, func() bool { a, _ := alertsOf(sink, "K8SC-0001"); return len(a) == 1 }, 5*time.Second, 10*time.Millisecond)
 	a, _ = alertsOf(sink, "K8SC-0001")
 	assert.Equal(t, []string{"exec", "shell", "connect"}, evidenceSteps(t, a[0]))
+}
+
+// Batches processed at once (the collector's concurrent consumers) share one
+// reorder buffer: every pod's sequence fires exactly once, whichever batch
+// brought which step, while the flush runs beside them.
+func TestConcurrentBatchesFireOncePerPod(t *testing.T) {
+	cfg := testCfg(ModeAlerts, "correlation")
+	cfg.FlushInterval = time.Millisecond
+	sink := new(consumertest.LogsSink)
+	p := newTestProcessor(t, componenttest.NewTelemetry(), cfg, sink)
+	const pods = 40
+	var wg sync.WaitGroup
+	for i := range pods {
+		pod := fmt.Sprint("web-", i)
+		at := time.Duration(i) * 100 * time.Millisecond
+		wg.Add(2)
+		for _, ld := range []plog.Logs{kernelStepsIn(pod, at+time.Second, at+2*time.Second), podsExecIn(pod, at)} {
+			go func() { defer wg.Done(); assert.NoError(t, p.ConsumeLogs(context.Background(), ld)) }()
+		}
+	}
+	wg.Wait()
+	consume(t, p, auditTraffic(time.Minute))
+	a, res := alertsOf(sink, "K8SC-0001")
+	seen := map[any]int{}
+	for _, r := range res {
+		seen[r["k8s.pod.name"]]++
+	}
+	assert.Len(t, a, pods, "one alert per pod")
+	assert.Len(t, seen, pods, "each pod's own")
 }

@@ -195,3 +195,24 @@ func TestReorderThreshold(t *testing.T) {
 	assert.Equal(t, 3, ms[0].Count)
 	assert.Equal(t, 70*time.Second, ms[0].Event.Time.Sub(t0), "the third in event time raises it")
 }
+
+// A late event is still evaluated at once by stateless rules; only the
+// stateful ones skip it.
+func TestLateEventStillMatchesStatelessRules(t *testing.T) {
+	e := NewEngine(load(t, statefulPack, `
+- rule: Exec into a pod
+  events: [k8s.audit]
+  condition: k8s.audit.object.subresource == "exec"
+  severity: low
+  output: exec
+`), StateConfig{ReorderWindow: 10 * time.Second})
+	feed(e, traffic(time.Minute))
+	ms := feed(e, seqExec(0, "late"))
+	assert.Equal(t, []string{"Exec into a pod"}, names(ms), "alerted on arrival")
+	assert.Nil(t, ms[0].Event, "about the event evaluated")
+	assert.Equal(t, int64(1), e.Stats().Late.Load(), "and late for the sequence")
+
+	ms = feed(e, seqExec(55*time.Second, "on time"))
+	assert.Equal(t, []string{"Exec into a pod"}, names(ms), "a held event's stateless rules do not wait either")
+	assert.Equal(t, int64(1), e.Stats().Late.Load())
+}

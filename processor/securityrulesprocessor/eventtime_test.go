@@ -243,3 +243,16 @@ func TestConcurrentBatchesFireOncePerPod(t *testing.T) {
 	assert.Len(t, a, pods, "one alert per pod")
 	assert.Len(t, seen, pods, "each pod's own")
 }
+
+// Annotate mode marks only the event in hand, so it takes events in arrival
+// order: the shell that completes K8SC-0040 right after the exec is marked.
+func TestAnnotateModeTakesArrivalOrder(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	p := newTestProcessor(t, componenttest.NewTelemetry(), testCfg(ModeAnnotate, "correlation"), sink)
+	consume(t, p, podsExec(0), kernelSteps(time.Second, 2*time.Second))
+	events, alerts := records(sink)
+	assert.Empty(t, alerts)
+	require.Len(t, events, 3)
+	assert.Equal(t, []any{"Shell in a pod right after an exec through the API"}, attr(events[1], "security_rule.matched"))
+	assert.Equal(t, []any{"Exec into a pod, then a shell, then an outbound connection"}, attr(events[2], "security_rule.matched"))
+}

@@ -49,9 +49,15 @@ type running struct {
 }
 
 func newRunning(set *rules.Set, cfg *Config) *running {
+	window := cfg.ReorderWindow
+	if cfg.Mode == ModeAnnotate {
+		// Only the event in hand can be marked: a match the buffer releases
+		// later would have nowhere to go.
+		window = 0
+	}
 	r := &running{
 		engine: rules.NewEngine(set, rules.StateConfig{MaxKeys: cfg.State.MaxKeys,
-			ReorderWindow: cfg.ReorderWindow, MaxHeld: cfg.State.MaxHeldEvents}),
+			ReorderWindow: window, MaxHeld: cfg.State.MaxHeldEvents}),
 		reportedMatches: make([]atomic.Int64, len(set.Rules)),
 		ruleAttrs:       make([]metric.MeasurementOption, len(set.Rules)),
 	}

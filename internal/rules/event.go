@@ -107,6 +107,7 @@ func (a *activation) reset(set *Set, ev *Event) {
 	a.set, a.ev = set, ev
 	a.gen++
 	clear(a.scratch) // lists built for the last event: let them go
+	clear(a.hits)
 	a.scratch = a.scratch[:0]
 	a.indexAttrs()
 }

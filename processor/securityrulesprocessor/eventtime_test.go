@@ -256,3 +256,28 @@ func TestAnnotateModeTakesArrivalOrder(t *testing.T) {
 	assert.Equal(t, []any{"Shell in a pod right after an exec through the API"}, attr(events[1], "security_rule.matched"))
 	assert.Equal(t, []any{"Exec into a pod, then a shell, then an outbound connection"}, attr(events[2], "security_rule.matched"))
 }
+
+// A record with neither Timestamp nor ObservedTimestamp takes its arrival
+// time: read as 1970, it would be late behind every timestamped event.
+func TestEventWithoutTimeTakesArrival(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	sink := new(consumertest.LogsSink)
+	cfg := testCfg(ModeAlerts, "correlation")
+	cfg.FlushInterval = time.Hour
+	p := newTestProcessor(t, tt, cfg, sink)
+	now := auditTraffic(0)
+	now.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	untimed := func(ld plog.Logs) plog.Logs {
+		for _, lr := range ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().All() {
+			lr.SetTimestamp(0)
+		}
+		return ld
+	}
+	consume(t, p, now, untimed(podsExec(0)), untimed(kernelSteps(0, 0)))
+	require.NoError(t, p.Shutdown(context.Background()))
+	a, _ := alertsOf(sink, "K8SC-0001")
+	assert.Len(t, a, 1)
+	_, err := tt.GetMetric("otelcol_processor_security_rules_late_events")
+	assert.Error(t, err, "nothing was late")
+}

@@ -151,6 +151,9 @@ func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Lo
 				lr := lrs.At(k)
 				ev = rules.EventFromRecord(lr, resource)
 				ev.ResourceID = resourceID
+				if lr.Timestamp() == 0 && lr.ObservedTimestamp() == 0 {
+					ev.Time = now // no time of its own: its arrival, not 1970, which would be late
+				}
 				*buf = run.engine.Evaluate(&ev, (*buf)[:0])
 				if len(*buf) == 0 {
 					continue

@@ -353,8 +353,8 @@ func (e *Engine) Flush(now time.Time) []Match {
 // Drain returns the summaries of every throttling period, ended or not, for
 // an engine being replaced (a rule reload). Matches it meets afterwards, from
 // batches that were under way, are not throttled: they would never be
-// reported.
-// Held events are released first, in order, with what they complete.
+// reported. Events the reorder buffer holds are released first, in order,
+// with the matches they complete; later ones are taken in arrival order.
 func (e *Engine) Drain() []Match {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -39,7 +39,8 @@ type Config struct {
 	State StateConfig `mapstructure:"state"`
 	// ReorderWindow is how long, in event time, thresholds and sequences
 	// wait for an event that arrives after a later one (audit batches,
-	// concurrent exporters); an event older than that is late. 0: arrival order.
+	// concurrent exporters); an event older than that is late. 0: arrival
+	// order, which annotate mode always takes (it marks only the event in hand).
 	ReorderWindow time.Duration `mapstructure:"reorder_window"`
 	// CostLimit caps one condition's evaluation (CEL cost units).
 	CostLimit uint64 `mapstructure:"cost_limit"`

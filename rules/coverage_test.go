@@ -118,7 +118,7 @@ func TestCoverageDoc(t *testing.T) {
 		data, _ := rulepacks.Pack(name)
 		srcs = append(srcs, rules.Source{Name: name, Data: data})
 	}
-	set, err := rules.Load(srcs, rules.Options{})
+	set, err := rules.Load(srcs, rules.Options{StrictAttributes: true})
 	require.NoError(t, err)
 
 	var reasons map[string]map[string]string // set -> anchor id or glob -> reason

@@ -23,7 +23,7 @@ func TestDefaultPacks(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			data, ok := rulepacks.Pack(name)
 			require.True(t, ok)
-			set, err := rules.Load([]rules.Source{{Name: name, Data: data}}, rules.Options{})
+			set, err := rules.Load([]rules.Source{{Name: name, Data: data}}, rules.Options{StrictAttributes: true})
 			require.NoError(t, err)
 			require.NotEmpty(t, set.Rules)
 			ids := map[string]bool{}
@@ -67,7 +67,7 @@ func TestNoPackKills(t *testing.T) {
 		data, _ := rulepacks.Pack(name)
 		srcs = append(srcs, rules.Source{Name: name, Data: data})
 	}
-	set, err := rules.Load(srcs, rules.Options{})
+	set, err := rules.Load(srcs, rules.Options{StrictAttributes: true})
 	require.NoError(t, err)
 	assert.False(t, set.HasAction(rules.ActionKill))
 
@@ -77,7 +77,7 @@ func TestNoPackKills(t *testing.T) {
   action: kill
 - override: Reverse shell command line
   action: kill
-`)}}, rules.Options{})
+`)}}, rules.Options{StrictAttributes: true})
 	require.NoError(t, err)
 	var killers []string
 	for _, r := range set.Rules {
@@ -94,7 +94,7 @@ func auditAlerts(t *testing.T, extra string, attrs map[string]any) []string {
 	t.Helper()
 	data, ok := rulepacks.Pack("k8s_audit")
 	require.True(t, ok)
-	set, err := rules.Load([]rules.Source{{Name: "k8s_audit", Data: data}, {Name: "mine.yaml", Data: []byte(extra)}}, rules.Options{})
+	set, err := rules.Load([]rules.Source{{Name: "k8s_audit", Data: data}, {Name: "mine.yaml", Data: []byte(extra)}}, rules.Options{StrictAttributes: true})
 	require.NoError(t, err)
 	m := pcommon.NewMap()
 	require.NoError(t, m.FromRaw(attrs))

@@ -3,8 +3,8 @@
 //
 // Usage:
 //
-//	secrules validate FILE_OR_PACK...
-//	secrules test [-v] -rules FILE_OR_PACK [-rules ...] [-events FILE]
+//	secrules validate [-strict] FILE_OR_PACK...
+//	secrules test [-v] [-strict] -rules FILE_OR_PACK [-rules ...] [-events FILE]
 //	secrules packs
 //
 // FILE_OR_PACK is a path, a glob (quoted, "rules/*.yaml"), or the name of a
@@ -14,6 +14,9 @@
 //
 // validate loads and compiles the files. It prints one summary line and exits
 // 0, or prints every error, each with its file and line, and exits 1.
+// Warnings (a name the attribute vocabulary does not know, with the closest
+// one it does) go to stderr as "warning: FILE:LINE: ..."; with -strict they
+// are errors.
 //
 // test runs the rules' inline tests: it prints one line per failing case (every
 // case with -v) and a summary line "N passed, M failed", and exits 1 if any case
@@ -54,11 +57,12 @@ import (
 )
 
 const usage = `usage:
-  secrules validate FILE_OR_PACK...
-  secrules test [-v] -rules FILE_OR_PACK [-rules ...] [-events FILE]
+  secrules validate [-strict] FILE_OR_PACK...
+  secrules test [-v] [-strict] -rules FILE_OR_PACK [-rules ...] [-events FILE]
   secrules packs
 
 FILE_OR_PACK is a path, a glob or the name of an embedded default pack.
+-strict   an attribute the vocabulary does not know is an error, not a warning.
 validate  loads and compiles the files; prints every error with its file:line.
 test      runs the rules' inline tests; with -events, replays the events of
           FILE (JSON lines: OTLP/JSON logs exports or
@@ -99,6 +103,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	strict := fs.Bool("strict", false, "an unknown attribute is an error, not a warning")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -111,7 +116,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "secrules: %v\n", err)
 		return 1
 	}
-	if _, err := load(srcs, stderr); err != nil {
+	if _, err := load(srcs, *strict, stderr); err != nil {
 		return 1
 	}
 	parts := make([]string, len(srcs))
@@ -136,6 +141,7 @@ func test(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&ruleArgs, "rules", "a rule file, glob or pack (repeatable; in load order)")
 	events := fs.String("events", "", "replay the events of this JSON lines file (- for stdin) instead of running inline tests")
 	verbose := fs.Bool("v", false, "print every test case, not only the failing ones")
+	strict := fs.Bool("strict", false, "an unknown attribute is an error, not a warning")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -152,7 +158,7 @@ func test(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "secrules: %v\n", err)
 		return 1
 	}
-	set, err := load(srcs, stderr)
+	set, err := load(srcs, *strict, stderr)
 	if err != nil {
 		return 1
 	}
@@ -181,9 +187,14 @@ func inlineTests(set *rules.Set, verbose bool, stdout io.Writer) int {
 	return 0
 }
 
-// load compiles the sources, printing every error on stderr.
-func load(srcs []rules.Source, stderr io.Writer) (*rules.Set, error) {
-	set, err := rules.Load(srcs, rules.Options{})
+// load compiles the sources, printing every error and warning on stderr.
+func load(srcs []rules.Source, strict bool, stderr io.Writer) (*rules.Set, error) {
+	set, err := rules.Load(srcs, rules.Options{StrictAttributes: strict})
+	if set != nil {
+		for _, w := range set.Warnings {
+			fmt.Fprintln(stderr, "warning: "+w.String())
+		}
+	}
 	if err != nil {
 		errs := []error{err}
 		if j, ok := err.(interface{ Unwrap() []error }); ok {

@@ -92,6 +92,36 @@ func TestValidate(t *testing.T) {
 	assert.Equal(t, 2, code)
 }
 
+func TestUnknownAttributesWarnOrFailWithStrict(t *testing.T) {
+	dir := t.TempDir()
+	typo := write(t, dir, "typo.yaml", `- rule: Typo
+  events: [k8s.audit]
+  condition: user.nam == "bob"
+  severity: low
+  output: o
+  tests:
+    - name: never matches, since the attribute is misspelled
+      match: false
+      event: {user.name: bob}
+`)
+	want := typo + `:3: rule "Typo": attribute "user.nam" is not a known attribute (did you mean user.name?)`
+	code, out, errOut := runCmd("validate", typo)
+	assert.Equal(t, 0, code, "a warning does not fail")
+	assert.Equal(t, "ok: "+typo+": 1 rule, 0 lists, 0 macros\n", out)
+	assert.Contains(t, errOut, "warning: "+want+"; it is read as the event carries it")
+
+	code, out, errOut = runCmd("test", "-rules", typo)
+	assert.Equal(t, 0, code, errOut)
+	assert.Equal(t, "1 passed, 0 failed\n", out)
+	assert.Contains(t, errOut, "warning: "+want)
+
+	for _, args := range [][]string{{"validate", "-strict", typo}, {"test", "-strict", "-rules", typo}} {
+		code, _, errOut = runCmd(args...)
+		assert.Equal(t, 1, code, args)
+		assert.Equal(t, want+"\n", errOut, args)
+	}
+}
+
 func TestInlineTests(t *testing.T) {
 	dir := t.TempDir()
 	good := write(t, dir, "good.yaml", goodRules)

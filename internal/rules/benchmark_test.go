@@ -85,3 +85,39 @@ func BenchmarkIngressPack(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOpenVocabulary is one condition on a kernel event from a labelled
+// pod, read as a typed attribute, as a dyn one (the open vocabulary), as one
+// label of the pod and through the labels as a map: what typing costs, and
+// what the map, built per event, costs.
+func BenchmarkOpenVocabulary(b *testing.B) {
+	ev := event("process.exec", 0, map[string]any{"process.command_line": "sh -c id", "app.tier": "gold"})
+	for k, v := range map[string]string{"team": "payments", "app.kubernetes.io/name": "checkout", "pod-template-hash": "7d9c"} {
+		ev.Resource.PutStr("k8s.pod.label."+k, v)
+	}
+	ev.Resource.PutStr("k8s.pod.name", "checkout-7d9c")
+	for _, c := range []struct{ name, cond string }{
+		{"typed", `k8s.pod.name == "checkout-7d9c"`},
+		{"dyn", `app.tier == "gold"`},
+		{"label", `k8s.pod.label.team == "payments"`},
+		{"label-map", `k8s.pod.label["team"] == "payments"`},
+		{"has", `has(k8s.pod.label.team)`},
+	} {
+		for _, mode := range []struct {
+			name    string
+			celOnly bool
+		}{{"native", false}, {"cel-only", true}} {
+			set, err := Load([]Source{{Name: "f", Data: []byte(rule("process.exec", c.cond))}}, Options{CELOnly: mode.celOnly})
+			require.NoError(b, err)
+			e := NewEngine(set, StateConfig{})
+			b.Run(c.name+"/"+mode.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if ms := e.Evaluate(ev, nil); len(ms) != 1 {
+						b.Fatalf("%s: want a match", c.cond)
+					}
+				}
+			})
+		}
+	}
+}

@@ -21,6 +21,10 @@ type Options struct {
 	// CELOnly evaluates every condition with CEL's interpreter, never natively
 	// (native.go): for comparisons in benchmarks and tests.
 	CELOnly bool
+	// StrictAttributes refuses a condition that names an attribute the
+	// vocabulary (schema.go) does not know, instead of warning: for the
+	// shipped packs' tests, which must not depend on names nothing writes.
+	StrictAttributes bool
 }
 
 // DefaultCostLimit lets a condition walk a pod spec many times over but stops
@@ -118,6 +122,9 @@ type Step struct {
 // Set is a compiled rule set. It is immutable and shared by engines.
 type Set struct {
 	Rules []*Rule
+	// Warnings are what loading found questionable but not wrong: names the
+	// vocabulary does not know, with the closest one it does.
+	Warnings []Warning
 
 	byEvent  map[string][]*Rule // enabled non-sequence rules per EventName
 	index    map[string]*eventIndex
@@ -147,12 +154,14 @@ type nameKind uint8
 const (
 	nameAttr nameKind = iota
 	nameList
+	namePresent // _has.<attr>: whether the event carries attr (vocabulary.go)
 )
 
 type nameRef struct {
 	kind  nameKind
 	index int      // into Set.lists, or an attribute's cache slot
 	typ   attrType // for attributes
+	attr  string   // for namePresent: the attribute
 }
 
 // Load parses and compiles rule files. Every problem of every file is
@@ -179,6 +188,7 @@ type compiler struct {
 	ruleASTs map[*Rule]*cel.Ast // checked conditions, for the index
 	expanded map[string]string  // macro name -> condition with its macros expanded
 	read     map[string]bool    // the attributes conditions name
+	warned   map[string]bool    // entry + unknown name: warned once
 }
 
 func (c *compiler) fail(at pos, entry, format string, args ...any) {
@@ -276,12 +286,22 @@ func (c *compiler) newEnv() (*cel.Env, error) {
 
 // program compiles a boolean condition, reporting errors against the entry.
 func (c *compiler) program(expr string, at pos, entry string) (condition, *cel.Ast) {
-	checked, iss := c.env.Compile(expr)
+	parsed, iss := c.env.Parse(expr)
 	if iss.Err() != nil {
 		c.fail(at, entry, "condition does not compile:\n%s", iss.Err())
 		return condition{}, nil
 	}
-	if checked.OutputType() != cel.BoolType {
+	if err := c.openVocabulary(parsed, at, entry); err != nil {
+		c.fail(at, entry, "condition: %v", err)
+		return condition{}, nil
+	}
+	checked, iss := c.env.Check(parsed)
+	if iss.Err() != nil {
+		c.fail(at, entry, "condition does not compile:\n%s", iss.Err())
+		return condition{}, nil
+	}
+	// dyn: a bare unknown attribute (app.enabled); true only when it is true.
+	if t := checked.OutputType(); t != cel.BoolType && t != cel.DynType {
 		c.fail(at, entry, "condition is a %s, want a bool", checked.OutputType())
 		return condition{}, nil
 	}
@@ -297,6 +317,8 @@ func (c *compiler) program(expr string, at pos, entry string) (condition, *cel.A
 	for _, ref := range checked.NativeRep().ReferenceMap() {
 		if r, ok := c.set.names[ref.Name]; ok && r.kind == nameAttr {
 			c.read[ref.Name] = true
+		} else if ok && r.kind == namePresent {
+			c.read[r.attr] = true
 		}
 	}
 	return condition{prg: prg, checked: checked, limit: int(min(c.opts.CostLimit, 1<<31))}, checked
@@ -501,7 +523,9 @@ func (c *compiler) compileRule(spec *ruleSpec, excList *int) {
 	}
 	if strings.TrimSpace(spec.Output) == "" {
 		c.fail(at, entry, "output is required: it is the alert's body")
-	} else if r.output, ok = parseTemplate(spec.Output, c.fail, at, entry); !ok {
+	} else if r.output, ok = parseTemplate(spec.Output, c.fail, func(name string) {
+		c.unknownName(at, entry, "output: placeholder", name)
+	}, at, entry); !ok {
 		return
 	}
 
@@ -517,8 +541,8 @@ func (c *compiler) compileRule(spec *ruleSpec, excList *int) {
 		case e.Condition != "":
 			excepts = append(excepts, "("+e.Condition+")")
 		case e.Field != "":
-			if _, known := lookupAttr(e.Field); !known {
-				c.fail(pos{at.file, e.line}, entry, "exception %q: unknown attribute %q", e.Name, e.Field)
+			if _, known := lookupAttr(e.Field); !known && !inOpenFamily(e.Field) {
+				c.unknownName(pos{at.file, e.line}, entry, fmt.Sprintf("exception %q: field", e.Name), e.Field)
 			}
 			name := fmt.Sprintf("_exc%d", len(c.p.lists)+*excList)
 			*excList++
@@ -622,8 +646,8 @@ func (c *compiler) checkKeys(keys []string, at pos, entry, what string) {
 		c.fail(at, entry, "%s needs at least one attribute", what)
 	}
 	for _, k := range keys {
-		if _, ok := lookupAttr(k); !ok {
-			c.fail(at, entry, "%s: unknown attribute %q", what, k)
+		if _, ok := lookupAttr(k); !ok && !inOpenFamily(k) {
+			c.unknownName(at, entry, what, k)
 		}
 	}
 }

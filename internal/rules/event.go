@@ -122,6 +122,8 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	switch r.kind {
 	case nameList:
 		return a.set.lists[r.index], true
+	case namePresent:
+		return types.Bool(a.has(r.index)), true
 	default:
 		if s := &a.attrs[r.index]; s.gen == a.gen {
 			return s.val, true
@@ -166,6 +168,8 @@ func (a *activation) attr(slot int, name string, t attrType) ref.Val {
 		return pslice{v.pv.Slice()}
 	case nSet:
 		return types.DefaultTypeAdapter.NativeToValue(v.set().items)
+	case nNull:
+		return types.NullValue
 	}
 	return emptyList
 }
@@ -184,9 +188,19 @@ func (a *activation) read(slot int, name string, t attrType) nval {
 			return nStringOf("")
 		}
 		return nStringOf(a.ev.Body.AsString())
+	case "k8s.pod.label", "k8s.pod.annotation":
+		return nval{k: nMap, pv: a.prefixMap(name + ".")}
 	}
 	v, ok := a.lookup(slot)
 	switch t {
+	case typeDyn:
+		if !ok {
+			return nval{k: nNull}
+		}
+		if v.Type() == pcommon.ValueTypeBytes {
+			return nStringOf(v.AsString()) // base64, as the collector prints bytes
+		}
+		return fromPdata(v)
 	case typeString:
 		if !ok {
 			return nStringOf("")
@@ -256,4 +270,22 @@ func allStrings(s pcommon.Slice) bool {
 		}
 	}
 	return true
+}
+
+// prefixMap gathers the event's attributes named prefix+key into one map of
+// key to value (the pod's labels from k8s.pod.label.<key>), the record's over
+// the resource's.
+func (a *activation) prefixMap(prefix string) pcommon.Value {
+	out := pcommon.NewValueMap()
+	for _, m := range []pcommon.Map{a.ev.Resource, a.ev.Attrs} {
+		if m == (pcommon.Map{}) {
+			continue
+		}
+		for k, v := range m.All() {
+			if len(k) > len(prefix) && k[:len(prefix)] == prefix {
+				v.CopyTo(out.Map().PutEmpty(k[len(prefix):]))
+			}
+		}
+	}
+	return out
 }

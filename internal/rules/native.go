@@ -123,6 +123,10 @@ func (c *nativeCompiler) ident(name string) nfn {
 		v := c.set.nativeLists[r.index]
 		return func(*activation) nval { return v }
 	}
+	if r.kind == namePresent {
+		slot := r.index
+		return func(a *activation) nval { return nBoolOf(a.has(slot)) }
+	}
 	typ, slot := r.typ, r.index
 	return func(a *activation) nval { return a.nativeAttr(slot, name, typ) }
 }

@@ -17,6 +17,9 @@ const (
 	typeStringList
 	typeMap
 	typeList
+	// typeDyn is an attribute the vocabulary does not type (vocabulary.go):
+	// it reads as whatever the event carries, null when absent.
+	typeDyn
 )
 
 func (t attrType) cel() *cel.Type {
@@ -35,14 +38,17 @@ func (t attrType) cel() *cel.Type {
 		return cel.MapType(cel.StringType, cel.DynType)
 	case typeList:
 		return cel.ListType(cel.DynType)
+	case typeDyn:
+		return cel.DynType
 	default:
 		return cel.StringType
 	}
 }
 
 // attributeTypes is the event model's vocabulary as rules read it: every name a
-// receiver writes (DESIGN.md's event model), with its type. A condition naming
-// anything else is refused at load time, so that a typo cannot silently never
+// receiver writes (DESIGN.md's event model), with its type. A condition may
+// name anything else too (vocabulary.go): it is read dynamically, with a
+// warning at load naming the closest name here, since a typo would never
 // match. Receivers that add attributes add them here.
 var attributeTypes = map[string]attrType{
 	// Record fields.
@@ -70,8 +76,13 @@ var attributeTypes = map[string]attrType{
 	"k8s.statefulset.name":           typeString,
 	"k8s.job.name":                   typeString,
 	"k8s.replicationcontroller.name": typeString,
-	"k8ssec.process.host":            typeBool,
-	"k8ssec.k8s.pod.pending":         typeBool,
+	// The pod's labels and annotations as maps, gathered from the
+	// k8s.pod.label.<key> attributes (semconv): k8s.pod.label["app.kubernetes.io/name"].
+	// k8s.pod.label.team reads the one attribute (vocabulary.go's openFamilies).
+	"k8s.pod.label":          typeMap,
+	"k8s.pod.annotation":     typeMap,
+	"k8ssec.process.host":    typeBool,
+	"k8ssec.k8s.pod.pending": typeBool,
 
 	// Network and HTTP.
 	"client.address":            typeString,

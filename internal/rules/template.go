@@ -16,17 +16,17 @@ type templatePart struct {
 	attr string // a placeholder when not empty
 }
 
-// parseTemplate splits an output; a placeholder must name a known attribute.
-func parseTemplate(s string, fail func(pos, string, string, ...any), at pos, entry string) (template, bool) {
+// parseTemplate splits an output; unknown is called for a placeholder the
+// vocabulary does not know (it still renders whatever the event carries).
+func parseTemplate(s string, fail func(pos, string, string, ...any), unknown func(name string), at pos, entry string) (template, bool) {
 	var t template
-	ok := true
 	for {
 		i := strings.Index(s, "%{")
 		if i < 0 {
 			if s != "" {
 				t.parts = append(t.parts, templatePart{text: s})
 			}
-			return t, ok
+			return t, true
 		}
 		if i > 0 {
 			t.parts = append(t.parts, templatePart{text: s[:i]})
@@ -37,9 +37,8 @@ func parseTemplate(s string, fail func(pos, string, string, ...any), at pos, ent
 			return t, false
 		}
 		name := s[i+2 : i+end]
-		if _, known := lookupAttr(name); !known {
-			fail(at, entry, "output: unknown attribute %%{%s}", name)
-			ok = false
+		if _, known := lookupAttr(name); !known && !inOpenFamily(name) {
+			unknown(name)
 		}
 		t.parts = append(t.parts, templatePart{attr: name})
 		s = s[i+end+1:]

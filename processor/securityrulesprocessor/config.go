@@ -52,6 +52,10 @@ type Config struct {
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 	// Response says what rules' actions do.
 	Response ResponseConfig `mapstructure:"response"`
+	// StrictAttributes refuses rules that read an attribute the vocabulary
+	// does not know; by default such a name is read dynamically and logged as
+	// a warning with the closest known name.
+	StrictAttributes bool `mapstructure:"strict_attributes"`
 }
 
 // ResponseConfig is the response to rules with an action.
@@ -128,7 +132,7 @@ func (cfg *Config) load() (*rules.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	set, err := rules.Load(srcs, rules.Options{CostLimit: cfg.CostLimit})
+	set, err := rules.Load(srcs, rules.Options{CostLimit: cfg.CostLimit, StrictAttributes: cfg.StrictAttributes})
 	if err != nil {
 		return nil, err
 	}

@@ -79,6 +79,7 @@ func newRulesProcessor(set processor.Settings, cfg *Config, next consumer.Logs) 
 	p := &rulesProcessor{cfg: cfg, set: set, next: next, telemetry: tb, stamps: cfg.fileStamps(), stop: make(chan struct{})}
 	p.running.Store(newRunning(ruleSet, cfg))
 	set.Logger.Info("Security rules loaded", zap.Int("rules", len(ruleSet.Rules)), zap.Strings("from", cfg.Rules), zap.String("mode", cfg.Mode))
+	logWarnings(set.Logger, ruleSet)
 	if ruleSet.HasAction(rules.ActionKill) {
 		set.Logger.Info("Rules with action: kill are loaded", zap.String("response.mode", cfg.Response.Mode))
 	}
@@ -353,5 +354,14 @@ func (p *rulesProcessor) reloadIfChanged() {
 	old := p.running.Swap(newRunning(set, p.cfg))
 	p.sendSummaries(old, old.engine.Drain())
 	p.set.Logger.Info("Security rules reloaded", zap.Int("rules", len(set.Rules)))
+	logWarnings(p.set.Logger, set)
 	p.telemetry.ProcessorSecurityRulesReloads.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "success"))))
+}
+
+// logWarnings logs what loading the rules found questionable: names the
+// vocabulary does not know (a typo reads as an absent attribute).
+func logWarnings(logger *zap.Logger, set *rules.Set) {
+	for _, w := range set.Warnings {
+		logger.Warn("Rule reads an attribute the vocabulary does not know", zap.String("where", w.String()))
+	}
 }

@@ -39,7 +39,8 @@ func TestConfig(t *testing.T) {
 	cfg, err = loadConfig(t, "full")
 	require.NoError(t, err)
 	assert.Equal(t, &Config{Rules: []string{"testdata/rules.yaml"}, Mode: ModeAlerts, State: StateConfig{MaxKeys: 500, MaxHeldEvents: 2000},
-		ReorderWindow: 4 * time.Second, CostLimit: 5000, FlushInterval: time.Minute, Response: ResponseConfig{Mode: ResponseEnforce}}, cfg)
+		ReorderWindow: 4 * time.Second, CostLimit: 5000, FlushInterval: time.Minute, Response: ResponseConfig{Mode: ResponseEnforce},
+		StrictAttributes: true}, cfg)
 	cfg, err = loadConfig(t, "annotate_kill_off")
 	require.NoError(t, err, "annotate mode takes kill rules when response is off")
 	assert.Equal(t, ResponseOff, cfg.Response.Mode)

@@ -163,7 +163,7 @@ func (e *Engine) Evaluate(ev *Event, dst []Match) []Match {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, h := range hits {
-		dst = e.apply(h, ev, false, dst)
+		dst = e.apply(h, eventSrc{live: ev}, dst)
 	}
 	return dst
 }
@@ -176,7 +176,7 @@ func (e *Engine) reordered(ev *Event, hits []hit, dst []Match) []Match {
 	defer e.mu.Unlock()
 	if e.drained { // a batch still under way on a replaced engine: nobody flushes it again
 		for _, h := range hits {
-			dst = e.apply(h, ev, false, dst)
+			dst = e.apply(h, eventSrc{live: ev}, dst)
 		}
 		return dst
 	}
@@ -187,7 +187,7 @@ func (e *Engine) reordered(ev *Event, hits []hit, dst []Match) []Match {
 		if b.late(t) {
 			e.stats.Late.Add(1)
 		} else {
-			b.push(&heldEvent{ev: snapshot(ev), hits: heldHits(hits), t: t})
+			b.push(hold(ev, hits))
 			if h := b.overflow(); h != nil {
 				e.stats.ReorderOverflow.Add(1)
 				dst = e.applyHeld(h, dst)
@@ -207,22 +207,23 @@ func (e *Engine) release(dst []Match) []Match {
 
 func (e *Engine) applyHeld(h *heldEvent, dst []Match) []Match {
 	for _, x := range h.hits {
-		dst = e.apply(x, h.ev, true, dst)
+		dst = e.apply(x, eventSrc{held: h}, dst)
 	}
 	return dst
 }
 
 // apply moves a stateful rule's state by one hit; e.mu is held. A match from
 // a held event names it (Match.Event), since it is not the one evaluated.
-func (e *Engine) apply(h hit, ev *Event, held bool, dst []Match) []Match {
+func (e *Engine) apply(h hit, src eventSrc, dst []Match) []Match {
 	n := len(dst)
 	if h.rule.Threshold != nil {
-		dst = e.threshold(h, ev, dst)
+		dst = e.threshold(h, src.time(), dst)
 	} else {
-		dst = e.sequence(h, ev, dst)
+		dst = e.sequence(h, src, dst)
 	}
-	if held {
+	if src.held != nil {
 		for i := n; i < len(dst); i++ {
+			ev := src.event()
 			dst[i].Event, dst[i].Resource = ev, ev.Resource
 		}
 	}
@@ -258,7 +259,7 @@ type window struct{ times []time.Time }
 
 // threshold counts a match; e.mu is held. A match exactly a window before
 // this one still counts: the window is closed at both ends.
-func (e *Engine) threshold(h hit, ev *Event, dst []Match) []Match {
+func (e *Engine) threshold(h hit, at time.Time, dst []Match) []Match {
 	r, k, vals := h.rule, h.key, h.vals
 	cache := stateFor(e, e.thresholds, r)
 	w, _ := cache.Get(k)
@@ -266,14 +267,14 @@ func (e *Engine) threshold(h hit, ev *Event, dst []Match) []Match {
 		w = &window{}
 		addKey(e, cache, k, w)
 	}
-	cutoff := ev.Time.Add(-r.Threshold.Window)
+	cutoff := at.Add(-r.Threshold.Window)
 	kept := w.times[:0]
 	for _, t := range w.times {
 		if !t.Before(cutoff) {
 			kept = append(kept, t)
 		}
 	}
-	w.times = append(kept, ev.Time)
+	w.times = append(kept, at)
 	if len(w.times) < r.Threshold.Count {
 		return dst
 	}
@@ -410,11 +411,11 @@ func (e *Engine) sequenceHits(steps []stepRef, act *activation, ev *Event, hits 
 // and advance a sequence. A first step always starts the window afresh, so
 // that the chain alerted on is the most recent one; steps are within Within
 // of the first, both ends included.
-func (e *Engine) sequence(h hit, ev *Event, dst []Match) []Match {
-	r := h.rule
+func (e *Engine) sequence(h hit, src eventSrc, dst []Match) []Match {
+	r, at := h.rule, src.time()
 	cache := stateFor(e, e.sequences, r)
 	st, _ := cache.Get(h.key)
-	if st != nil && ev.Time.Sub(st.start) > r.Sequence.Within {
+	if st != nil && at.Sub(st.start) > r.Sequence.Within {
 		cache.Remove(h.key)
 		st = nil
 	}
@@ -424,7 +425,7 @@ func (e *Engine) sequence(h hit, ev *Event, dst []Match) []Match {
 		}
 		switch {
 		case st != nil && st.next == step:
-			st.evidence = append(st.evidence, evidence(r, step, ev))
+			st.evidence = append(st.evidence, evidence(r, step, src.event()))
 			st.next++
 			if st.next < len(r.Sequence.Steps) {
 				return dst
@@ -433,7 +434,7 @@ func (e *Engine) sequence(h hit, ev *Event, dst []Match) []Match {
 			e.matches[r.index].Add(1)
 			return append(dst, Match{Rule: r, Count: 1, Key: h.vals, Evidence: st.evidence})
 		case step == 0:
-			addKey(e, cache, h.key, &sequenceState{next: 1, start: ev.Time, evidence: []Evidence{evidence(r, 0, ev)}})
+			addKey(e, cache, h.key, &sequenceState{next: 1, start: at, evidence: []Evidence{evidence(r, 0, src.event())}})
 			return dst
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // The steps of statefulPack's "Exec then shell then connect" in pod prod/web.
@@ -215,4 +216,21 @@ func TestLateEventStillMatchesStatelessRules(t *testing.T) {
 	ms = feed(e, seqExec(55*time.Second, "on time"))
 	assert.Equal(t, []string{"Exec into a pod"}, names(ms), "a held event's stateless rules do not wait either")
 	assert.Equal(t, int64(1), e.Stats().Late.Load())
+}
+
+// A held event comes back with every scalar attribute of each type, and
+// without its maps (request objects are not in alerts).
+func TestHeldEventKeepsScalars(t *testing.T) {
+	ev := event("k8s.audit", time.Second, map[string]any{"s": "x", "i": 7, "b": true, "f": 1.5,
+		"l": []any{"a", "b"}, "m": map[string]any{"k": "v"}})
+	ev.Attrs.PutEmptyBytes("y").FromRaw([]byte{1, 2})
+	ev.Resource.PutStr("k8s.pod.name", "web")
+	ev.Body = pcommon.NewValueStr("body")
+	got := hold(ev, nil).event()
+	assert.Equal(t, map[string]any{"s": "x", "i": int64(7), "b": true, "f": 1.5, "l": []any{"a", "b"}, "y": []byte{1, 2}}, got.Attrs.AsRaw())
+	assert.Equal(t, map[string]any{"k8s.pod.name": "web"}, got.Resource.AsRaw())
+	assert.Equal(t, "body", got.Body.Str())
+	assert.Equal(t, ev.Time, got.Time)
+	assert.Equal(t, "k8s.audit", got.Name)
+	assert.Equal(t, pcommon.Value{}, hold(event("x", 0, nil), nil).event().Body, "no body, as an event without one")
 }

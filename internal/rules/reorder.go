@@ -3,7 +3,6 @@ package rules
 import (
 	"container/heap"
 	"math"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -22,12 +21,124 @@ type hit struct {
 	vals  []string
 }
 
-// heldEvent is an event waiting in the reorder buffer with its hits.
+// heldEvent is an event waiting in the reorder buffer with its hits. Its
+// attributes are kept flat (frozen) and made into an Event again only when
+// an alert or a sequence's evidence needs them: most held events only move
+// a count or fail to, and a flat copy is a fraction of the objects the
+// collector's maps take, which is what the garbage collector walks.
 type heldEvent struct {
-	ev   *Event
+	name, severity string
+	time           time.Time
+	body           pcommon.Value // zero when the event has none
+	attrs, res     []frozenAttr
+	others         []pcommon.Value // lists and bytes, copied: frozenAttr.num indexes them
+	thawed         *Event
+
 	hits []hit
-	t    int64  // ev.Time in ns
+	t    int64  // time in ns
 	seq  uint64 // arrival order: ties in time keep it
+}
+
+// frozenAttr is one scalar attribute of a held event. Strings are shared,
+// not cloned: a held event lives a reorder window, and a clone each would be
+// most of its cost; the batch's strings are immutable.
+type frozenAttr struct {
+	key  string
+	str  string
+	num  int64 // an int, a bool (0/1), a double's bits, an index into others
+	kind pcommon.ValueType
+}
+
+// hold makes the held copy of ev.
+func hold(ev *Event, hits []hit) *heldEvent {
+	h := &heldEvent{name: ev.Name, severity: ev.Severity, time: ev.Time, t: ev.Time.UnixNano(), hits: heldHits(hits)}
+	h.attrs = h.freeze(ev.Attrs)
+	h.res = h.freeze(ev.Resource)
+	if ev.Body != (pcommon.Value{}) && ev.Body.Type() != pcommon.ValueTypeEmpty {
+		h.body = pcommon.NewValueEmpty()
+		ev.Body.CopyTo(h.body)
+	}
+	return h
+}
+
+func (h *heldEvent) freeze(m pcommon.Map) []frozenAttr {
+	if m == (pcommon.Map{}) || m.Len() == 0 {
+		return nil
+	}
+	out := make([]frozenAttr, 0, m.Len())
+	m.Range(func(k string, v pcommon.Value) bool {
+		a := frozenAttr{key: k, kind: v.Type()}
+		switch a.kind {
+		case pcommon.ValueTypeMap:
+			return true // request objects: not in alerts, too big to hold
+		case pcommon.ValueTypeStr:
+			a.str = v.Str()
+		case pcommon.ValueTypeInt:
+			a.num = v.Int()
+		case pcommon.ValueTypeBool:
+			if v.Bool() {
+				a.num = 1
+			}
+		case pcommon.ValueTypeDouble:
+			a.num = int64(math.Float64bits(v.Double()))
+		default:
+			a.num = int64(len(h.others))
+			h.others = append(h.others, pcommon.NewValueEmpty())
+			v.CopyTo(h.others[a.num])
+		}
+		out = append(out, a)
+		return true
+	})
+	return out
+}
+
+func (h *heldEvent) thaw(attrs []frozenAttr) pcommon.Map {
+	m := pcommon.NewMap()
+	m.EnsureCapacity(len(attrs))
+	for _, a := range attrs {
+		switch a.kind {
+		case pcommon.ValueTypeStr:
+			m.PutStr(a.key, a.str)
+		case pcommon.ValueTypeInt:
+			m.PutInt(a.key, a.num)
+		case pcommon.ValueTypeBool:
+			m.PutBool(a.key, a.num == 1)
+		case pcommon.ValueTypeDouble:
+			m.PutDouble(a.key, math.Float64frombits(uint64(a.num)))
+		default:
+			h.others[a.num].CopyTo(m.PutEmpty(a.key))
+		}
+	}
+	return m
+}
+
+// event is the held event as an Event, made once.
+func (h *heldEvent) event() *Event {
+	if h.thawed == nil {
+		h.thawed = &Event{Name: h.name, Severity: h.severity, Time: h.time, Body: h.body,
+			Attrs: h.thaw(h.attrs), Resource: h.thaw(h.res)}
+	}
+	return h.thawed
+}
+
+// eventSrc is the event a hit came from: the one in hand, or a held one.
+type eventSrc struct {
+	live *Event
+	held *heldEvent
+}
+
+func (s eventSrc) time() time.Time {
+	if s.live != nil {
+		return s.live.Time
+	}
+	return s.held.time
+}
+
+func (s eventSrc) event() *Event {
+	if s.live != nil {
+		return s.live
+	}
+	return s.held.event()
 }
 
 // reorderBuffer holds the stateful rules' hits until the watermark passes
@@ -133,44 +244,5 @@ func (h *heldHeap) Pop() any {
 	return x
 }
 
-// snapshot copies what a held event's alert needs (its scalar attributes,
-// resource, body) so that the batch it came in can be passed on and changed
-// downstream. Strings are shared, not cloned as long-lived state's are: a
-// held event lives a reorder window, and a clone each is most of its cost.
-func snapshot(ev *Event) *Event {
-	s := &Event{Name: ev.Name, Severity: ev.Severity, Time: ev.Time, Attrs: pcommon.NewMap(), Resource: pcommon.NewMap()}
-	shareScalars(ev.Attrs, s.Attrs)
-	if ev.Resource != (pcommon.Map{}) {
-		shareScalars(ev.Resource, s.Resource)
-	}
-	if ev.Body != (pcommon.Value{}) {
-		s.Body = pcommon.NewValueEmpty()
-		ev.Body.CopyTo(s.Body)
-	}
-	return s
-}
-
-// shareScalars copies every attribute that is not a map, sharing strings.
-func shareScalars(src, dst pcommon.Map) {
-	dst.EnsureCapacity(src.Len())
-	src.Range(func(k string, v pcommon.Value) bool {
-		switch v.Type() {
-		case pcommon.ValueTypeMap:
-		case pcommon.ValueTypeStr:
-			dst.PutStr(k, v.Str())
-		default:
-			v.CopyTo(dst.PutEmpty(k))
-		}
-		return true
-	})
-}
-
-// heldHits copies an event's hits off the activation's scratch; the key is
-// cloned, since it may become a state's key for long.
-func heldHits(hits []hit) []hit {
-	out := make([]hit, len(hits))
-	for i, h := range hits {
-		out[i] = hit{rule: h.rule, steps: h.steps, key: strings.Clone(h.key), vals: h.vals}
-	}
-	return out
-}
+// heldHits copies an event's hits off the activation's scratch.
+func heldHits(hits []hit) []hit { return append([]hit(nil), hits...) }

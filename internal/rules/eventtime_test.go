@@ -234,3 +234,23 @@ func TestHeldEventKeepsScalars(t *testing.T) {
 	assert.Equal(t, "k8s.audit", got.Name)
 	assert.Equal(t, pcommon.Value{}, hold(event("x", 0, nil), nil).event().Body, "no body, as an event without one")
 }
+
+// The held events come out in time order, ties in arrival order.
+func TestHeldHeapOrder(t *testing.T) {
+	var h heldHeap
+	var seq uint64
+	for i := range 1000 {
+		seq++
+		ts := int64(uint64(i) * 2654435761 % 97) // many ties
+		h.push(heldEntry{t: ts, seq: seq, ev: &heldEvent{t: ts, seq: seq}})
+	}
+	var last *heldEvent
+	for len(h) > 0 {
+		ev := h.pop()
+		if last != nil {
+			require.True(t, last.t < ev.t || last.t == ev.t && last.seq < ev.seq, "%d/%d after %d/%d", ev.t, ev.seq, last.t, last.seq)
+		}
+		last = ev
+	}
+	assert.Equal(t, int64(96), last.t)
+}

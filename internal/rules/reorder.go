@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"container/heap"
 	"math"
 	"time"
 
@@ -185,7 +184,7 @@ func (b *reorderBuffer) late(t int64) bool { return t < b.watermark }
 func (b *reorderBuffer) push(h *heldEvent) {
 	b.seq++
 	h.seq = b.seq
-	heap.Push(&b.held, h)
+	b.held.push(heldEntry{t: h.t, seq: h.seq, ev: h})
 }
 
 // overflow gives the earliest held event when the buffer is over its bound;
@@ -194,7 +193,7 @@ func (b *reorderBuffer) overflow() *heldEvent {
 	if len(b.held) <= b.maxHeld {
 		return nil
 	}
-	h := heap.Pop(&b.held).(*heldEvent)
+	h := b.held.pop()
 	if h.t > b.watermark {
 		b.watermark = h.t
 	}
@@ -206,7 +205,7 @@ func (b *reorderBuffer) next() *heldEvent {
 	if len(b.held) == 0 || b.held[0].t > b.watermark {
 		return nil
 	}
-	return heap.Pop(&b.held).(*heldEvent)
+	return b.held.pop()
 }
 
 // quiet moves the watermark to the newest event time seen when that has not
@@ -224,24 +223,59 @@ func (b *reorderBuffer) quiet(now time.Time) {
 // releaseAll moves the watermark past every held event.
 func (b *reorderBuffer) releaseAll() { b.watermark = math.MaxInt64 }
 
-// heldHeap orders held events by time, then arrival.
-type heldHeap []*heldEvent
+// heldHeap orders held events by time, then arrival. Entries carry their
+// sort key so that a million-entry heap compares without chasing pointers.
+type heldHeap []heldEntry
 
-func (h heldHeap) Len() int { return len(h) }
-func (h heldHeap) Less(i, j int) bool {
+type heldEntry struct {
+	t   int64
+	seq uint64
+	ev  *heldEvent
+}
+
+func (h heldHeap) less(i, j int) bool {
 	if h[i].t != h[j].t {
 		return h[i].t < h[j].t
 	}
 	return h[i].seq < h[j].seq
 }
-func (h heldHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *heldHeap) Push(x any)   { *h = append(*h, x.(*heldEvent)) }
-func (h *heldHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return x
+
+func (h *heldHeap) push(e heldEntry) {
+	*h = append(*h, e)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !s.less(i, parent) {
+			break
+		}
+		s[i], s[parent] = s[parent], s[i]
+		i = parent
+	}
+}
+
+func (h *heldHeap) pop() *heldEvent {
+	s := *h
+	top := s[0].ev
+	last := len(s) - 1
+	s[0] = s[last]
+	s[last] = heldEntry{}
+	s = s[:last]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < len(s) && s.less(l, least) {
+			least = l
+		}
+		if r < len(s) && s.less(r, least) {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		s[i], s[least] = s[least], s[i]
+		i = least
+	}
+	*h = s
+	return top
 }
 
 // heldHits copies an event's hits off the activation's scratch.

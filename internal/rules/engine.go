@@ -184,9 +184,17 @@ func (e *Engine) reordered(ev *Event, hits []hit, dst []Match) []Match {
 	t := ev.Time.UnixNano()
 	b.observe(t)
 	if len(hits) > 0 {
-		if b.late(t) {
+		switch {
+		case b.late(t):
 			e.stats.Late.Add(1)
-		} else {
+		case t == b.watermark:
+			// Nothing held is earlier (those are released), and nothing
+			// earlier may come (it would be late): no need to wait.
+			dst = e.release(dst)
+			for _, h := range hits {
+				dst = e.apply(h, eventSrc{live: ev}, dst)
+			}
+		default:
 			b.push(hold(ev, hits))
 			if h := b.overflow(); h != nil {
 				e.stats.ReorderOverflow.Add(1)

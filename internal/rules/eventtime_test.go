@@ -141,6 +141,9 @@ func TestReorderLateEvent(t *testing.T) {
 	e = reorderEngine(t, StateConfig{})
 	feed(e, traffic(20*time.Second), seqExec(10*time.Second, "x"))
 	assert.Zero(t, e.Stats().Late.Load())
+	assert.Empty(t, e.reorder.held, "and taken at once: nothing earlier can come")
+	ms := feed(e, seqShell(11*time.Second), seqConnect(12*time.Second), traffic(22*time.Second))
+	require.Len(t, ms, 1, "the exec at the watermark started the chain")
 }
 
 // A quiet stream does not keep events held: once the newest event time has

@@ -260,6 +260,9 @@ func (h *heldHeap) pop() *heldEvent {
 	s[0] = s[last]
 	s[last] = heldEntry{}
 	s = s[:last]
+	if last == 0 && cap(s) > 1024 {
+		s = nil // a burst's array goes with it
+	}
 	for i := 0; ; {
 		least, l, r := i, 2*i+1, 2*i+2
 		if l < len(s) && s.less(l, least) {

@@ -172,6 +172,12 @@ func (e *Engine) Evaluate(ev *Event, dst []Match) []Match {
 // applies whatever the watermark released, in event-time order. An event
 // the watermark had passed already is late: its hits are dropped.
 func (e *Engine) reordered(ev *Event, hits []hit, dst []Match) []Match {
+	b := e.reorder
+	t := ev.Time.UnixNano()
+	b.observe(t)
+	if len(hits) == 0 && !b.due() {
+		return dst
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.drained { // a batch still under way on a replaced engine: nobody flushes it again
@@ -180,9 +186,7 @@ func (e *Engine) reordered(ev *Event, hits []hit, dst []Match) []Match {
 		}
 		return dst
 	}
-	b := e.reorder
-	t := ev.Time.UnixNano()
-	b.observe(t)
+	b.advance()
 	if len(hits) > 0 {
 		switch {
 		case b.late(t):
@@ -340,6 +344,7 @@ func (e *Engine) Flush(now time.Time) []Match {
 	defer e.mu.Unlock()
 	var out []Match
 	if e.reorder != nil && !e.drained {
+		e.reorder.advance()
 		e.reorder.quiet(now)
 		out = e.release(out)
 	}

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"math"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -154,8 +155,12 @@ type reorderBuffer struct {
 	held    heldHeap
 	seq     uint64
 
-	maxSeen   int64 // newest event time seen
-	watermark int64 // everything at or before it has been released
+	// The newest event time seen and the earliest held (MaxInt64: none) are
+	// read without the engine's lock: an event that matched no stateful rule
+	// takes the lock only when it lets a held event go.
+	maxSeen   atomic.Int64
+	earliest  atomic.Int64
+	watermark int64 // everything at or before it has been released; under the lock
 
 	// quiet detection, by Flush: maxSeen at the last Flush and since when
 	checkedMax int64
@@ -164,17 +169,43 @@ type reorderBuffer struct {
 }
 
 func newReorderBuffer(window time.Duration, maxHeld int) *reorderBuffer {
-	return &reorderBuffer{window: int64(window), maxHeld: maxHeld, maxSeen: math.MinInt64, watermark: math.MinInt64}
+	b := &reorderBuffer{window: int64(window), maxHeld: maxHeld, watermark: math.MinInt64}
+	b.maxSeen.Store(math.MinInt64)
+	b.earliest.Store(math.MaxInt64)
+	return b
 }
 
-// observe raises the newest time seen and the watermark with it.
+// observe raises the newest time seen; no lock.
 func (b *reorderBuffer) observe(t int64) {
-	if t <= b.maxSeen {
-		return
+	for {
+		cur := b.maxSeen.Load()
+		if t <= cur || b.maxSeen.CompareAndSwap(cur, t) {
+			return
+		}
 	}
-	b.maxSeen = t
-	if wm := t - b.window; wm > b.watermark {
-		b.watermark = wm
+}
+
+// due reports, without the lock, whether the watermark would let the
+// earliest held event go.
+func (b *reorderBuffer) due() bool {
+	ms := b.maxSeen.Load()
+	return ms != math.MinInt64 && ms-b.window >= b.earliest.Load()
+}
+
+// advance moves the watermark up to the newest time seen less the window;
+// under the lock.
+func (b *reorderBuffer) advance() {
+	if ms := b.maxSeen.Load(); ms != math.MinInt64 && ms-b.window > b.watermark {
+		b.watermark = ms - b.window
+	}
+}
+
+// noteEarliest publishes the earliest held time after the heap changed.
+func (b *reorderBuffer) noteEarliest() {
+	if len(b.held) == 0 {
+		b.earliest.Store(math.MaxInt64)
+	} else {
+		b.earliest.Store(b.held[0].t)
 	}
 }
 
@@ -185,6 +216,7 @@ func (b *reorderBuffer) push(h *heldEvent) {
 	b.seq++
 	h.seq = b.seq
 	b.held.push(heldEntry{t: h.t, seq: h.seq, ev: h})
+	b.noteEarliest()
 }
 
 // overflow gives the earliest held event when the buffer is over its bound;
@@ -194,6 +226,7 @@ func (b *reorderBuffer) overflow() *heldEvent {
 		return nil
 	}
 	h := b.held.pop()
+	b.noteEarliest()
 	if h.t > b.watermark {
 		b.watermark = h.t
 	}
@@ -205,18 +238,21 @@ func (b *reorderBuffer) next() *heldEvent {
 	if len(b.held) == 0 || b.held[0].t > b.watermark {
 		return nil
 	}
-	return b.held.pop()
+	h := b.held.pop()
+	b.noteEarliest()
+	return h
 }
 
 // quiet moves the watermark to the newest event time seen when that has not
 // changed for a window of wall time since an earlier Flush noticed it.
 func (b *reorderBuffer) quiet(now time.Time) {
-	if !b.quietKnown || b.maxSeen != b.checkedMax {
-		b.checkedMax, b.quietSince, b.quietKnown = b.maxSeen, now, true
+	ms := b.maxSeen.Load()
+	if !b.quietKnown || ms != b.checkedMax {
+		b.checkedMax, b.quietSince, b.quietKnown = ms, now, true
 		return
 	}
-	if now.Sub(b.quietSince) >= time.Duration(b.window) && b.maxSeen > b.watermark {
-		b.watermark = b.maxSeen
+	if now.Sub(b.quietSince) >= time.Duration(b.window) && ms > b.watermark {
+		b.watermark = ms
 	}
 }
 

@@ -21,6 +21,10 @@ type Options struct {
 	// CELOnly evaluates every condition with CEL's interpreter, never natively
 	// (native.go): for comparisons in benchmarks and tests.
 	CELOnly bool
+	// Select, when set, keeps only the rules it returns true for in the
+	// index: the others are compiled (their errors still stop the load) but
+	// never evaluated. It splits the packs between a gateway's tiers.
+	Select func(*Rule) bool
 	// StrictAttributes refuses a condition that names an attribute the
 	// vocabulary (schema.go) does not know, instead of warning: for the
 	// shipped packs' tests, which must not depend on names nothing writes.
@@ -86,7 +90,8 @@ type Rule struct {
 
 	cond   condition
 	output template
-	index  int // position in Set.Rules, the index of its state
+	index  int    // position in Set.Rules, the index of its state
+	keyBy  string // KeyBy(StateBy()): the routing key family, "" when stateless
 }
 
 // Index is the rule's position in its Set's Rules.
@@ -589,8 +594,9 @@ func (c *compiler) compileRule(spec *ruleSpec, excList *int) {
 		r.Throttle = &Throttle{By: t.By, Period: t.Period}
 	}
 	r.Action = c.action(spec, r, entry)
+	r.keyBy = KeyBy(r.StateBy())
 	c.set.Rules = append(c.set.Rules, r)
-	if !r.Enabled {
+	if !r.Enabled || (c.opts.Select != nil && !c.opts.Select(r)) {
 		return
 	}
 	if r.Sequence != nil {

@@ -135,6 +135,9 @@ func (e *Engine) Evaluate(ev *Event, dst []Match) []Match {
 
 	hits := act.hits[:0]
 	for _, r := range rules {
+		if ev.KeyBy != "" && r.keyBy != ev.KeyBy {
+			continue
+		}
 		if !e.eval(&r.cond, act) {
 			continue
 		}
@@ -336,18 +339,31 @@ func (e *Engine) throttle(r *Rule, ev *Event, dst []Match) []Match {
 	return append(dst, Match{Rule: r, Count: 1, Key: vals})
 }
 
-// Flush returns the summaries of throttling periods that ended by now, so that
-// suppressed matches are reported even when no later match comes, and the
-// matches of held events a quiet stream releases (see reorderBuffer).
-func (e *Engine) Flush(now time.Time) []Match {
+// ReleaseQuiet returns the matches of held events that a quiet stream lets
+// go: called often (a tenth of the reorder window), it bounds how long a
+// stateful alert waits when no newer event comes (see reorderBuffer).
+func (e *Engine) ReleaseQuiet(now time.Time) []Match {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []Match
+	return e.releaseQuiet(now, nil)
+}
+
+func (e *Engine) releaseQuiet(now time.Time, out []Match) []Match {
 	if e.reorder != nil && !e.drained {
 		e.reorder.advance()
 		e.reorder.quiet(now)
 		out = e.release(out)
 	}
+	return out
+}
+
+// Flush returns the summaries of throttling periods that ended by now, so that
+// suppressed matches are reported even when no later match comes, and what
+// ReleaseQuiet would.
+func (e *Engine) Flush(now time.Time) []Match {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := e.releaseQuiet(now, nil)
 	for idx, cache := range e.throttles {
 		r := e.set.Rules[idx]
 		for _, k := range cache.Keys() {
@@ -400,6 +416,9 @@ type sequenceState struct {
 func (e *Engine) sequenceHits(steps []stepRef, act *activation, ev *Event, hits []hit) []hit {
 	for _, ref := range steps {
 		r := ref.rule
+		if ev.KeyBy != "" && r.keyBy != ev.KeyBy {
+			continue
+		}
 		if !e.eval(&r.Sequence.Steps[ref.step].cond, act) {
 			continue
 		}

@@ -24,6 +24,10 @@ type Event struct {
 	// in one batch and never used for another: the resource's attributes are
 	// then indexed once for all of them (see NewResourceID).
 	ResourceID uint64
+	// KeyBy, when not empty, limits the event to the stateful rules keyed by
+	// these attributes (KeyBy's form): a gateway's front tier sends one copy
+	// of an event per key family, and each copy must feed only its own.
+	KeyBy string
 }
 
 var resourceIDs atomic.Uint64

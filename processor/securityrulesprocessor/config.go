@@ -21,6 +21,15 @@ const (
 	ModeBoth     = "both"     // annotated events and alerts
 )
 
+// Tiers: which rules run, in a gateway split into a stateless front tier and
+// a keyed rules tier (README.md, "Deploying to a cluster").
+const (
+	TierAll   = "all"   // every rule: one collector sees every event
+	TierFront = "front" // stateless rules only: any replica may run them
+	TierRoute = "route" // no rule runs: each event that feeds a stateful rule leaves as one copy per key family, keyed for the loadbalancing exporter
+	TierRules = "rules" // stateful rules only, on the copies TierRoute made
+)
+
 // Response modes: what a rule's action (action: kill) does.
 const (
 	ResponseEnforce = "enforce" // carry it out
@@ -52,6 +61,8 @@ type Config struct {
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 	// Response says what rules' actions do.
 	Response ResponseConfig `mapstructure:"response"`
+	// Tier is all, front, route or rules: see the Tier constants.
+	Tier string `mapstructure:"tier"`
 	// StrictAttributes refuses rules that read an attribute the vocabulary
 	// does not know; by default such a name is read dynamically and logged as
 	// a warning with the closest known name.
@@ -88,6 +99,7 @@ func createDefaultConfig() *Config {
 		ReloadInterval: 10 * time.Second,
 		FlushInterval:  10 * time.Second,
 		Response:       ResponseConfig{Mode: ResponseDryRun},
+		Tier:           TierAll,
 	}
 }
 
@@ -99,6 +111,16 @@ func (cfg *Config) Validate() error {
 	case ModeAlerts, ModeAnnotate, ModeBoth:
 	default:
 		errs = append(errs, fmt.Errorf("mode %q is not one of %s, %s, %s", cfg.Mode, ModeAlerts, ModeAnnotate, ModeBoth))
+	}
+	switch cfg.Tier {
+	case TierAll, TierFront, TierRoute, TierRules:
+	default:
+		errs = append(errs, fmt.Errorf("tier %q is not one of %s, %s, %s, %s", cfg.Tier, TierAll, TierFront, TierRoute, TierRules))
+	}
+	if cfg.Tier == TierRules && cfg.Mode != ModeAlerts {
+		// Its events are the front's copies, one per key family: passed on,
+		// the backend would get each event again, maybe several times.
+		errs = append(errs, fmt.Errorf("tier %s takes the front tier's copies of events, which the front already sent: use mode %s", TierRules, ModeAlerts))
 	}
 	if cfg.State.MaxKeys <= 0 {
 		errs = append(errs, fmt.Errorf("state.max_keys must be positive, got %d", cfg.State.MaxKeys))
@@ -132,7 +154,7 @@ func (cfg *Config) load() (*rules.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	set, err := rules.Load(srcs, rules.Options{CostLimit: cfg.CostLimit, StrictAttributes: cfg.StrictAttributes})
+	set, err := rules.Load(srcs, rules.Options{CostLimit: cfg.CostLimit, StrictAttributes: cfg.StrictAttributes, Select: cfg.selectRules()})
 	if err != nil {
 		return nil, err
 	}
@@ -188,4 +210,16 @@ func (cfg *Config) fileStamps() string {
 		}
 	}
 	return b.String()
+}
+
+// selectRules is the tier's share of the rules: nil (all) unless the tier
+// splits them by whether they keep state.
+func (cfg *Config) selectRules() func(*rules.Rule) bool {
+	switch cfg.Tier {
+	case TierFront:
+		return func(r *rules.Rule) bool { return !r.Stateful() }
+	case TierRoute, TierRules:
+		return (*rules.Rule).Stateful
+	}
+	return nil
 }

@@ -87,8 +87,11 @@ func newRulesProcessor(set processor.Settings, cfg *Config, next consumer.Logs) 
 }
 
 func (p *rulesProcessor) start(context.Context, component.Host) error {
-	if p.cfg.Mode != ModeAnnotate {
+	if p.cfg.Mode != ModeAnnotate && p.cfg.Tier != TierRoute {
 		p.every(p.cfg.FlushInterval, p.flush)
+		if p.cfg.ReorderWindow > 0 { // annotate mode holds nothing
+			p.every(max(p.cfg.ReorderWindow/10, 10*time.Millisecond), p.releaseQuiet)
+		}
 	}
 	if p.cfg.ReloadInterval > 0 {
 		p.every(p.cfg.ReloadInterval, p.reloadIfChanged)
@@ -131,6 +134,9 @@ var matchesPool = sync.Pool{New: func() any { s := make([]rules.Match, 0, 8); re
 
 func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	run := p.running.Load()
+	if p.cfg.Tier == TierRoute {
+		return routeByKey(run.engine, ld), nil
+	}
 	now := time.Now()
 	annotate := p.cfg.Mode != ModeAlerts
 	emit := p.cfg.Mode != ModeAnnotate
@@ -152,6 +158,9 @@ func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Lo
 				lr := lrs.At(k)
 				ev = rules.EventFromRecord(lr, resource)
 				ev.ResourceID = resourceID
+				if p.cfg.Tier == TierRules {
+					ev.KeyBy = takeKeyBy(lr)
+				}
 				if lr.Timestamp() == 0 && lr.ObservedTimestamp() == 0 {
 					ev.Time = now // no time of its own: its arrival, not 1970, which would be late
 				}
@@ -309,6 +318,12 @@ func (p *rulesProcessor) flush() {
 	run := p.running.Load()
 	p.sendSummaries(run, run.engine.Flush(time.Now()))
 	p.reportStats(context.Background(), run)
+}
+
+// releaseQuiet sends the alerts of held events a quiet stream let go.
+func (p *rulesProcessor) releaseQuiet() {
+	run := p.running.Load()
+	p.sendSummaries(run, run.engine.ReleaseQuiet(time.Now()))
 }
 
 // sendSummaries sends alerts that no batch carries (throttle summaries, held

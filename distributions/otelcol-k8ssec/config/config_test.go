@@ -77,3 +77,28 @@ func TestGatewayKeepsWhatItAcknowledged(t *testing.T) {
 	}
 	assert.Positive(t, checked)
 }
+
+// The gateway's tiers split one rule list (README.md, "The gateway's two tiers"):
+// a rule the front routes for must be loaded where the copies go, and the
+// front must run only what the rules tier does not.
+func TestGatewayTiersShareTheirRules(t *testing.T) {
+	processors := func(name string) *confmap.Conf {
+		data, err := Get(name)
+		require.NoError(t, err)
+		ret, err := confmap.NewRetrievedFromYAML(data)
+		require.NoError(t, err)
+		conf, err := ret.AsConf()
+		require.NoError(t, err)
+		return conf
+	}
+	front, rules := processors("gateway"), processors("gateway-rules")
+	want := rules.Get("processors::security_rules::rules")
+	require.NotEmpty(t, want)
+	assert.Equal(t, "rules", rules.Get("processors::security_rules::tier"))
+	assert.Equal(t, "front", front.Get("processors::security_rules::tier"))
+	assert.Equal(t, "route", front.Get("processors::security_rules/route::tier"))
+	assert.Equal(t, want, front.Get("processors::security_rules::rules"))
+	assert.Equal(t, want, front.Get("processors::security_rules/route::rules"))
+	assert.Equal(t, []any{"security_rules/route"}, front.Get("service::pipelines::logs/route::processors").([]any)[1:])
+	assert.Equal(t, []any{"loadbalancing/rules"}, front.Get("service::pipelines::logs/route::exporters"))
+}

@@ -21,6 +21,8 @@ func deployEnv(t *testing.T, name string) []string {
 		return []string{"K8S_NODE_NAME=node-1", "K8SSEC_STORAGE_DIR=" + filepath.Join(t.TempDir(), "agent")}
 	case "gateway":
 		return []string{"K8SSEC_BACKEND_ENDPOINT=backend.example.com:4317", "K8SSEC_STORAGE_DIR=" + filepath.Join(t.TempDir(), "gateway")}
+	case "gateway-rules":
+		return []string{"K8SSEC_BACKEND_ENDPOINT=backend.example.com:4317", "K8SSEC_STORAGE_DIR=" + filepath.Join(t.TempDir(), "rules")}
 	}
 	return nil
 }
@@ -32,10 +34,10 @@ func validate(t *testing.T, env []string, args ...string) ([]byte, error) {
 	return cmd.CombinedOutput()
 }
 
-// The two configs of the Kubernetes deployment must be embedded and valid for the
-// components the binary was built with.
+// The configs of the Kubernetes deployment (the agent, the gateway's front and
+// rules tiers) must be embedded and valid for the components the binary was built with.
 func TestDeployConfigsValidate(t *testing.T) {
-	for _, name := range []string{"agent", "gateway"} {
+	for _, name := range []string{"agent", "gateway", "gateway-rules"} {
 		t.Run(name, func(t *testing.T) {
 			out, err := validate(t, deployEnv(t, name), "--config", "k8ssec:"+name)
 			assert.NoError(t, err, "validate k8ssec:%s:\n%s", name, out)

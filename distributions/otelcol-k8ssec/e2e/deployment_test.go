@@ -112,7 +112,10 @@ func (d *deployment) startGateway(t *testing.T) *collector {
 	}, "--config", "k8ssec:gateway",
 		"--set", fmt.Sprintf("receivers::otlp::protocols::grpc::endpoint=127.0.0.1:%d", d.otlpPort),
 		"--set", fmt.Sprintf("receivers::k8s_audit::webhook::endpoint=127.0.0.1:%d", d.auditPort),
-		"--set", "service::pipelines::logs::receivers=[k8s_audit,otlp]")
+		"--set", "service::pipelines::logs::receivers=[k8s_audit,otlp]",
+		// No rules tier here (routing_test.go runs both tiers): the keyed copies
+		// wait in the front's queue while its DNS name resolves to nothing.
+		"--set", "service::pipelines::logs/route::receivers=[k8s_audit,otlp]")
 	c.waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", d.gwHealth))
 	return c
 }

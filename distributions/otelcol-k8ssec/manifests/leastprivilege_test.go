@@ -29,13 +29,16 @@ type workload struct {
 	spec corev1.PodSpec
 }
 
-func workloads(t *testing.T) (agent, gateway workload) {
+// workloads returns the agent and the gateway's two tiers (front, rules).
+func workloads(t *testing.T) (agent workload, gateway []workload) {
 	objs := load(t)
 	ds := one[*appsv1.DaemonSet](t, objs, agentName)
-	dep := one[*appsv1.Deployment](t, objs, gatewayName)
+	front := one[*appsv1.Deployment](t, objs, gatewayName)
+	rules := one[*appsv1.Deployment](t, objs, rulesName)
 	require.Len(t, all[*appsv1.DaemonSet](objs), 1)
-	require.Len(t, all[*appsv1.Deployment](objs), 1)
-	return workload{agentName, ds.Spec.Template.Spec}, workload{gatewayName, dep.Spec.Template.Spec}
+	require.Len(t, all[*appsv1.Deployment](objs), 2)
+	return workload{agentName, ds.Spec.Template.Spec},
+		[]workload{{gatewayName, front.Spec.Template.Spec}, {rulesName, rules.Spec.Template.Spec}}
 }
 
 func containers(s corev1.PodSpec) []corev1.Container {
@@ -45,7 +48,7 @@ func containers(s corev1.PodSpec) []corev1.Container {
 // Properties both workloads have.
 func TestContainersAreLocked(t *testing.T) {
 	agent, gateway := workloads(t)
-	for _, w := range []workload{agent, gateway} {
+	for _, w := range append([]workload{agent}, gateway...) {
 		assert.False(t, w.spec.HostNetwork, "%s: hostNetwork", w.name)
 		assert.False(t, w.spec.HostIPC, "%s: hostIPC", w.name)
 		for _, c := range containers(w.spec) {
@@ -71,7 +74,13 @@ func TestContainersAreLocked(t *testing.T) {
 }
 
 func TestGatewayRunsAsNonRootWithoutCapabilities(t *testing.T) {
-	_, gw := workloads(t)
+	_, gateway := workloads(t)
+	for _, gw := range gateway {
+		gatewayRunsAsNonRootWithoutCapabilities(t, gw)
+	}
+}
+
+func gatewayRunsAsNonRootWithoutCapabilities(t *testing.T, gw workload) {
 	assert.False(t, gw.spec.HostPID, "gateway: hostPID")
 	for _, v := range gw.spec.Volumes {
 		assert.Nil(t, v.HostPath, "gateway: hostPath volume %s", v.Name)

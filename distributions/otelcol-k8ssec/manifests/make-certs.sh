@@ -48,7 +48,9 @@ subjectAltName=$5"
 ca gateway-ca
 ca agent-ca
 ca audit-client-ca
-leaf gateway gateway-ca "$SVC.$NS.svc" serverAuth "DNS:$SVC.$NS.svc,DNS:$SVC.$NS.svc.cluster.local,DNS:$SVC.$NS,DNS:$SVC"
+# clientAuth too: the front tier presents it to the rules tier, which takes
+# only certificates of this CA (the gateway's own).
+leaf gateway gateway-ca "$SVC.$NS.svc" serverAuth,clientAuth "DNS:$SVC.$NS.svc,DNS:$SVC.$NS.svc.cluster.local,DNS:$SVC.$NS,DNS:$SVC"
 leaf agent agent-ca otelcol-k8ssec-agent clientAuth
 leaf audit-client audit-client-ca kube-apiserver-audit clientAuth
 
@@ -57,7 +59,8 @@ cat <<EOF
 kubectl create namespace $NS --dry-run=client -o yaml | kubectl apply -f -
 kubectl -n $NS create secret generic otelcol-k8ssec-gateway-tls \\
   --from-file=tls.crt=$(pwd)/gateway.crt --from-file=tls.key=$(pwd)/gateway.key \\
-  --from-file=client-ca.crt=$(pwd)/audit-client-ca.crt --from-file=agent-ca.crt=$(pwd)/agent-ca.crt
+  --from-file=client-ca.crt=$(pwd)/audit-client-ca.crt --from-file=agent-ca.crt=$(pwd)/agent-ca.crt \\
+  --from-file=ca.crt=$(pwd)/gateway-ca.crt
 kubectl -n $NS create secret generic otelcol-k8ssec-agent-tls \\
   --from-file=ca.crt=$(pwd)/gateway-ca.crt --from-file=tls.crt=$(pwd)/agent.crt --from-file=tls.key=$(pwd)/agent.key
 # On every control-plane node, for --audit-webhook-config-file (../kube-apiserver/):

@@ -23,6 +23,7 @@ import (
 const (
 	agentName   = "otelcol-k8ssec-agent"
 	gatewayName = "otelcol-k8ssec-gateway"
+	rulesName   = "otelcol-k8ssec-rules" // the gateway's rules tier: Deployment, headless Service, ServiceAccount
 	leaseName   = "otelcol-k8ssec-kube-events"
 )
 
@@ -67,9 +68,9 @@ func TestEveryDocumentIsATypedObject(t *testing.T) {
 		kinds[fmt.Sprintf("%T", o.Obj)]++
 	}
 	assert.Equal(t, map[string]int{
-		"*v1.Namespace": 1, "*v1.ServiceAccount": 2,
+		"*v1.Namespace": 1, "*v1.ServiceAccount": 3,
 		"*v1.ClusterRole": 2, "*v1.ClusterRoleBinding": 2, "*v1.Role": 1, "*v1.RoleBinding": 1,
-		"*v1.DaemonSet": 1, "*v1.Deployment": 1, "*v1.Service": 1,
+		"*v1.DaemonSet": 1, "*v1.Deployment": 2, "*v1.Service": 2,
 	}, kinds)
 }
 
@@ -120,7 +121,8 @@ func TestWorkloadsMatchConfigsAndBindings(t *testing.T) {
 		config string
 		spec   corev1.PodSpec
 		sa     string
-	}{{"agent", ds.Spec.Template.Spec, agentName}, {"gateway", dep.Spec.Template.Spec, gatewayName}} {
+	}{{"agent", ds.Spec.Template.Spec, agentName}, {"gateway", dep.Spec.Template.Spec, gatewayName},
+		{"gateway-rules", one[*appsv1.Deployment](t, objs, rulesName).Spec.Template.Spec, rulesName}} {
 		require.Len(t, w.spec.Containers, 1)
 		assert.Equal(t, []string{"--config", "k8ssec:" + w.config}, w.spec.Containers[0].Args)
 		assert.Contains(t, config.Names(), w.config)
@@ -221,4 +223,39 @@ func fakeFS(t *testing.T, m map[string]string) fs.FS {
 	orig := files
 	t.Cleanup(func() { files = orig })
 	return mfs
+}
+
+// The front tier finds the rules tier through the headless Service its DNS
+// resolver is pointed at: one address per ready rules pod, on the port the
+// rules config listens on, with the files the rules config reads mounted.
+func TestRulesTierMatchesFrontAndConfig(t *testing.T) {
+	objs := load(t)
+	gatewayCfg, err := config.Get("gateway")
+	require.NoError(t, err)
+	rulesCfg, err := config.Get("gateway-rules")
+	require.NoError(t, err)
+
+	svc := one[*corev1.Service](t, objs, rulesName)
+	assert.Equal(t, corev1.ClusterIPNone, svc.Spec.ClusterIP, "headless: the resolver must see every replica")
+	dep := one[*appsv1.Deployment](t, objs, rulesName)
+	assert.Equal(t, dep.Spec.Selector.MatchLabels, svc.Spec.Selector, "the Service selects the rules pods")
+	front := one[*appsv1.Deployment](t, objs, gatewayName)
+	assert.NotEqual(t, front.Spec.Selector.MatchLabels, svc.Spec.Selector, "and not the front's")
+	require.Len(t, svc.Spec.Ports, 1)
+	assert.Equal(t, int32(4317), svc.Spec.Ports[0].Port)
+	assert.Contains(t, string(gatewayCfg), fmt.Sprintf("%s.%s.svc.cluster.local", rulesName, Namespace))
+	assert.Contains(t, string(gatewayCfg), `port: "4317"`)
+	assert.Contains(t, string(rulesCfg), "0.0.0.0:4317")
+
+	c := dep.Spec.Template.Spec.Containers[0]
+	assert.Equal(t, []string{"--config", "k8ssec:gateway-rules"}, c.Args)
+	var mounts []string
+	for _, m := range c.VolumeMounts {
+		mounts = append(mounts, m.MountPath)
+	}
+	for _, p := range []string{"/var/lib/otelcol-k8ssec/rules", "/etc/otelcol-k8ssec/tls"} {
+		assert.Contains(t, string(rulesCfg), p)
+		assert.Contains(t, mounts, p)
+	}
+	assert.Equal(t, ptr(false), dep.Spec.Template.Spec.AutomountServiceAccountToken, "the rules tier reads nothing from the API")
 }

@@ -1,0 +1,240 @@
+//go:build linux
+
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/rules"
+)
+
+// The rules these tests drive, from the packs the gateway config loads.
+const (
+	failedLoginsRule = "Repeated authentication failures from one address" // k8s_audit K8SA-0005: 20 by client.address in 1m
+	execShellConnect = "Exec into a pod, then a shell, then an outbound connection"
+)
+
+// alertsOf returns the backend's alerts of rule.
+func alertsOf(t *testing.T, out, rule string) []alert {
+	t.Helper()
+	alerts, err := readAlerts(out)
+	require.NoError(t, err)
+	return alerts[rule]
+}
+
+// twentyFailedLogins posts twenty failed logins from client, alternating
+// between fronts a and b, and returns their audit IDs.
+func (ts *tiers) twentyFailedLogins(t *testing.T, a, b *front, client string) []string {
+	now := time.Now()
+	var ids []string
+	for i := range 20 {
+		id := uniqueID("login", i)
+		ids = append(ids, id)
+		ts.postAuditTo(t, []*front{a, b}[i%2], eventList(t, failedLogin(id, client, now.Add(time.Duration(i)*time.Millisecond))))
+	}
+	return ids
+}
+
+// Twenty failed logins from one client, alternating between two front
+// replicas: one rules replica counts them all and alerts once, with the count
+// of twenty; neither front saw more than ten.
+func TestTiersThresholdAcrossFrontReplicas(t *testing.T) {
+	ts := newTiers(t)
+	r1, r2 := ts.startRules(t), ts.startRules(t)
+	a, b := ts.startFront(t, nil, []string{r1, r2}), ts.startFront(t, nil, []string{r1, r2})
+
+	const client = "198.51.100.40"
+	ids := ts.twentyFailedLogins(t, a, b, client)
+	ts.settle(t, 20)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Len(ct, alertsOf(t, ts.backendOut, failedLoginsRule), 1)
+	}, 30*time.Second, 200*time.Millisecond)
+	time.Sleep(2 * time.Second) // a second alert, from a split count, would be here by now
+	alerts := alertsOf(t, ts.backendOut, failedLoginsRule)
+	require.Len(t, alerts, 1)
+	assert.Equal(t, "20", attr(alerts[0].LogRecord, "security_rule.count"), "the full count, from both fronts")
+	assert.Equal(t, client, attr(alerts[0].LogRecord, "client.address"))
+
+	counts, err := auditCounts(ts.backendOut)
+	require.NoError(t, err)
+	for _, id := range ids {
+		assert.Equal(t, 1, counts[id], "audit event %s reaches the backend once, from the front", id)
+	}
+}
+
+// Without the tiers (every rule on each of two gateway replicas, as before),
+// the same twenty failed logins are ten on each replica, and nothing alerts.
+func TestUnroutedReplicasSplitTheThreshold(t *testing.T) {
+	ts := newTiers(t)
+	a, b := ts.startFront(t, nil, nil), ts.startFront(t, nil, nil)
+	ids := ts.twentyFailedLogins(t, a, b, "198.51.100.41")
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		counts, err := auditCounts(ts.backendOut)
+		if assert.NoError(ct, err) {
+			for _, id := range ids {
+				assert.Equal(ct, 1, counts[id])
+			}
+		}
+	}, 30*time.Second, 200*time.Millisecond)
+	time.Sleep(2 * time.Second)
+	assert.Empty(t, alertsOf(t, ts.backendOut, failedLoginsRule), "ten and ten: the split count never reaches twenty")
+}
+
+// kernelEvents is what a node agent sends for a shell in pod ns/pod that then
+// connects out: ebpf records, the process and pod on the resource.
+func kernelEvents(ns, pod string, at time.Time) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	res := rl.Resource().Attributes()
+	res.PutStr("k8s.namespace.name", ns)
+	res.PutStr("k8s.pod.name", pod)
+	res.PutStr("k8s.pod.uid", "7f1c2e1e-0000-4000-8000-000000000001")
+	res.PutStr("k8s.node.name", "node-1")
+	res.PutStr("container.id", "3b1f0c9a2d7e")
+	res.PutInt("process.pid", 4242)
+	res.PutStr("process.executable.name", "bash")
+	res.PutStr("process.executable.path", "/usr/bin/bash")
+	res.PutStr("process.command_line", "bash")
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName("github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver")
+	exec := sl.LogRecords().AppendEmpty()
+	exec.SetEventName("process.exec")
+	exec.SetTimestamp(pcommon.NewTimestampFromTime(at))
+	exec.Attributes().PutInt("process.parent_pid", 4200)
+	connect := sl.LogRecords().AppendEmpty()
+	connect.SetEventName("network.connect")
+	connect.SetTimestamp(pcommon.NewTimestampFromTime(at.Add(2 * time.Second)))
+	connect.Attributes().PutStr("server.address", "203.0.113.9")
+	connect.Attributes().PutInt("server.port", 443)
+	connect.Attributes().PutStr("network.transport", "tcp")
+	return ld
+}
+
+func podsExec(id, ns, pod string, at time.Time) auditEvent {
+	ts := at.UTC().Format(time.RFC3339Nano)
+	return auditEvent{"level": "Metadata", "auditID": id, "stage": "ResponseStarted",
+		"requestURI": fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/exec?command=bash&stdin=true&tty=true", ns, pod),
+		"verb":       "create", "user": map[string]any{"username": "mallory@example.com", "groups": []string{"system:authenticated"}},
+		"sourceIPs": []string{"10.1.2.3"}, "userAgent": "kubectl/v1.36.3 (linux/amd64)",
+		"objectRef":      map[string]any{"resource": "pods", "subresource": "exec", "namespace": ns, "name": pod, "apiVersion": "v1"},
+		"responseStatus": map[string]any{"code": 101}, "requestReceivedTimestamp": ts, "stageTimestamp": ts}
+}
+
+// The apiserver's pods/exec reaches one front replica, the agent's shell and
+// connection the other: the events of the pod meet on one rules replica, and
+// the correlation sequence fires once.
+func TestTiersCrossSourceSequence(t *testing.T) {
+	ts := newTiers(t)
+	r1, r2 := ts.startRules(t), ts.startRules(t)
+	a, b := ts.startFront(t, nil, []string{r1, r2}), ts.startFront(t, nil, []string{r1, r2})
+
+	now := time.Now()
+	ts.postAuditTo(t, a, eventList(t, podsExec(uniqueID("exec", 0), "shop", "web-7", now)))
+	// Steps are matched in arrival order: the exec must be at its rules replica first.
+	ts.settle(t, 1)
+	ts.exportOTLP(t, b, kernelEvents("shop", "web-7", now.Add(time.Second)))
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.NotEmpty(ct, alertsOf(t, ts.backendOut, execShellConnect))
+	}, 30*time.Second, 200*time.Millisecond)
+	time.Sleep(2 * time.Second)
+	alerts := alertsOf(t, ts.backendOut, execShellConnect)
+	require.Len(t, alerts, 1, "exactly once")
+	assert.Equal(t, "web-7", attr(alerts[0].LogRecord, "k8s.pod.name"))
+	assert.Equal(t, "203.0.113.9", attr(alerts[0].LogRecord, "server.address"))
+}
+
+// A third rules replica joins mid-stream. Thirty clients each fail to log in
+// ten times before it joins and ten times after, all within the rule's minute
+// (event time). A client whose key stays on its replica reaches twenty there
+// and alerts once; a client whose key moved to the new replica has its first
+// ten left behind on the old one and its last ten counted afresh: no alert.
+// That is the exact loss (ten matches per moved key, never an alert twice),
+// and which keys move is what the exporter's hash ring says.
+func TestTiersScaleOutMovesKeysWithoutDuplicates(t *testing.T) {
+	ts := newTiers(t)
+	r1, r2 := ts.startRules(t), ts.startRules(t)
+	before := []string{r1, r2}
+	a, b := ts.startFront(t, nil, before), ts.startFront(t, nil, before)
+
+	const clients, perPhase = 30, 10
+	base := time.Now()
+	client := func(i int) string { return fmt.Sprintf("203.0.113.%d", i+1) }
+	send := func(phase int) []string {
+		var ids []string
+		for _, f := range []*front{a, b} {
+			var items []auditEvent
+			for c := range clients {
+				for n := range perPhase / 2 {
+					id := uniqueID(fmt.Sprintf("p%d-c%d", phase, c), n)
+					if f == b {
+						id += "-b"
+					}
+					ids = append(ids, id)
+					at := base.Add(time.Duration(phase)*20*time.Second + time.Duration(n)*time.Millisecond)
+					items = append(items, failedLogin(id, client(c), at))
+				}
+			}
+			ts.postAuditTo(t, f, eventList(t, items...))
+		}
+		return ids
+	}
+
+	ids := send(0)
+	ts.settle(t, clients*perPhase)
+	require.Empty(t, alertsOf(t, ts.backendOut, failedLoginsRule), "ten of twenty: nothing yet")
+
+	// Scale out: the new replica starts, then each front restarts with the new list.
+	r3 := ts.startRules(t)
+	after := []string{r1, r2, r3}
+	for _, f := range []*front{a, b} {
+		stop(t, f.c)
+		ts.startFront(t, f, after)
+	}
+	ids = append(ids, send(1)...)
+	ts.settle(t, 2*clients*perPhase)
+
+	moved := map[string]bool{}
+	for c := range clients {
+		k := client(c)
+		id := rules.RoutingTraceID("client.address", k)
+		from, to := ringOwner(before, id[:]), ringOwner(after, id[:])
+		if from != to {
+			require.Equal(t, r3, to, "a key moves only to the new replica")
+			moved[k] = true
+		}
+	}
+	t.Logf("keys moved to the new replica: %d of %d", len(moved), clients)
+	require.NotEmpty(t, moved, "the test needs keys that move")
+	require.Less(t, len(moved), clients, "and keys that stay")
+
+	want := clients - len(moved)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Len(ct, alertsOf(t, ts.backendOut, failedLoginsRule), want)
+	}, 30*time.Second, 200*time.Millisecond)
+	time.Sleep(2 * time.Second)
+	perClient := map[string]int{}
+	for _, al := range alertsOf(t, ts.backendOut, failedLoginsRule) {
+		perClient[attr(al.LogRecord, "client.address")]++
+		assert.Equal(t, "20", attr(al.LogRecord, "security_rule.count"))
+	}
+	for c := range clients {
+		k := client(c)
+		if moved[k] {
+			assert.Zero(t, perClient[k], "%s moved: its first ten stayed behind", k)
+		} else {
+			assert.Equal(t, 1, perClient[k], "%s stayed: one alert, never two", k)
+		}
+	}
+	counts, err := auditCounts(ts.backendOut)
+	require.NoError(t, err)
+	for _, id := range ids {
+		assert.Equal(t, 1, counts[id], "audit event %s reaches the backend once", id)
+	}
+}

@@ -619,6 +619,10 @@ func (c *compiler) compileSequence(r *Rule, spec *ruleSpec, excepts []string, en
 		c.fail(at, entry, "a sequence needs at least two steps, a positive within and by keys")
 		return
 	}
+	if len(s.Steps) > 64 { // the engine keeps an event's matched steps in a uint64
+		c.fail(at, entry, "a sequence has at most 64 steps, this one has %d", len(s.Steps))
+		return
+	}
 	c.checkKeys(s.By, at, entry, "sequence.by")
 	seq := &Sequence{By: s.By, Within: s.Within}
 	seen := map[string]bool{}

@@ -15,6 +15,13 @@ type StateConfig struct {
 	// MaxKeys is the most keys (users, pods, ...) one stateful rule tracks;
 	// the least recently seen key is forgotten first and counted as dropped.
 	MaxKeys int
+	// ReorderWindow is how long, in event time, thresholds and sequences
+	// wait for an earlier event that arrives late; 0 takes events in
+	// arrival order (see reorder.go).
+	ReorderWindow time.Duration
+	// MaxHeld bounds the events waiting in the reorder buffer; past it the
+	// earliest is taken at once and counted (Stats.ReorderOverflow).
+	MaxHeld int
 }
 
 // DefaultMaxKeys bounds one rule's state to a few MiB at most.
@@ -33,8 +40,12 @@ type Match struct {
 	// Evidence holds a sequence's steps, in order.
 	Evidence []Evidence
 	// Resource is, for a throttle summary, the resource attributes of the
-	// first match it stands for (the pod, node or process); a copy.
+	// first match it stands for (the pod, node or process), and for a match
+	// released by the reorder buffer its event's; a copy.
 	Resource pcommon.Map
+	// Event, when not nil, is the event that raised the match, held in the
+	// reorder buffer: not the one being evaluated. Write the alert from it.
+	Event *Event
 }
 
 // Evidence is what a sequence step matched.
@@ -50,6 +61,12 @@ type Stats struct {
 	Evaluated    atomic.Int64 // events evaluated
 	Errors       atomic.Int64 // conditions that failed on an event (cost limit, type errors)
 	DroppedState atomic.Int64 // keys forgotten because a rule's state was full
+	// Late counts events that matched a threshold or sequence step but came
+	// after the reorder window had passed their time: stateful rules skip them.
+	Late atomic.Int64
+	// ReorderOverflow counts held events taken early because the reorder
+	// buffer was full (StateConfig.MaxHeld).
+	ReorderOverflow atomic.Int64
 }
 
 // Engine evaluates events against a Set and keeps the state of stateful rules.
@@ -61,7 +78,8 @@ type Engine struct {
 	activations sync.Pool
 
 	mu         sync.Mutex
-	drained    bool // Drain ran: throttles no longer suppress
+	drained    bool           // Drain ran: throttles no longer suppress, nothing is held
+	reorder    *reorderBuffer // nil: arrival order
 	thresholds map[int]*lru.Cache[string, *window]
 	throttles  map[int]*lru.Cache[string, *throttleState]
 	sequences  map[int]*lru.Cache[string, *sequenceState]
@@ -74,11 +92,17 @@ func NewEngine(set *Set, cfg StateConfig) *Engine {
 	if cfg.MaxKeys <= 0 {
 		cfg.MaxKeys = DefaultMaxKeys
 	}
+	if cfg.MaxHeld <= 0 {
+		cfg.MaxHeld = DefaultMaxHeld
+	}
 	e := &Engine{set: set, cfg: cfg, stats: &Stats{},
 		thresholds: map[int]*lru.Cache[string, *window]{},
 		throttles:  map[int]*lru.Cache[string, *throttleState]{},
 		sequences:  map[int]*lru.Cache[string, *sequenceState]{},
 		matches:    make([]atomic.Int64, len(set.Rules)),
+	}
+	if cfg.ReorderWindow > 0 {
+		e.reorder = newReorderBuffer(cfg.ReorderWindow, cfg.MaxHeld)
 	}
 	e.activations.New = func() any { return &activation{} }
 	return e
@@ -109,6 +133,7 @@ func (e *Engine) Evaluate(ev *Event, dst []Match) []Match {
 		rules = ix.candidates(act)
 	}
 
+	hits := act.hits[:0]
 	for _, r := range rules {
 		if ev.KeyBy != "" && r.keyBy != ev.KeyBy {
 			continue
@@ -119,7 +144,9 @@ func (e *Engine) Evaluate(ev *Event, dst []Match) []Match {
 		e.matches[r.index].Add(1)
 		switch {
 		case r.Threshold != nil:
-			dst = e.threshold(r, ev, dst)
+			if k, vals, ok := key(ev, r.Threshold.By); ok {
+				hits = append(hits, hit{rule: r, key: k, vals: vals})
+			}
 		case r.Throttle != nil:
 			dst = e.throttle(r, ev, dst)
 		default:
@@ -127,7 +154,93 @@ func (e *Engine) Evaluate(ev *Event, dst []Match) []Match {
 		}
 	}
 	if len(steps) > 0 {
-		dst = e.sequence(steps, act, ev, dst)
+		hits = e.sequenceHits(steps, act, ev, hits)
+	}
+	act.hits = hits
+	if e.reorder != nil {
+		return e.reordered(ev, hits, dst)
+	}
+	if len(hits) == 0 {
+		return dst
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, h := range hits {
+		dst = e.apply(h, eventSrc{live: ev}, dst)
+	}
+	return dst
+}
+
+// reordered holds an event's hits until the watermark passes its time, and
+// applies whatever the watermark released, in event-time order. An event
+// the watermark had passed already is late: its hits are dropped.
+func (e *Engine) reordered(ev *Event, hits []hit, dst []Match) []Match {
+	b := e.reorder
+	t := ev.Time.UnixNano()
+	b.observe(t)
+	if len(hits) == 0 && !b.due() {
+		return dst
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.drained { // a batch still under way on a replaced engine: nobody flushes it again
+		for _, h := range hits {
+			dst = e.apply(h, eventSrc{live: ev}, dst)
+		}
+		return dst
+	}
+	b.advance()
+	if len(hits) > 0 {
+		switch {
+		case b.late(t):
+			e.stats.Late.Add(1)
+		case t == b.watermark:
+			// Nothing held is earlier (those are released), and nothing
+			// earlier may come (it would be late): no need to wait.
+			dst = e.release(dst)
+			for _, h := range hits {
+				dst = e.apply(h, eventSrc{live: ev}, dst)
+			}
+		default:
+			b.push(hold(ev, hits))
+			if h := b.overflow(); h != nil {
+				e.stats.ReorderOverflow.Add(1)
+				dst = e.applyHeld(h, dst)
+			}
+		}
+	}
+	return e.release(dst)
+}
+
+// release applies the held events the watermark has passed, earliest first.
+func (e *Engine) release(dst []Match) []Match {
+	for h := e.reorder.next(); h != nil; h = e.reorder.next() {
+		dst = e.applyHeld(h, dst)
+	}
+	return dst
+}
+
+func (e *Engine) applyHeld(h *heldEvent, dst []Match) []Match {
+	for _, x := range h.hits {
+		dst = e.apply(x, eventSrc{held: h}, dst)
+	}
+	return dst
+}
+
+// apply moves a stateful rule's state by one hit; e.mu is held. A match from
+// a held event names it (Match.Event), since it is not the one evaluated.
+func (e *Engine) apply(h hit, src eventSrc, dst []Match) []Match {
+	n := len(dst)
+	if h.rule.Threshold != nil {
+		dst = e.threshold(h, src.time(), dst)
+	} else {
+		dst = e.sequence(h, src, dst)
+	}
+	if src.held != nil {
+		for i := n; i < len(dst); i++ {
+			ev := src.event()
+			dst[i].Event, dst[i].Resource = ev, ev.Resource
+		}
 	}
 	return dst
 }
@@ -159,27 +272,24 @@ func key(ev *Event, by []string) (string, []string, bool) {
 // window holds the times of a key's recent matches, at most Count of them.
 type window struct{ times []time.Time }
 
-func (e *Engine) threshold(r *Rule, ev *Event, dst []Match) []Match {
-	k, vals, ok := key(ev, r.Threshold.By)
-	if !ok {
-		return dst
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// threshold counts a match; e.mu is held. A match exactly a window before
+// this one still counts: the window is closed at both ends.
+func (e *Engine) threshold(h hit, at time.Time, dst []Match) []Match {
+	r, k, vals := h.rule, h.key, h.vals
 	cache := stateFor(e, e.thresholds, r)
 	w, _ := cache.Get(k)
 	if w == nil {
 		w = &window{}
 		addKey(e, cache, k, w)
 	}
-	cutoff := ev.Time.Add(-r.Threshold.Window)
+	cutoff := at.Add(-r.Threshold.Window)
 	kept := w.times[:0]
 	for _, t := range w.times {
-		if t.After(cutoff) {
+		if !t.Before(cutoff) {
 			kept = append(kept, t)
 		}
 	}
-	w.times = append(kept, ev.Time)
+	w.times = append(kept, at)
 	if len(w.times) < r.Threshold.Count {
 		return dst
 	}
@@ -229,12 +339,31 @@ func (e *Engine) throttle(r *Rule, ev *Event, dst []Match) []Match {
 	return append(dst, Match{Rule: r, Count: 1, Key: vals})
 }
 
+// ReleaseQuiet returns the matches of held events that a quiet stream lets
+// go: called often (a tenth of the reorder window), it bounds how long a
+// stateful alert waits when no newer event comes (see reorderBuffer).
+func (e *Engine) ReleaseQuiet(now time.Time) []Match {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.releaseQuiet(now, nil)
+}
+
+func (e *Engine) releaseQuiet(now time.Time, out []Match) []Match {
+	if e.reorder != nil && !e.drained {
+		e.reorder.advance()
+		e.reorder.quiet(now)
+		out = e.release(out)
+	}
+	return out
+}
+
 // Flush returns the summaries of throttling periods that ended by now, so that
-// suppressed matches are reported even when no later match comes.
+// suppressed matches are reported even when no later match comes, and what
+// ReleaseQuiet would.
 func (e *Engine) Flush(now time.Time) []Match {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []Match
+	out := e.releaseQuiet(now, nil)
 	for idx, cache := range e.throttles {
 		r := e.set.Rules[idx]
 		for _, k := range cache.Keys() {
@@ -254,12 +383,17 @@ func (e *Engine) Flush(now time.Time) []Match {
 // Drain returns the summaries of every throttling period, ended or not, for
 // an engine being replaced (a rule reload). Matches it meets afterwards, from
 // batches that were under way, are not throttled: they would never be
-// reported.
+// reported. Events the reorder buffer holds are released first, in order,
+// with the matches they complete; later ones are taken in arrival order.
 func (e *Engine) Drain() []Match {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.drained = true
 	var out []Match
+	if e.reorder != nil && !e.drained {
+		e.reorder.releaseAll()
+		out = e.release(out)
+	}
+	e.drained = true
 	for idx, cache := range e.throttles {
 		for _, st := range cache.Values() {
 			if st.suppressed > 0 {
@@ -278,45 +412,63 @@ type sequenceState struct {
 	evidence []Evidence
 }
 
-func (e *Engine) sequence(steps []stepRef, act *activation, ev *Event, dst []Match) []Match {
-	// Later steps first, and at most one step per rule per event: one event
-	// must not both start and advance a sequence.
-	advanced := map[*Rule]bool{}
-	for i := len(steps) - 1; i >= 0; i-- {
-		ref := steps[i]
-		r, step := ref.rule, ref.step
+// sequenceHits finds the steps of each sequence rule the event matches.
+func (e *Engine) sequenceHits(steps []stepRef, act *activation, ev *Event, hits []hit) []hit {
+	for _, ref := range steps {
+		r := ref.rule
 		if ev.KeyBy != "" && r.keyBy != ev.KeyBy {
 			continue
 		}
-		if advanced[r] || !e.eval(&r.Sequence.Steps[step].cond, act) {
+		if !e.eval(&r.Sequence.Steps[ref.step].cond, act) {
 			continue
 		}
-		k, vals, ok := key(ev, r.Sequence.By)
-		if !ok {
-			continue
+		i := 0
+		for i < len(hits) && hits[i].rule != r {
+			i++
 		}
-		e.mu.Lock()
-		cache := stateFor(e, e.sequences, r)
-		st, _ := cache.Get(k)
-		if st != nil && ev.Time.Sub(st.start) > r.Sequence.Within {
-			cache.Remove(k)
-			st = nil
+		if i == len(hits) {
+			k, vals, ok := key(ev, r.Sequence.By)
+			if !ok {
+				continue
+			}
+			hits = append(hits, hit{rule: r, key: k, vals: vals})
+		}
+		hits[i].steps |= 1 << ref.step
+	}
+	return hits
+}
+
+// sequence moves one key through a sequence; e.mu is held. Later steps are
+// tried first, and an event takes at most one step: it must not both start
+// and advance a sequence. A first step always starts the window afresh, so
+// that the chain alerted on is the most recent one; steps are within Within
+// of the first, both ends included.
+func (e *Engine) sequence(h hit, src eventSrc, dst []Match) []Match {
+	r, at := h.rule, src.time()
+	cache := stateFor(e, e.sequences, r)
+	st, _ := cache.Get(h.key)
+	if st != nil && at.Sub(st.start) > r.Sequence.Within {
+		cache.Remove(h.key)
+		st = nil
+	}
+	for step := len(r.Sequence.Steps) - 1; step >= 0; step-- {
+		if h.steps&(1<<step) == 0 {
+			continue
 		}
 		switch {
-		case step == 0 && st == nil:
-			addKey(e, cache, k, &sequenceState{next: 1, start: ev.Time, evidence: []Evidence{evidence(r, 0, ev)}})
-			advanced[r] = true
 		case st != nil && st.next == step:
-			st.evidence = append(st.evidence, evidence(r, step, ev))
+			st.evidence = append(st.evidence, evidence(r, step, src.event()))
 			st.next++
-			advanced[r] = true
-			if st.next == len(r.Sequence.Steps) {
-				cache.Remove(k)
-				e.matches[r.index].Add(1)
-				dst = append(dst, Match{Rule: r, Count: 1, Key: vals, Evidence: st.evidence})
+			if st.next < len(r.Sequence.Steps) {
+				return dst
 			}
+			cache.Remove(h.key)
+			e.matches[r.index].Add(1)
+			return append(dst, Match{Rule: r, Count: 1, Key: h.vals, Evidence: st.evidence})
+		case step == 0:
+			addKey(e, cache, h.key, &sequenceState{next: 1, start: at, evidence: []Evidence{evidence(r, 0, src.event())}})
+			return dst
 		}
-		e.mu.Unlock()
 	}
 	return dst
 }

@@ -73,6 +73,7 @@ type activation struct {
 	gen        uint32
 	attrs      []slot
 	candidates []*Rule   // scratch for the index
+	hits       []hit     // scratch: the event's stateful rules
 	found      [][]*Rule // scratch for the index
 
 	// Native evaluation's (native.go): attribute values by slot, as attrs;
@@ -110,6 +111,7 @@ func (a *activation) reset(set *Set, ev *Event) {
 	a.set, a.ev = set, ev
 	a.gen++
 	clear(a.scratch) // lists built for the last event: let them go
+	clear(a.hits)
 	a.scratch = a.scratch[:0]
 	a.indexAttrs()
 }

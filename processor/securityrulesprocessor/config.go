@@ -46,6 +46,11 @@ type Config struct {
 	Mode string `mapstructure:"mode"`
 	// State bounds thresholds, throttles and sequences.
 	State StateConfig `mapstructure:"state"`
+	// ReorderWindow is how long, in event time, thresholds and sequences
+	// wait for an event that arrives after a later one (audit batches,
+	// concurrent exporters); an event older than that is late. 0: arrival
+	// order, which annotate mode always takes (it marks only the event in hand).
+	ReorderWindow time.Duration `mapstructure:"reorder_window"`
 	// CostLimit caps one condition's evaluation (CEL cost units).
 	CostLimit uint64 `mapstructure:"cost_limit"`
 	// ReloadInterval is how often rule files are checked for changes; 0 turns
@@ -76,12 +81,20 @@ type ResponseConfig struct {
 type StateConfig struct {
 	// MaxKeys is the most keys one stateful rule remembers (LRU).
 	MaxKeys int `mapstructure:"max_keys"`
+	// MaxHeldEvents is the most events the reorder buffer holds; past it the
+	// earliest is taken at once.
+	MaxHeldEvents int `mapstructure:"max_held_events"`
 }
+
+// DefaultReorderWindow covers the apiserver's audit batching (up to 5s) and
+// agents' concurrent exports.
+const DefaultReorderWindow = 10 * time.Second
 
 func createDefaultConfig() *Config {
 	return &Config{
 		Mode:           ModeBoth,
-		State:          StateConfig{MaxKeys: rules.DefaultMaxKeys},
+		State:          StateConfig{MaxKeys: rules.DefaultMaxKeys, MaxHeldEvents: rules.DefaultMaxHeld},
+		ReorderWindow:  DefaultReorderWindow,
 		CostLimit:      rules.DefaultCostLimit,
 		ReloadInterval: 10 * time.Second,
 		FlushInterval:  10 * time.Second,
@@ -111,6 +124,12 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.State.MaxKeys <= 0 {
 		errs = append(errs, fmt.Errorf("state.max_keys must be positive, got %d", cfg.State.MaxKeys))
+	}
+	if cfg.State.MaxHeldEvents <= 0 {
+		errs = append(errs, fmt.Errorf("state.max_held_events must be positive, got %d", cfg.State.MaxHeldEvents))
+	}
+	if cfg.ReorderWindow < 0 {
+		errs = append(errs, fmt.Errorf("reorder_window must not be negative (0 takes events in arrival order), got %s", cfg.ReorderWindow))
 	}
 	switch cfg.Response.Mode {
 	case ResponseEnforce, ResponseDryRun, ResponseOff:

@@ -43,12 +43,21 @@ type running struct {
 	reportedErrors    atomic.Int64
 	reportedEvaluated atomic.Int64
 	reportedDropped   atomic.Int64
+	reportedLate      atomic.Int64
+	reportedOverflow  atomic.Int64
 	ruleAttrs         []metric.MeasurementOption // per rule index
 }
 
 func newRunning(set *rules.Set, cfg *Config) *running {
+	window := cfg.ReorderWindow
+	if cfg.Mode == ModeAnnotate {
+		// Only the event in hand can be marked: a match the buffer releases
+		// later would have nowhere to go.
+		window = 0
+	}
 	r := &running{
-		engine:          rules.NewEngine(set, rules.StateConfig{MaxKeys: cfg.State.MaxKeys}),
+		engine: rules.NewEngine(set, rules.StateConfig{MaxKeys: cfg.State.MaxKeys,
+			ReorderWindow: window, MaxHeld: cfg.State.MaxHeldEvents}),
 		reportedMatches: make([]atomic.Int64, len(set.Rules)),
 		ruleAttrs:       make([]metric.MeasurementOption, len(set.Rules)),
 	}
@@ -80,6 +89,9 @@ func newRulesProcessor(set processor.Settings, cfg *Config, next consumer.Logs) 
 func (p *rulesProcessor) start(context.Context, component.Host) error {
 	if p.cfg.Mode != ModeAnnotate && p.cfg.Tier != TierRoute {
 		p.every(p.cfg.FlushInterval, p.flush)
+		if p.cfg.ReorderWindow > 0 { // annotate mode holds nothing
+			p.every(max(p.cfg.ReorderWindow/10, 10*time.Millisecond), p.releaseQuiet)
+		}
 	}
 	if p.cfg.ReloadInterval > 0 {
 		p.every(p.cfg.ReloadInterval, p.reloadIfChanged)
@@ -149,6 +161,9 @@ func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Lo
 				if p.cfg.Tier == TierRules {
 					ev.KeyBy = takeKeyBy(lr)
 				}
+				if lr.Timestamp() == 0 && lr.ObservedTimestamp() == 0 {
+					ev.Time = now // no time of its own: its arrival, not 1970, which would be late
+				}
 				*buf = run.engine.Evaluate(&ev, (*buf)[:0])
 				if len(*buf) == 0 {
 					continue
@@ -159,26 +174,20 @@ func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Lo
 				if !emit {
 					continue
 				}
-				if out == (plog.LogRecordSlice{}) {
-					out = p.newAlertResource(alerts, rl.Resource())
-				}
-				var action actionOutcome
+				var action actionOutcome // one per event: every kill rule's alert reports the one kill
 				for m := range *buf {
 					match := &(*buf)[m]
-					dst := out
-					if match.Summary { // about earlier events, maybe of another resource
+					var dst plog.LogRecordSlice
+					switch {
+					case match.Summary || match.Event != nil: // about earlier events, maybe of another resource
 						dst = p.summaryAlerts(alerts, match)
+					default:
+						if out == (plog.LogRecordSlice{}) {
+							out = p.newAlertResource(alerts, rl.Resource())
+						}
+						dst = out
 					}
-					act := p.acts(match)
-					if act {
-						p.respond(ctx, match.Rule, &ev, &action) // before the alert is written: the process runs meanwhile
-					}
-					alert := dst.AppendEmpty()
-					match.WriteAlert(&ev, alert, now)
-					if act {
-						writeResponse(alert.Attributes(), &ev, &action)
-					}
-					p.telemetry.ProcessorSecurityRulesAlerts.Add(ctx, 1, run.ruleAttrs[match.Rule.Index()])
+					p.writeAlert(ctx, run, match, &ev, &action, dst.AppendEmpty(), now)
 				}
 			}
 		}
@@ -192,6 +201,24 @@ func (p *rulesProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Lo
 	}
 	alerts.ResourceLogs().MoveAndAppendTo(ld.ResourceLogs())
 	return ld, nil
+}
+
+// writeAlert writes the alert of one match, raised by ev unless the match
+// names its own event (released by the reorder buffer), and carries out the
+// rule's action (once per event: action is the event's outcome so far).
+func (p *rulesProcessor) writeAlert(ctx context.Context, run *running, match *rules.Match, ev *rules.Event, action *actionOutcome, alert plog.LogRecord, now time.Time) {
+	if match.Event != nil {
+		ev, action = match.Event, &actionOutcome{}
+	}
+	act := p.acts(match)
+	if act {
+		p.respond(ctx, match.Rule, ev, action) // before the alert is written: the process runs meanwhile
+	}
+	match.WriteAlert(ev, alert, now)
+	if act {
+		writeResponse(alert.Attributes(), ev, action)
+	}
+	p.telemetry.ProcessorSecurityRulesAlerts.Add(ctx, 1, run.ruleAttrs[match.Rule.Index()])
 }
 
 // acts reports whether a match's rule action is to be carried out (or
@@ -224,7 +251,8 @@ func (p *rulesProcessor) summaryAlerts(alerts plog.Logs, m *rules.Match) plog.Lo
 
 // annotateEvent adds the rules that alerted on an event to
 // security_rule.matched, after the ones an upstream processor (the node
-// agent's) listed there; each name once.
+// agent's) listed there; each name once. Matches the reorder buffer released
+// are about events already passed on: they are not this event's.
 func annotateEvent(lr plog.LogRecord, ms []rules.Match) {
 	attrs := lr.Attributes()
 	var matched pcommon.Slice
@@ -240,7 +268,7 @@ func annotateEvent(lr plog.LogRecord, ms []rules.Match) {
 		matched = attrs.PutEmptySlice(rules.AttrMatched)
 	}
 	for _, m := range ms {
-		if !hasStr(matched, m.Rule.Name) {
+		if m.Event == nil && !hasStr(matched, m.Rule.Name) {
 			matched.AppendEmpty().SetStr(m.Rule.Name)
 		}
 	}
@@ -267,6 +295,12 @@ func (p *rulesProcessor) reportStats(ctx context.Context, run *running) {
 	if d := st.DroppedState.Load() - run.reportedDropped.Swap(st.DroppedState.Load()); d > 0 {
 		p.telemetry.ProcessorSecurityRulesDroppedState.Add(ctx, d)
 	}
+	if d := st.Late.Load() - run.reportedLate.Swap(st.Late.Load()); d > 0 {
+		p.telemetry.ProcessorSecurityRulesLateEvents.Add(ctx, d)
+	}
+	if d := st.ReorderOverflow.Load() - run.reportedOverflow.Swap(st.ReorderOverflow.Load()); d > 0 {
+		p.telemetry.ProcessorSecurityRulesReorderOverflows.Add(ctx, d)
+	}
 	if n := st.Evaluated.Load() - run.reportedEvaluated.Swap(st.Evaluated.Load()); n > 0 {
 		p.telemetry.ProcessorSecurityRulesEventsEvaluated.Add(ctx, n)
 	}
@@ -278,14 +312,22 @@ func (p *rulesProcessor) reportStats(ctx context.Context, run *running) {
 	}
 }
 
-// flush sends the summaries of throttling periods that have ended.
+// flush sends the summaries of throttling periods that have ended, and the
+// alerts of events a quiet stream let out of the reorder buffer.
 func (p *rulesProcessor) flush() {
 	run := p.running.Load()
 	p.sendSummaries(run, run.engine.Flush(time.Now()))
+	p.reportStats(context.Background(), run)
 }
 
-// sendSummaries sends throttle summaries of run's rules on their own; none
-// in annotate mode, which sends no alerts.
+// releaseQuiet sends the alerts of held events a quiet stream let go.
+func (p *rulesProcessor) releaseQuiet() {
+	run := p.running.Load()
+	p.sendSummaries(run, run.engine.ReleaseQuiet(time.Now()))
+}
+
+// sendSummaries sends alerts that no batch carries (throttle summaries, held
+// events' matches) on their own; none in annotate mode, which sends no alerts.
 func (p *rulesProcessor) sendSummaries(run *running, ms []rules.Match) {
 	if len(ms) == 0 || p.cfg.Mode == ModeAnnotate {
 		return
@@ -294,8 +336,7 @@ func (p *rulesProcessor) sendSummaries(run *running, ms []rules.Match) {
 	alerts := plog.NewLogs()
 	ctx := context.Background()
 	for i := range ms {
-		ms[i].WriteAlert(nil, p.summaryAlerts(alerts, &ms[i]).AppendEmpty(), now)
-		p.telemetry.ProcessorSecurityRulesAlerts.Add(ctx, 1, run.ruleAttrs[ms[i].Rule.Index()])
+		p.writeAlert(ctx, run, &ms[i], nil, &actionOutcome{}, p.summaryAlerts(alerts, &ms[i]).AppendEmpty(), now)
 	}
 	if err := p.next.ConsumeLogs(ctx, alerts); err != nil {
 		p.set.Logger.Error("Could not send throttling summaries", zap.Int("alerts", len(ms)), zap.Error(err))

@@ -32,26 +32,31 @@ func TestConfig(t *testing.T) {
 	assert.Equal(t, ModeBoth, cfg.Mode)
 	assert.Equal(t, 10000, cfg.State.MaxKeys)
 	assert.Equal(t, 10*time.Second, cfg.ReloadInterval)
+	assert.Equal(t, 10*time.Second, cfg.ReorderWindow, "covers the apiserver's audit batching")
+	assert.Equal(t, 100000, cfg.State.MaxHeldEvents)
 	assert.Equal(t, ResponseDryRun, cfg.Response.Mode, "kills nothing unless enforce is chosen")
 	assert.Equal(t, TierAll, cfg.Tier)
 
 	cfg, err = loadConfig(t, "full")
 	require.NoError(t, err)
-	assert.Equal(t, &Config{Rules: []string{"testdata/rules.yaml"}, Mode: ModeAlerts, State: StateConfig{MaxKeys: 500},
-		CostLimit: 5000, FlushInterval: time.Minute, Response: ResponseConfig{Mode: ResponseEnforce}, Tier: TierRules, StrictAttributes: true}, cfg)
+	assert.Equal(t, &Config{Rules: []string{"testdata/rules.yaml"}, Mode: ModeAlerts, State: StateConfig{MaxKeys: 500, MaxHeldEvents: 2000},
+		ReorderWindow: 4 * time.Second, CostLimit: 5000, FlushInterval: time.Minute, Response: ResponseConfig{Mode: ResponseEnforce},
+		Tier: TierRules, StrictAttributes: true}, cfg)
 	cfg, err = loadConfig(t, "annotate_kill_off")
 	require.NoError(t, err, "annotate mode takes kill rules when response is off")
 	assert.Equal(t, ResponseOff, cfg.Response.Mode)
 
 	for name, want := range map[string]string{
-		"bad_mode":          `mode "loud" is not one of alerts, annotate, both`,
-		"missing_file":      `rules: "testdata/nope.yaml" is neither a default pack`,
-		"bad_rule":          "testdata/bad_rule.yaml:5: rule \"Broken\": condition does not compile",
-		"empty":             "rules: name at least one default pack",
-		"bad_response_mode": `response.mode "kill" is not one of enforce, dry_run, off`,
-		"bad_tier":          `tier "gateway" is not one of all, front, route, rules`,
-		"rules_tier_both":   "tier rules takes the front tier's copies of events, which the front already sent: use mode alerts",
-		"annotate_kill":     "rules with action: kill need alerts to report what was done, and mode annotate emits none",
+		"bad_mode":           `mode "loud" is not one of alerts, annotate, both`,
+		"missing_file":       `rules: "testdata/nope.yaml" is neither a default pack`,
+		"bad_rule":           "testdata/bad_rule.yaml:5: rule \"Broken\": condition does not compile",
+		"empty":              "rules: name at least one default pack",
+		"bad_response_mode":  `response.mode "kill" is not one of enforce, dry_run, off`,
+		"bad_tier":           `tier "gateway" is not one of all, front, route, rules`,
+		"rules_tier_both":    "tier rules takes the front tier's copies of events, which the front already sent: use mode alerts",
+		"annotate_kill":      "rules with action: kill need alerts to report what was done, and mode annotate emits none",
+		"bad_reorder_window": "reorder_window must not be negative (0 takes events in arrival order), got -1s",
+		"bad_max_held":       "state.max_held_events must be positive, got 0",
 	} {
 		_, err := loadConfig(t, name)
 		assert.ErrorContains(t, err, want, name)

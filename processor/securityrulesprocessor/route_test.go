@@ -111,6 +111,9 @@ func TestRulesTierCountsEachCopyForItsFamily(t *testing.T) {
 	for _, ld := range routedSink.AllLogs() {
 		require.NoError(t, rulesTier.ConsumeLogs(context.Background(), ld))
 	}
+	// The events share one time: the reorder buffer holds them until the
+	// stream moves on, or, as here, until shutdown lets go of them.
+	require.NoError(t, rulesTier.Shutdown(context.Background()))
 	_, alerts := records(alertSink)
 	var got []string
 	for _, a := range alerts {

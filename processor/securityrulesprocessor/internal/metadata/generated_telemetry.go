@@ -30,8 +30,10 @@ type TelemetryBuilder struct {
 	ProcessorSecurityRulesDroppedState     metric.Int64Counter
 	ProcessorSecurityRulesEvaluationErrors metric.Int64Counter
 	ProcessorSecurityRulesEventsEvaluated  metric.Int64Counter
+	ProcessorSecurityRulesLateEvents       metric.Int64Counter
 	ProcessorSecurityRulesMatches          metric.Int64Counter
 	ProcessorSecurityRulesReloads          metric.Int64Counter
+	ProcessorSecurityRulesReorderOverflows metric.Int64Counter
 	ProcessorSecurityRulesResponses        metric.Int64Counter
 }
 
@@ -88,6 +90,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorSecurityRulesLateEvents, err = builder.meter.Int64Counter(
+		"otelcol_processor_security_rules_late_events",
+		metric.WithDescription("Events that matched a threshold or sequence step but arrived after the reorder window had passed their time; stateful rules skip them (stateless rules still evaluated them). [Alpha]"),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorSecurityRulesMatches, err = builder.meter.Int64Counter(
 		"otelcol_processor_security_rules_matches",
 		metric.WithDescription("Events that matched a rule, by rule, before thresholds and throttling. [Alpha]"),
@@ -98,6 +106,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_security_rules_reloads",
 		metric.WithDescription("Rule reloads after a file changed, by outcome (success, or failure with the running rules kept). [Alpha]"),
 		metric.WithUnit("{reload}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSecurityRulesReorderOverflows, err = builder.meter.Int64Counter(
+		"otelcol_processor_security_rules_reorder_overflows",
+		metric.WithDescription("Events taken out of the reorder buffer before their time because it was full (state.max_held_events); what arrives later behind them is late. [Alpha]"),
+		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorSecurityRulesResponses, err = builder.meter.Int64Counter(

@@ -23,8 +23,10 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorSecurityRulesDroppedState.Add(context.Background(), 1)
 	tb.ProcessorSecurityRulesEvaluationErrors.Add(context.Background(), 1)
 	tb.ProcessorSecurityRulesEventsEvaluated.Add(context.Background(), 1)
+	tb.ProcessorSecurityRulesLateEvents.Add(context.Background(), 1)
 	tb.ProcessorSecurityRulesMatches.Add(context.Background(), 1)
 	tb.ProcessorSecurityRulesReloads.Add(context.Background(), 1)
+	tb.ProcessorSecurityRulesReorderOverflows.Add(context.Background(), 1)
 	tb.ProcessorSecurityRulesResponses.Add(context.Background(), 1)
 	AssertEqualProcessorSecurityRulesAlerts(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -38,10 +40,16 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualProcessorSecurityRulesEventsEvaluated(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSecurityRulesLateEvents(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSecurityRulesMatches(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSecurityRulesReloads(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSecurityRulesReorderOverflows(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSecurityRulesResponses(t, testTel,

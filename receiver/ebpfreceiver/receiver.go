@@ -118,7 +118,7 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		DenyExecPaths:    r.cfg.Enforcement.DenyExecPaths,
 		ContainerPaths:   r.cfg.Enforcement.ContainerPaths,
 		ShellCommands:    r.cfg.ShellCommands,
-		ShellBinaries:    hostShells,
+		ShellBinaries:    hostShells(),
 		Uprobes:          uprobes,
 		Escalation:       r.cfg.wants(eventPrivEscalation),
 		KillOnEscalation: r.cfg.Enforcement.KillOnEscalation,

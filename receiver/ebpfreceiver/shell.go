@@ -12,9 +12,16 @@ import (
 
 // hostShells are where the host's bash is probed at start: the agent's own
 // root, and the host's through /proc/1/root when the agent runs in a
-// container with the host's pid namespace. The same file under two names is
-// probed once.
-var hostShells = []string{"/bin/bash", "/usr/bin/bash", "/proc/1/root/bin/bash", "/proc/1/root/usr/bin/bash"}
+// container with the host's pid namespace (not when it shares the host's
+// mount namespace: the same files, and /proc/1/root may not be readable). The
+// same file under two names is probed once.
+func hostShells() []string {
+	shells := []string{"/bin/bash", "/usr/bin/bash"}
+	if root := probe.HostRoot(); root != "" {
+		shells = append(shells, root+"/bin/bash", root+"/usr/bin/bash")
+	}
+	return shells
+}
 
 // shellExec is a process that exec'd a bash: its binary may be new.
 type shellExec struct {

@@ -19,10 +19,11 @@ const (
 	policyContainerShift       = 4
 )
 
-// hostRoot is where the host's file system is seen from the agent: "" when
-// the agent shares pid 1's mount namespace, else pid 1's root (a DaemonSet
-// with hostPID), so that a policy's path names the host's file.
-func hostRoot() string {
+// HostRoot is where the host's file system is seen from the agent: "" when
+// the agent shares pid 1's mount namespace (or cannot tell), else pid 1's
+// root (a DaemonSet with hostPID), so that a policy's path, or the host's
+// bash, names the host's file.
+func HostRoot() string {
 	self, err1 := os.Readlink("/proc/self/ns/mnt")
 	init, err2 := os.Readlink("/proc/1/ns/mnt")
 	if err1 != nil || err2 != nil || self == init {
@@ -131,7 +132,7 @@ func setPolicyVariables(spec *ebpf.CollectionSpec, pi policyIdentity) error {
 // root too with ContainerPaths) and by its file's identity when it exists on
 // the host.
 func (p *Probe) fillExecPolicy(cfg Config, pi policyIdentity) error {
-	root := hostRoot()
+	root := HostRoot()
 	pathBits := map[[ExecFilenameMax]byte]uint8{}
 	fileBits := map[processFileId]uint8{}
 	p.policyByPath, p.policyByFile = map[string]string{}, map[processFileId]string{}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -14,9 +15,8 @@ import (
 // gitRepo makes a real git repository holding files, committed.
 func gitRepo(t *testing.T, files map[string]string) string {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed")
-	}
+	_, err := exec.LookPath("git")
+	testenv.Require(t, err == nil, "git is not installed: apt-get install git (hack/install-deps.sh ci)")
 	dir := t.TempDir()
 	for name, body := range files {
 		p := filepath.Join(dir, name)

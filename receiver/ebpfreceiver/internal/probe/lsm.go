@@ -55,7 +55,12 @@ func FileIDOf(path string) (processFileId, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return processFileId{}, fmt.Errorf("%s is not a regular file", path)
 	}
-	return processFileId{Ino: st.Ino, Dev: unix.Major(st.Dev)<<20 | unix.Minor(st.Dev)}, nil
+	return fileIDOfStat(&st), nil
+}
+
+// fileIDOfStat is a stat's file as the kernel names it (dev as MKDEV encodes it).
+func fileIDOfStat(st *unix.Stat_t) processFileId {
+	return processFileId{Ino: st.Ino, Dev: unix.Major(st.Dev)<<20 | unix.Minor(st.Dev)}
 }
 
 // explainLSMError says what a kernel without BPF LSM needs.

@@ -57,7 +57,7 @@ func resolvePolicyPath(root, path string, self processFileId) (policyTarget, err
 			if st.Mode&unix.S_IFMT != unix.S_IFREG {
 				return t, fmt.Errorf("%q is not a regular file", path)
 			}
-			t.id = processFileId{Ino: st.Ino, Dev: unix.Major(st.Dev)<<20 | unix.Minor(st.Dev)}
+			t.id = fileIDOfStat(&st)
 			t.exists = true
 			if t.id == self {
 				return t, fmt.Errorf("%q is this agent's own executable: enforcement never stops the agent", path)
@@ -88,7 +88,7 @@ func statFileID(path string) (processFileId, error) {
 	if err := unix.Stat(path, &st); err != nil {
 		return processFileId{}, err
 	}
-	return processFileId{Ino: st.Ino, Dev: unix.Major(st.Dev)<<20 | unix.Minor(st.Dev)}, nil
+	return fileIDOfStat(&st), nil
 }
 
 // policyIdentity is what the programs compare a task's root and an

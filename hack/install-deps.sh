@@ -22,6 +22,11 @@ TEST=(
 	openssh-client  # ... ssh and scp to a port other than 22
 	e2fsprogs       # ... debugfs
 	prometheus-alertmanager # the security_alerts exporter's tests send alerts to a real Alertmanager and read them back
+	containerd              # the single-node cluster (internal/k8snode): the container runtime kubelet drives over CRI
+	runc                    # ... the OCI runtime containerd starts containers with
+	containernetworking-plugins # ... bridge, host-local and portmap, the pods' network (/usr/lib/cni)
+	iptables                # ... kube-proxy's Services and the rule that keeps pod egress on the bridge
+	conntrack               # ... kube-proxy clears stale UDP entries with it (DNS)
 )
 GENERATE=(
 	clang      # bpf2go compiles bpf/*.c

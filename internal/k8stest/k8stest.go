@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,8 +60,18 @@ type Options struct {
 	// AuditWebhookKubeconfig enables the batching webhook backend with this
 	// kubeconfig (see WebhookKubeconfig); batches are flushed at least every second.
 	AuditWebhookKubeconfig []byte
-	// ExtraArgs are appended to the kube-apiserver command line; a repeated flag wins.
+	// ExtraArgs are added to the kube-apiserver command line; one of the same
+	// --name as a default replaces it (list flags would add up, not override).
 	ExtraArgs []string
+	// CA signs the serving and client certificates; nil means a new one. A caller that
+	// needs certificates before Start (a kubelet's, the apiserver's kubelet client) passes its own.
+	CA *testcerts.CA
+	// Wrapper, when set, starts the apiserver as Wrapper[0] with Wrapper[1:], then the
+	// apiserver's path and flags: e.g. unshare, to give it a resolver of its own.
+	Wrapper []string
+	// ServingHosts are the names and addresses the serving certificate covers; nil
+	// means loopback only. A node's pods reach the apiserver by its Service's ClusterIP.
+	ServingHosts []string
 }
 
 // Cluster is a running etcd + kube-apiserver, stopped by the test's cleanup.
@@ -72,9 +83,16 @@ type Cluster struct {
 	Dir          string // holds certs, config files, etcd data and process logs
 	AuditLogPath string // set when Options.AuditLog
 	EtcdURL      string // http://127.0.0.1:<port>, etcd's client URL (see CompactEtcd)
+	// ServiceAccountKey is the file of the key that signs service-account tokens (and
+	// verifies them): a controller-manager that mints tokens needs it.
+	ServiceAccountKey string
 
-	t  testing.TB
-	ca *testcerts.CA
+	t             testing.TB
+	ca            *testcerts.CA
+	bin           string
+	apiserverArgs []string
+	wrapper       []string
+	apiserver     *Process
 }
 
 // BinDir returns the directory holding etcd and kube-apiserver: $KUBEBUILDER_ASSETS,
@@ -120,15 +138,20 @@ func Start(t testing.TB, opts Options) *Cluster {
 
 	etcdURL := startEtcd(ctx, t, bin, dir)
 
-	c := &Cluster{Dir: dir, t: t, ca: testcerts.NewCA(t), AdminToken: randomHex(t), EtcdURL: etcdURL}
+	ca := opts.CA
+	if ca == nil {
+		ca = testcerts.NewCA(t)
+	}
+	c := &Cluster{Dir: dir, t: t, ca: ca, bin: bin, wrapper: opts.Wrapper, AdminToken: randomHex(t), EtcdURL: etcdURL}
 	c.CAPEM = c.ca.CertPEM()
 	port := testenv.FreePort(t)
 	c.URL = "https://127.0.0.1:" + strconv.Itoa(port)
 
-	certPEM, keyPEM := c.ca.Server(t)
+	certPEM, keyPEM := c.ca.Server(t, opts.ServingHosts...)
 	servingCert, servingKey := testcerts.WriteFiles(t, dir, "serving", certPEM, keyPEM)
 	caFile := writeFile(t, dir, "ca.crt", c.CAPEM)
 	saKey := writeFile(t, dir, "service-account.key", ecKeyPEM(t))
+	c.ServiceAccountKey = saKey
 	// Static tokens: token,user,uid,"groups". Other identities use client certs.
 	tokens := writeFile(t, dir, "tokens.csv", []byte(c.AdminToken+`,admin,admin,"system:masters"`+"\n"))
 	policy := opts.AuditPolicy
@@ -168,13 +191,64 @@ func Start(t testing.TB, opts Options) *Cluster {
 			"--audit-webhook-initial-backoff=1s",
 		)
 	}
-	args = append(args, opts.ExtraArgs...)
-	apiserver := startProc(t, dir, "kube-apiserver", filepath.Join(bin, "kube-apiserver"), args...)
-
+	c.apiserverArgs = mergeFlags(args, opts.ExtraArgs)
 	c.Config = c.restConfig()
 	c.Config.BearerToken = c.AdminToken
-	c.waitReady(ctx, apiserver)
+	c.StartAPIServer()
 	return c
+}
+
+// StopAPIServer stops kube-apiserver (etcd keeps running): what a control-plane outage
+// looks like to the clients. StartAPIServer brings it back.
+func (c *Cluster) StopAPIServer() {
+	c.t.Helper()
+	c.apiserver.Stop()
+}
+
+// StartAPIServer starts kube-apiserver with the command line Start gave it and waits
+// until /readyz passes. Start calls it; after StopAPIServer, it is a restart.
+func (c *Cluster) StartAPIServer() {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	// Each run's output apart: a restart's failure quotes its own lines.
+	name := "kube-apiserver"
+	if c.apiserver != nil {
+		name += "." + strconv.FormatInt(time.Now().UnixNano(), 10)
+	}
+	cmd := append([]string{filepath.Join(c.bin, "kube-apiserver")}, c.apiserverArgs...)
+	if len(c.wrapper) > 0 {
+		cmd = append(append([]string{}, c.wrapper...), cmd...)
+	}
+	c.apiserver = StartProcess(c.t, c.Dir, name, cmd[0], cmd[1:]...)
+	c.waitReady(ctx, c.apiserver)
+}
+
+// Issue returns a client certificate and key (PEM) for user in groups, from the
+// cluster's CA, for a process that authenticates with files (a kubelet, a scheduler).
+func (c *Cluster) Issue(user string, groups ...string) (certPEM, keyPEM []byte) {
+	c.t.Helper()
+	return c.ca.Client(c.t, user, groups...)
+}
+
+// mergeFlags returns args with each of extra replacing the flag of the same --name,
+// or appended.
+func mergeFlags(args, extra []string) []string {
+	out := append([]string(nil), args...)
+	for _, e := range extra {
+		name, _, _ := strings.Cut(e, "=")
+		replaced := false
+		for i, a := range out {
+			if n, _, _ := strings.Cut(a, "="); n == name && strings.HasPrefix(name, "--") {
+				out[i], replaced = e, true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // ConfigAs returns a client config authenticated as user in groups, by a client
@@ -198,7 +272,7 @@ func (c *Cluster) restConfig() *rest.Config {
 
 // waitReady polls the authenticated /readyz until it answers ok, the apiserver
 // exits, or ctx ends; failures quote the apiserver's last words.
-func (c *Cluster) waitReady(ctx context.Context, apiserver *proc) {
+func (c *Cluster) waitReady(ctx context.Context, apiserver *Process) {
 	c.t.Helper()
 	hc, err := rest.HTTPClientFor(c.Config)
 	if err != nil {
@@ -207,7 +281,7 @@ func (c *Cluster) waitReady(ctx context.Context, apiserver *proc) {
 	hc.Timeout = 5 * time.Second
 	var last string
 	for {
-		if gone, err := apiserver.exited(); gone {
+		if gone, err := apiserver.Exited(); gone {
 			c.t.Fatalf("k8stest: kube-apiserver did not start: %v\nstderr tail:\n%s", err, tail(apiserver.stderrPath, 30))
 		}
 		resp, err := hc.Get(c.URL + "/readyz?verbose")
@@ -235,7 +309,7 @@ func startEtcd(ctx context.Context, t testing.TB, bin, dir string) string {
 	t.Helper()
 	clientURL := "http://127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	etcd := startProc(t, dir, "etcd", filepath.Join(bin, "etcd"),
+	etcd := StartProcess(t, dir, "etcd", filepath.Join(bin, "etcd"),
 		"--name=k8stest",
 		"--data-dir="+filepath.Join(dir, "etcd-data"),
 		"--listen-client-urls="+clientURL,
@@ -247,7 +321,7 @@ func startEtcd(ctx context.Context, t testing.TB, bin, dir string) string {
 		"--log-level=warn",
 	)
 	for {
-		if gone, err := etcd.exited(); gone {
+		if gone, err := etcd.Exited(); gone {
 			t.Fatalf("k8stest: etcd did not start: %v\nstderr tail:\n%s", err, tail(etcd.stderrPath, 30))
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, clientURL+"/health", nil)

@@ -16,8 +16,9 @@ import (
 // stopGrace is how long a process gets between SIGTERM and SIGKILL.
 const stopGrace = 5 * time.Second
 
-// proc is one child process whose output goes to <dir>/<name>.stdout and .stderr.
-type proc struct {
+// Process is one child process whose output goes to <dir>/<name>.stdout and .stderr:
+// the control plane's here, and the node's in internal/k8snode.
+type Process struct {
 	name       string
 	cmd        *exec.Cmd
 	stdoutPath string
@@ -26,11 +27,11 @@ type proc struct {
 	err        error         // from Wait, valid once done is closed
 }
 
-// startProc starts bin in its own process group and registers a cleanup that stops
+// StartProcess starts bin in its own process group and registers a cleanup that stops
 // the whole group and, if the test failed, logs the tail of its output.
-func startProc(t testing.TB, dir, name, bin string, args ...string) *proc {
+func StartProcess(t testing.TB, dir, name, bin string, args ...string) *Process {
 	t.Helper()
-	p := &proc{
+	p := &Process{
 		name:       name,
 		stdoutPath: filepath.Join(dir, name+".stdout"),
 		stderrPath: filepath.Join(dir, name+".stderr"),
@@ -60,7 +61,7 @@ func startProc(t testing.TB, dir, name, bin string, args ...string) *proc {
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		p.stop()
+		p.Stop()
 		if t.Failed() {
 			for _, path := range []string{p.stdoutPath, p.stderrPath} {
 				if out := tail(path, 50); out != "" {
@@ -73,7 +74,7 @@ func startProc(t testing.TB, dir, name, bin string, args ...string) *proc {
 }
 
 // exited reports whether the process is gone, with how it ended.
-func (p *proc) exited() (bool, error) {
+func (p *Process) Exited() (bool, error) {
 	select {
 	case <-p.done:
 		if p.err == nil {
@@ -88,7 +89,14 @@ func (p *proc) exited() (bool, error) {
 // stop signals the process group, not just the leader, so anything it forked goes
 // too: SIGTERM, up to stopGrace for the leader to exit, then SIGKILL for whatever of
 // the group is left (the leader exiting does not take its children with it).
-func (p *proc) stop() {
+//
+// Once the leader is reaped its PID may be reused: a second Stop does nothing.
+func (p *Process) Stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
 	pgid := p.cmd.Process.Pid
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
@@ -98,6 +106,15 @@ func (p *proc) stop() {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	<-p.done
 }
+
+// Pid is the process's (and its group's) id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Done is closed once the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Stderr returns the last n lines the process wrote to stderr.
+func (p *Process) Stderr(n int) string { return tail(p.stderrPath, n) }
 
 // tail returns the last n lines of a file, or a note saying why it cannot.
 func tail(path string, n int) string {

@@ -16,7 +16,7 @@ func TestStopProcessGroup(t *testing.T) {
 	var pid int
 	t.Run("run", func(t *testing.T) {
 		// The grandchild ignores SIGTERM, so only the SIGKILL after stopGrace ends it.
-		p := startProc(t, dir, "sh", "/bin/sh", "-c", `(trap "" TERM; exec sleep 300) & echo $! > `+filepath.Join(dir, "child.pid")+`; wait`)
+		p := StartProcess(t, dir, "sh", "/bin/sh", "-c", `(trap "" TERM; exec sleep 300) & echo $! > `+filepath.Join(dir, "child.pid")+`; wait`)
 		pid = p.cmd.Process.Pid
 		for range 50 {
 			if b, _ := os.ReadFile(filepath.Join(dir, "child.pid")); len(b) > 0 {

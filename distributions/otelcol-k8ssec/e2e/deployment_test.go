@@ -120,9 +120,18 @@ func (d *deployment) startGateway(t *testing.T) *collector {
 	return c
 }
 
+// startAgent runs the agent as its DaemonSet's container would: root with only
+// the capabilities agent-daemonset.yaml adds, and no_new_privs.
 func (d *deployment) startAgent(t *testing.T) *collector {
 	t.Helper()
-	c := start(t, d.bin, d.agentDir, []string{
+	setpriv, caps := agentContainer(t)
+	args := append(setpriv[1:], d.bin, "--config", "k8ssec:agent",
+		"--set", "receivers::ebpf::kubernetes::auth_type=none",
+		// This machine's other processes (other tests, builds) would flood the pipeline.
+		"--set", "receivers::ebpf::cgroup_path="+d.slice,
+		// Dialled by address here; the certificate names the Service.
+		"--set", "exporters::otlp_grpc/gateway::tls::server_name_override="+gatewayServerName)
+	c := start(t, setpriv[0], d.agentDir, []string{
 		"K8S_NODE_NAME=node-1",
 		fmt.Sprintf("K8SSEC_GATEWAY_ENDPOINT=127.0.0.1:%d", d.otlpPort),
 		"K8SSEC_CA_FILE=" + d.cert("gateway-ca.crt"),
@@ -131,13 +140,10 @@ func (d *deployment) startAgent(t *testing.T) *collector {
 		"K8SSEC_STORAGE_DIR=" + filepath.Join(d.agentDir, "storage"),
 		fmt.Sprintf("K8SSEC_HEALTH_ENDPOINT=127.0.0.1:%d", d.agentHealth),
 		fmt.Sprintf("K8SSEC_METRICS_PORT=%d", d.agentMetrics),
-	}, "--config", "k8ssec:agent",
-		"--set", "receivers::ebpf::kubernetes::auth_type=none",
-		// This machine's other processes (other tests, builds) would flood the pipeline.
-		"--set", "receivers::ebpf::cgroup_path="+d.slice,
-		// Dialled by address here; the certificate names the Service.
-		"--set", "exporters::otlp_grpc/gateway::tls::server_name_override="+gatewayServerName)
+	}, args...)
 	c.waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", d.agentHealth))
+	require.Equal(t, fmt.Sprintf("%#x", caps), fmt.Sprintf("%#x", capEff(t, c.cmd.Process.Pid)),
+		"the agent's effective capabilities are the DaemonSet's")
 	return c
 }
 

@@ -228,6 +228,7 @@ func TestDeploymentAgentGatewayBackend(t *testing.T) {
 	d := newDeployment(t)
 	gw := d.startGateway(t)
 	agent := d.startAgent(t)
+	assert.Contains(t, gw.output.String(), "Sending to the OTLP backend as well: K8SSEC_BACKEND_ENDPOINT is set")
 
 	t.Run("mutual TLS on both listeners", func(t *testing.T) {
 		assert.NoError(t, d.otlpAccepts(t, "agent"), "the agent's certificate on OTLP")
@@ -317,4 +318,46 @@ func queuedBytes(t *testing.T, port int) float64 {
 		}
 	}
 	return total
+}
+
+// TestGatewayAlertsInItsLogOutOfTheBox: the gateway as shipped, with no backend set,
+// starts and writes each alert as a line of Falco JSON on its standard output (what
+// `kubectl logs` shows), and sends nothing anywhere else.
+func TestGatewayAlertsInItsLogOutOfTheBox(t *testing.T) {
+	d := newDeployment(t)
+	d.backend = "" // K8SSEC_BACKEND_ENDPOINT unset, as in gateway-deployment.yaml
+	gw := d.startGateway(t)
+
+	list, ids := auditEvents(t, time.Now())
+	body, err := json.Marshal(list)
+	require.NoError(t, err)
+	code, err := d.postAudit(t, "audit-client", body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+
+	type falcoLine struct {
+		Rule, Priority, Output, Source string
+		OutputFields                   map[string]any `json:"output_fields"`
+	}
+	var privileged falcoLine
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		for line := range strings.Lines(gw.output.String()) {
+			var a falcoLine
+			if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &a) != nil {
+				continue // the collector's own log lines
+			}
+			if a.Rule == "Privileged pod created" {
+				privileged = a
+			}
+		}
+		assert.NotEmpty(ct, privileged.Rule, "no alert line in the gateway's output yet")
+	}, 30*time.Second, 200*time.Millisecond)
+	assert.Equal(t, "k8s_audit", privileged.Source)
+	assert.NotEmpty(t, privileged.Priority)
+	assert.Contains(t, privileged.Output, "debugger")
+	assert.Equal(t, ids[2], privileged.OutputFields["ka.auditid"])
+	assert.NotContains(t, gw.output.String(), "otlp_grpc/backend", "no backend exporter runs")
+	assert.NotContains(t, gw.output.String(), "Sending to the OTLP backend")
+	_, err = os.Stat(d.backendOut)
+	assert.ErrorIs(t, err, os.ErrNotExist, "nothing reached the backend")
 }

@@ -120,9 +120,18 @@ func (d *deployment) startGateway(t *testing.T) *collector {
 	return c
 }
 
+// startAgent runs the agent as its DaemonSet's container would: root with only
+// the capabilities agent-daemonset.yaml adds, and no_new_privs.
 func (d *deployment) startAgent(t *testing.T) *collector {
 	t.Helper()
-	c := start(t, d.bin, d.agentDir, []string{
+	setpriv, caps := agentContainer(t)
+	args := append(setpriv[1:], d.bin, "--config", "k8ssec:agent",
+		"--set", "receivers::ebpf::kubernetes::auth_type=none",
+		// This machine's other processes (other tests, builds) would flood the pipeline.
+		"--set", "receivers::ebpf::cgroup_path="+d.slice,
+		// Dialled by address here; the certificate names the Service.
+		"--set", "exporters::otlp_grpc/gateway::tls::server_name_override="+gatewayServerName)
+	c := start(t, setpriv[0], d.agentDir, []string{
 		"K8S_NODE_NAME=node-1",
 		fmt.Sprintf("K8SSEC_GATEWAY_ENDPOINT=127.0.0.1:%d", d.otlpPort),
 		"K8SSEC_CA_FILE=" + d.cert("gateway-ca.crt"),
@@ -131,13 +140,10 @@ func (d *deployment) startAgent(t *testing.T) *collector {
 		"K8SSEC_STORAGE_DIR=" + filepath.Join(d.agentDir, "storage"),
 		fmt.Sprintf("K8SSEC_HEALTH_ENDPOINT=127.0.0.1:%d", d.agentHealth),
 		fmt.Sprintf("K8SSEC_METRICS_PORT=%d", d.agentMetrics),
-	}, "--config", "k8ssec:agent",
-		"--set", "receivers::ebpf::kubernetes::auth_type=none",
-		// This machine's other processes (other tests, builds) would flood the pipeline.
-		"--set", "receivers::ebpf::cgroup_path="+d.slice,
-		// Dialled by address here; the certificate names the Service.
-		"--set", "exporters::otlp_grpc/gateway::tls::server_name_override="+gatewayServerName)
+	}, args...)
 	c.waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", d.agentHealth))
+	require.Equal(t, fmt.Sprintf("%#x", caps), fmt.Sprintf("%#x", capEff(t, c.cmd.Process.Pid)),
+		"the agent's effective capabilities are the DaemonSet's")
 	return c
 }
 
@@ -222,6 +228,7 @@ func TestDeploymentAgentGatewayBackend(t *testing.T) {
 	d := newDeployment(t)
 	gw := d.startGateway(t)
 	agent := d.startAgent(t)
+	assert.Contains(t, gw.output.String(), "Sending to the OTLP backend as well: K8SSEC_BACKEND_ENDPOINT is set")
 
 	t.Run("mutual TLS on both listeners", func(t *testing.T) {
 		assert.NoError(t, d.otlpAccepts(t, "agent"), "the agent's certificate on OTLP")
@@ -311,4 +318,46 @@ func queuedBytes(t *testing.T, port int) float64 {
 		}
 	}
 	return total
+}
+
+// TestGatewayAlertsInItsLogOutOfTheBox: the gateway as shipped, with no backend set,
+// starts and writes each alert as a line of Falco JSON on its standard output (what
+// `kubectl logs` shows), and sends nothing anywhere else.
+func TestGatewayAlertsInItsLogOutOfTheBox(t *testing.T) {
+	d := newDeployment(t)
+	d.backend = "" // K8SSEC_BACKEND_ENDPOINT unset, as in gateway-deployment.yaml
+	gw := d.startGateway(t)
+
+	list, ids := auditEvents(t, time.Now())
+	body, err := json.Marshal(list)
+	require.NoError(t, err)
+	code, err := d.postAudit(t, "audit-client", body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+
+	type falcoLine struct {
+		Rule, Priority, Output, Source string
+		OutputFields                   map[string]any `json:"output_fields"`
+	}
+	var privileged falcoLine
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		for line := range strings.Lines(gw.output.String()) {
+			var a falcoLine
+			if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &a) != nil {
+				continue // the collector's own log lines
+			}
+			if a.Rule == "Privileged pod created" {
+				privileged = a
+			}
+		}
+		assert.NotEmpty(ct, privileged.Rule, "no alert line in the gateway's output yet")
+	}, 30*time.Second, 200*time.Millisecond)
+	assert.Equal(t, "k8s_audit", privileged.Source)
+	assert.NotEmpty(t, privileged.Priority)
+	assert.Contains(t, privileged.Output, "debugger")
+	assert.Equal(t, ids[2], privileged.OutputFields["ka.auditid"])
+	assert.NotContains(t, gw.output.String(), "otlp_grpc/backend", "no backend exporter runs")
+	assert.NotContains(t, gw.output.String(), "Sending to the OTLP backend")
+	_, err = os.Stat(d.backendOut)
+	assert.ErrorIs(t, err, os.ErrNotExist, "nothing reached the backend")
 }

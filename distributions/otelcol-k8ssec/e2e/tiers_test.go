@@ -85,10 +85,11 @@ func (ts *tiers) startRules(t *testing.T) string {
 // nothing routed.
 func (ts *tiers) frontConfig(t *testing.T, dir string, rules []string) string {
 	t.Helper()
-	data, err := config.Get("gateway")
+	// As the embedded provider gives it with K8SSEC_BACKEND_ENDPOINT set.
+	conf, merged, err := config.Conf("gateway", func(string) string { return ts.backend })
 	require.NoError(t, err)
-	var cfg map[string]any
-	require.NoError(t, yaml.Unmarshal(data, &cfg))
+	require.True(t, merged)
+	cfg := conf.ToStringMap()
 	lb := cfg["exporters"].(map[string]any)["loadbalancing/rules"].(map[string]any)
 	lb["resolver"] = map[string]any{"static": map[string]any{"hostnames": rules}}
 	for _, p := range cfg["service"].(map[string]any)["pipelines"].(map[string]any) {

@@ -1,0 +1,182 @@
+package nodee2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
+)
+
+// alertTimeout bounds the wait for one alert: the audit webhook batches for up to a
+// second, the agent's batch processor and the gateway's queues add a few more; a busy
+// two-core machine many more.
+const alertTimeout = 2 * time.Minute
+
+// The shipped manifests on a real node: ready as applied, the agent with exactly the
+// DaemonSet's capabilities, then attacks from inside pods, each reaching the backend
+// as the alerts the rules promise, naming the pod.
+func TestDeployedOnANode(t *testing.T) {
+	d := deploy(t)
+	t.Run("agent has the DaemonSet capabilities only", d.agentCapabilities)
+	if t.Failed() {
+		return
+	}
+	t.Run("exec then shell then connect out", d.execShellConnect)
+}
+
+// agentCapabilities reads the agent's effective capabilities from the kernel and
+// compares them with the DaemonSet's securityContext as applied.
+func (d *deployment) agentCapabilities(t *testing.T) {
+	var ds struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct {
+						SecurityContext struct {
+							Privileged   *bool `json:"privileged"`
+							Capabilities struct {
+								Add  []string `json:"add"`
+								Drop []string `json:"drop"`
+							} `json:"capabilities"`
+						} `json:"securityContext"`
+					} `json:"containers"`
+				} `json:"spec"`
+			} `json:"template"`
+		} `json:"spec"`
+	}
+	out := d.node.Kubectl(t, "-n", namespace, "get", "daemonset", "otelcol-k8ssec-agent", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &ds); err != nil {
+		t.Fatal(err)
+	}
+	sc := ds.Spec.Template.Spec.Containers[0].SecurityContext
+	if sc.Privileged == nil || *sc.Privileged {
+		t.Fatalf("agent privileged: %v", sc.Privileged)
+	}
+	var want uint64
+	for _, c := range sc.Capabilities.Add {
+		bit, ok := capBits[strings.ToUpper(c)]
+		if !ok {
+			t.Fatalf("unknown capability %s in the DaemonSet", c)
+		}
+		want |= 1 << bit
+	}
+	pid := agentPID(t)
+	got := capEff(t, pid)
+	if got != want {
+		t.Errorf("agent (pid %d) CapEff %#x, DaemonSet adds %v (%#x)", pid, got, sc.Capabilities.Add, want)
+	}
+}
+
+// capBits are the capabilities the manifests may name (linux/capability.h).
+var capBits = map[string]uint{
+	"CHOWN": 0, "DAC_OVERRIDE": 1, "DAC_READ_SEARCH": 2, "FOWNER": 3, "KILL": 5, "SETGID": 6, "SETUID": 7,
+	"NET_BIND_SERVICE": 10, "NET_ADMIN": 12, "NET_RAW": 13, "IPC_LOCK": 14, "SYS_MODULE": 16,
+	"SYS_CHROOT": 18, "SYS_PTRACE": 19, "SYS_ADMIN": 21, "SYS_RESOURCE": 24, "PERFMON": 38, "BPF": 39,
+}
+
+// agentPID finds the agent's process on the node: the collector run with the agent's
+// embedded config.
+func agentPID(t *testing.T) int {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			if strings.Contains(string(cmd), "otelcol-k8ssec\x00--config\x00k8ssec:agent") {
+				return pid
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no agent process on the node")
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func capEff(t *testing.T, pid int) uint64 {
+	t.Helper()
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no CapEff in /proc/%d/status", pid)
+	return 0
+}
+
+// Scenario 1: kubectl exec -it into a workload pod, a shell, a connection out to a
+// listener on the node. The audit exec alert (gateway), the runtime shell alert
+// (agent) and the correlation sequences (rules tier) each arrive, naming the pod.
+func (d *deployment) execShellConnect(t *testing.T) {
+	const ns, pod = "shop", "web-1"
+	labels := map[string]string{"app": "web", "tier": "frontend"}
+	d.runPod(t, ns, pod, labels, "/bin/sleep", "3600")
+
+	// "Out": the node's address is not one of the private ranges the rule leaves alone.
+	l, err := net.Listen("tcp", net.JoinHostPort(d.node.HostIP, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan struct{}, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			c.Close()
+			accepted <- struct{}{}
+		}
+	}()
+	host, port, _ := net.SplitHostPort(l.Addr().String())
+
+	// -it on a terminal of its own, as a person types it.
+	cmd := exec.Command(d.node.KubectlPath(), "exec", "-it", "-n", ns, pod, "-c", "app", "--",
+		"/bin/sh", "-c", "nc -w 5 "+host+" "+port+" </dev/null; echo exec-done")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.node.Kubeconfig)
+	term := testenv.StartTerminal(t, cmd)
+	select {
+	case <-accepted:
+	case <-time.After(time.Minute):
+		t.Fatalf("the pod's connection never reached the node's listener; kubectl exec:\n%s", term.Output())
+	}
+
+	match := inPod(ns, pod)
+	audit := d.sink.wait(t, "Exec or attach into a pod", alertTimeout, match)
+	shell := d.sink.wait(t, "Shell spawned in a container", alertTimeout, match)
+	seq := d.sink.wait(t, "Exec into a pod, then a shell, then an outbound connection", alertTimeout, match)
+	after := d.sink.wait(t, "Shell in a pod right after an exec through the API", alertTimeout, match)
+	for _, a := range []alert{shell, seq, after} {
+		for k, v := range labels {
+			if got := a.get("k8s.pod.label." + k); got != v {
+				t.Errorf("%s: k8s.pod.label.%s = %q, want %q\n%s", a.Rule, k, got, v, a)
+			}
+		}
+	}
+	if got := shell.get("k8s.container.name"); got != "app" {
+		t.Errorf("%s: k8s.container.name = %q, want app\n%s", shell.Rule, got, shell)
+	}
+	t.Logf("audit alert: %s", audit)
+	t.Logf("shell alert: %s", shell)
+	t.Logf("sequence alert: %s", seq)
+	t.Logf("exec-then-shell alert: %s", after)
+}

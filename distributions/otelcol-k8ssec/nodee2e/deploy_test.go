@@ -28,8 +28,9 @@ const (
 type deployment struct {
 	node  *k8snode.Node
 	sink  *sink
-	certs string // make-certs.sh's directory
-	repo  string
+	certs   string // make-certs.sh's directory
+	repo    string
+	overlay string // the test's kustomization: later steps add to it and apply again
 }
 
 // repoRoot is the repository's root, three up from this package.
@@ -96,6 +97,7 @@ func deploy(t *testing.T) *deployment {
 	}
 
 	overlay := t.TempDir()
+	d.overlay = overlay
 	rel, err := filepath.Rel(overlay, manifests)
 	if err != nil {
 		t.Fatal(err)
@@ -165,9 +167,27 @@ func (d *deployment) describe() string {
 	return b.String()
 }
 
-// workloadFiles are the workload image's: Debian's static busybox and its applets.
+// workloadFiles are the workload image's: Debian's static busybox and its applets,
+// and for the enforcement scenario a copy of it at /usr/local/bin/xmrig and a link to
+// it named minerd, miners' names (run, busybox would only say it has no such applet).
 func workloadFiles(t *testing.T) []k8snode.File {
-	return k8snode.BusyboxFiles(t)
+	return append(k8snode.BusyboxFiles(t),
+		k8snode.File{Path: "/usr/local/bin/xmrig", Source: "/bin/busybox", Mode: 0o755},
+		k8snode.File{Path: "/usr/local/bin/minerd", Link: "/bin/busybox"})
+}
+
+// patchAgent adds a JSON patch of the agent DaemonSet to the overlay, applies it and
+// waits for the new agent pod: what a user does to change the agent's settings.
+func (d *deployment) patchAgent(t *testing.T, name, patch string) {
+	t.Helper()
+	writeFile(t, filepath.Join(d.overlay, name), patch)
+	k := readFile(t, filepath.Join(d.overlay, "kustomization.yaml"))
+	k += "  - path: " + name + "\n    target: {kind: DaemonSet, name: otelcol-k8ssec-agent}\n"
+	writeFile(t, filepath.Join(d.overlay, "kustomization.yaml"), k)
+	d.node.Kubectl(t, "apply", "-k", d.overlay)
+	if out, err := d.node.KubectlErr("-n", namespace, "rollout", "status", "daemonset/otelcol-k8ssec-agent", "--timeout=4m"); err != nil {
+		t.Fatalf("agent not ready after %s: %v\n%s\n%s", name, err, out, d.describe())
+	}
 }
 
 // runPod creates a pod of the workload image running command and waits until it runs.

@@ -29,6 +29,49 @@ func TestDeployedOnANode(t *testing.T) {
 		return
 	}
 	t.Run("exec then shell then connect out", d.execShellConnect)
+	t.Run("enforcement kills a named binary in a workload", d.enforcement)
+}
+
+// Scenario 4: the agent's in-kernel enforcement, turned on as a user would (the
+// DaemonSet's args), kills a binary named by its path in the container and one named
+// by its task name, at exec: kubectl exec reports SIGKILL (137), the exec record says
+// sigkill, and the pod keeps running.
+//
+// deny_exec_paths is not run here: it needs BPF LSM, which this machine's kernel does
+// not run (the agent refuses to start without it; TestDenyExecUnderQemu boots a kernel
+// that does).
+func (d *deployment) enforcement(t *testing.T) {
+	const ns, pod = "shop", "web-1"
+	d.patchAgent(t, "enforce.yaml", `- op: add
+  path: /spec/template/spec/containers/0/args/-
+  value: --set=receivers::ebpf::enforcement::kill_paths=[/usr/local/bin/xmrig]
+- op: add
+  path: /spec/template/spec/containers/0/args/-
+  value: --set=receivers::ebpf::enforcement::container_paths=true
+- op: add
+  path: /spec/template/spec/containers/0/args/-
+  value: --set=receivers::ebpf::enforcement::kill_comms=[minerd]
+`)
+	for _, c := range []struct{ argv, rule string }{
+		{"/usr/local/bin/xmrig", "/usr/local/bin/xmrig"},
+		{"/usr/local/bin/minerd", "minerd"},
+	} {
+		// minerd is busybox under another name: the task's name is the link's.
+		out, err := d.node.KubectlErr("exec", "-n", ns, pod, "-c", "app", "--", "/bin/sh", "-c", c.argv+" --version")
+		if err == nil || !strings.Contains(out, "exit code 137") {
+			t.Errorf("%s in %s/%s: want SIGKILL (exit code 137), got %v:\n%s", c.argv, ns, pod, err, out)
+			continue
+		}
+		rec := d.sink.waitEnforced(t, alertTimeout, func(a alert) bool {
+			return a.get("k8s.pod.name") == pod && a.get("k8ssec.enforcement.rule") == c.rule
+		})
+		if got := rec.get("k8ssec.enforcement.action"); got != "sigkill" {
+			t.Errorf("%s: k8ssec.enforcement.action = %q, want sigkill\n%s", c.argv, got, rec)
+		}
+	}
+	if out, err := d.node.KubectlErr("exec", "-n", ns, pod, "-c", "app", "--", "/bin/true"); err != nil {
+		t.Errorf("the pod's other programs must still run: %v\n%s", err, out)
+	}
 }
 
 // agentCapabilities reads the agent's effective capabilities from the kernel and

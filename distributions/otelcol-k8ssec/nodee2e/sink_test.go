@@ -66,7 +66,9 @@ type sink struct {
 	plogotlp.UnimplementedGRPCServer
 	mu     sync.Mutex
 	alerts []alert
-	events int
+	// enforced are the events that say the agent acted (k8ssec.enforcement.action).
+	enforced []alert
+	events   int
 	addr   string
 }
 
@@ -84,7 +86,8 @@ func (s *sink) Export(_ context.Context, req plogotlp.ExportRequest) (plogotlp.E
 	for _, rl := range req.Logs().ResourceLogs().All() {
 		for _, sl := range rl.ScopeLogs().All() {
 			for _, lr := range sl.LogRecords().All() {
-				if lr.EventName() != "security.alert" {
+				_, acted := lr.Attributes().Get("k8ssec.enforcement.action")
+				if lr.EventName() != "security.alert" && !acted {
 					s.events++
 					continue
 				}
@@ -92,6 +95,11 @@ func (s *sink) Export(_ context.Context, req plogotlp.ExportRequest) (plogotlp.E
 				lr.Attributes().CopyTo(rec)
 				rl.Resource().Attributes().CopyTo(res)
 				a := alert{Record: rec, Resource: res, Body: lr.Body().AsString()}
+				if acted {
+					a.Rule = lr.EventName()
+					s.enforced = append(s.enforced, a)
+					continue
+				}
 				a.Rule = a.get("security_rule.name")
 				s.alerts = append(s.alerts, a)
 			}
@@ -134,6 +142,27 @@ func (s *sink) wait(t *testing.T, rule string, timeout time.Duration, match func
 		s.mu.Unlock()
 		if time.Now().After(deadline) {
 			t.Fatalf("no %q alert matching within %v; alerts received:\n%s", rule, timeout, s.summary())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// waitEnforced polls until an event the agent acted on satisfies match.
+func (s *sink) waitEnforced(t *testing.T, timeout time.Duration, match func(alert) bool) alert {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		s.mu.Lock()
+		for _, a := range s.enforced {
+			if match(a) {
+				s.mu.Unlock()
+				return a
+			}
+		}
+		n := len(s.enforced)
+		s.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("no matching enforcement record within %v (%d others)", timeout, n)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -26,8 +26,8 @@ const (
 
 // deployment is the shipped manifests running on a node.
 type deployment struct {
-	node  *k8snode.Node
-	sink  *sink
+	node    *k8snode.Node
+	sink    *sink
 	certs   string // make-certs.sh's directory
 	repo    string
 	overlay string // the test's kustomization: later steps add to it and apply again

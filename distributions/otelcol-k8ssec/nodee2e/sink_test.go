@@ -69,7 +69,7 @@ type sink struct {
 	// enforced are the events that say the agent acted (k8ssec.enforcement.action).
 	enforced []alert
 	events   int
-	addr   string
+	addr     string
 }
 
 type metricsSink struct {

@@ -277,6 +277,7 @@ func TestDeploymentAgentGatewayBackend(t *testing.T) {
 		n, err := d.alertsFor("Shell spawned in a container", pid)
 		require.NoError(t, err)
 		assert.Equal(t, 1, n, "the runtime pack runs on the agent only")
+		assert.Equal(t, 1, stdoutAlerts(gw, "Shell spawned in a container", pid), "the agent's alert in the gateway's log too, once")
 	})
 
 	t.Run("a gateway outage and an agent restart lose nothing", func(t *testing.T) {
@@ -340,17 +341,9 @@ func TestGatewayAlertsInItsLogOutOfTheBox(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
 
-	type falcoLine struct {
-		Rule, Priority, Output, Source string
-		OutputFields                   map[string]any `json:"output_fields"`
-	}
 	var privileged falcoLine
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		for line := range strings.Lines(gw.output.String()) {
-			var a falcoLine
-			if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &a) != nil {
-				continue // the collector's own log lines
-			}
+		for _, a := range falcoLines(gw) {
 			if a.Rule == "Privileged pod created" {
 				privileged = a
 			}
@@ -416,4 +409,33 @@ current-context: x
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, agent.output.String(), "Starting without pod metadata")
+}
+
+// falcoLine is an alert as the security_alerts exporter's stdout format writes it.
+type falcoLine struct {
+	Rule, Priority, Output, Source string
+	OutputFields                   map[string]any `json:"output_fields"`
+}
+
+// falcoLines are the alert lines of a collector's output (its own log lines are not JSON).
+func falcoLines(c *collector) []falcoLine {
+	var out []falcoLine
+	for line := range strings.Lines(c.output.String()) {
+		var a falcoLine
+		if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &a) == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// stdoutAlerts counts the alert lines of rule for pid in c's output.
+func stdoutAlerts(c *collector, rule string, pid int64) int {
+	n := 0
+	for _, a := range falcoLines(c) {
+		if a.Rule == rule && a.OutputFields["proc.pid"] == float64(pid) {
+			n++
+		}
+	}
+	return n
 }

@@ -1,7 +1,9 @@
 package manifests
 
 import (
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -180,3 +182,25 @@ func seccomp(s corev1.PodSpec, c corev1.Container) corev1.SeccompProfileType {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// What the agent writes on the host survives `kubectl delete -k`: install.md's
+// uninstall section must name every writable hostPath, with the command.
+func TestUninstallNamesWhatStaysOnTheNodes(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/install.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(doc), "\n### Uninstall\n")
+	require.True(t, ok, "docs/install.md has no Uninstall section")
+	section, _, _ = strings.Cut(section, "\n## ")
+	agent, _ := workloads(t)
+	writable := 0
+	for _, v := range agent.spec.Volumes {
+		if v.HostPath == nil || agentHostPaths[v.HostPath.Path] {
+			continue // read-only: nothing of ours is left there
+		}
+		writable++
+		assert.Contains(t, section, v.HostPath.Path, "the uninstall section does not name %s", v.HostPath.Path)
+		parent := v.HostPath.Path[:strings.LastIndex(v.HostPath.Path, "/")]
+		assert.Contains(t, section, "rm -rf "+parent, "the command that removes %s", v.HostPath.Path)
+	}
+	assert.Positive(t, writable)
+}

@@ -123,15 +123,19 @@ type Probe struct {
 	// The configured entry each policy key came from (PolicyEntry).
 	policyByPath map[string]string
 	policyByFile map[processFileId]string
-	process      *processObjects
-	file         *fileObjects
-	net          *netObjects
-	priv         *privObjects
-	lsm          *lsmObjects
-	uprobe       *uprobeObjects
-	hooks        *hookObjects
-	links        map[string][]link.Link // by object
-	linkMu       sync.Mutex             // links: AttachShell adds to them while the probe runs
+	// PolicyPathsNotOnHost are the kill_paths and deny_exec_paths entries with
+	// no file on the host when Load ran: they match by path only (a file
+	// created there later; a container's file there with ContainerPaths).
+	PolicyPathsNotOnHost []string
+	process              *processObjects
+	file                 *fileObjects
+	net                  *netObjects
+	priv                 *privObjects
+	lsm                  *lsmObjects
+	uprobe               *uprobeObjects
+	hooks                *hookObjects
+	links                map[string][]link.Link // by object
+	linkMu               sync.Mutex             // links: AttachShell adds to them while the probe runs
 
 	uprobes []Uprobe
 	shells  *shellProbes

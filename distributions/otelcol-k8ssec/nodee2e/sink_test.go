@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -52,7 +53,8 @@ func (a alert) String() string {
 	fmt.Fprintf(&b, "%s: %s {", a.Rule, a.Body)
 	for _, m := range []pcommon.Map{a.Record, a.Resource} {
 		for k, v := range m.All() {
-			if strings.HasPrefix(k, "k8s.") || strings.HasPrefix(k, "container.") || strings.HasPrefix(k, "process.executable") {
+			if strings.HasPrefix(k, "k8s.") || strings.HasPrefix(k, "k8ssec.k8s.") || strings.HasPrefix(k, "container.") ||
+				strings.HasPrefix(k, "process.executable") || k == "file.path" {
 				fmt.Fprintf(&b, " %s=%s", k, v.AsString())
 			}
 		}
@@ -147,7 +149,8 @@ func (s *sink) wait(t *testing.T, rule string, timeout time.Duration, match func
 			if s.diagnose != nil {
 				diag = s.diagnose()
 			}
-			t.Fatalf("no %q alert matching within %v; the matching alerts of other rules:\n%s\n%s", rule, timeout, s.summary(match), diag)
+			t.Fatalf("no %q alert matching within %v; the alerts of that rule:\n%s\nthe matching alerts of other rules:\n%s\n%s", rule, timeout,
+				s.summary(func(a alert) bool { return a.Rule == rule }), s.summary(match), diag)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -174,13 +177,36 @@ func (s *sink) waitEnforced(t *testing.T, timeout time.Duration, match func(aler
 	}
 }
 
-// count is how many alerts of rule satisfy match.
+// distinctValues is the set of values of key among the alerts that satisfy match.
+func (s *sink) distinctValues(match func(alert) bool, key string) map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]bool{}
+	for _, a := range s.alerts {
+		if match(a) {
+			out[a.get(key)] = true
+		}
+	}
+	return out
+}
+
+// distinct is distinctValues as a sorted list.
+func (s *sink) distinct(match func(alert) bool, key string) []string {
+	var out []string
+	for v := range s.distinctValues(match, key) {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// count is how many alerts of rule ("" for any) satisfy match.
 func (s *sink) count(rule string, match func(alert) bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for _, a := range s.alerts {
-		if a.Rule == rule && match(a) {
+		if (rule == "" || a.Rule == rule) && match(a) {
 			n++
 		}
 	}
@@ -193,8 +219,13 @@ func (s *sink) summary(match func(alert) bool) string {
 	defer s.mu.Unlock()
 	var b strings.Builder
 	fmt.Fprintf(&b, "(%d events, %d alerts in all)\n", s.events, len(s.alerts))
+	n := 0
 	for _, a := range s.alerts {
 		if match(a) {
+			if n++; n > 30 {
+				b.WriteString("...\n")
+				break
+			}
 			b.WriteString(a.String() + "\n")
 		}
 	}

@@ -28,7 +28,7 @@ BUILD_INPUTS := $(shell find . \
 # Go files gofmt checks: everything but ocb's generated module.
 GO_FILES = $(shell find . \( -path ./.git -o -path ./$(BUILD_DIR) -o -path ./.cache \) -prune -o -type f -name '*.go' -print)
 
-.PHONY: build run test test-deps generate check-bpf bench lint clean ocb staticcheck k8s-binaries test-kernel secrules
+.PHONY: build run test test-deps generate check-bpf bench lint clean ocb staticcheck k8s-binaries test-kernel secrules node
 
 build: $(BINARY) $(BUILD_DIR)/secrules
 
@@ -79,6 +79,14 @@ test-deps:
 test: test-deps k8s-binaries test-kernel $(BINARY)
 	assets="$$(hack/build-k8s-binaries.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# A single-node Kubernetes cluster on this machine with otelcol-k8ssec deployed from the
+# shipped manifests, held until Ctrl-C, for a person to try it (docs/try-on-a-node.md):
+# the end-to-end test's deployment (distributions/otelcol-k8ssec/nodee2e), without its
+# attacks. Root.
+node: test-deps k8s-binaries $(BINARY)
+	assets="$$(hack/build-k8s-binaries.sh)"; \
+	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -v -timeout 0 -run 'TestDeployedOnANode$$' ./distributions/otelcol-k8ssec/nodee2e -args -hold
 
 # mdatagen for every component, bpf2go for the eBPF objects (committed, so that
 # building and testing need neither). bpf2go needs Debian's clang, llvm and libbpf-dev.

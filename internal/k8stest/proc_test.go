@@ -54,3 +54,15 @@ func alive(pid int) bool {
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	return err == nil && !strings.Contains(string(stat), ") Z ")
 }
+
+// A flag in ExtraArgs replaces the default of the same name: list flags such as
+// --authorization-mode would otherwise add up ("RBAC,Node,RBAC" is refused).
+func TestExtraArgsReplaceDefaults(t *testing.T) {
+	got := mergeFlags(
+		[]string{"--authorization-mode=RBAC", "--disable-admission-plugins=ServiceAccount", "--secure-port=1"},
+		[]string{"--authorization-mode=Node,RBAC", "--disable-admission-plugins=", "--v=2"})
+	want := []string{"--authorization-mode=Node,RBAC", "--disable-admission-plugins=", "--secure-port=1", "--v=2"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("mergeFlags = %q, want %q", got, want)
+	}
+}

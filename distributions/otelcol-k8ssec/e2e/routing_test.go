@@ -137,7 +137,8 @@ func TestTiersCrossSourceSequence(t *testing.T) {
 
 	now := time.Now()
 	ts.postAuditTo(t, a, eventList(t, podsExec(uniqueID("exec", 0), "shop", "web-7", now)))
-	// Steps are matched in arrival order: the exec must be at its rules replica first.
+	// In order here (the exec at its rules replica first); TestTiersSequenceOutOfOrder
+	// delivers it after the kernel events.
 	ts.settle(t, 1)
 	ts.exportOTLP(t, b, kernelEvents("shop", "web-7", now.Add(time.Second)))
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {

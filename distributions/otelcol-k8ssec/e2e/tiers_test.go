@@ -244,11 +244,21 @@ func uniqueID(prefix string, i int) string {
 // metricSum adds up the samples of metric (any suffix, such as _total) whose
 // labels contain label, from the self-metrics on localhost:port; 0 when unreadable.
 func metricSum(port int, metric, label string) float64 {
+	v, _ := scrapeMetric(port, metric, label)
+	return v
+}
+
+// scrapeMetric is metricSum that says when the endpoint did not answer. A
+// counter that never moved is absent, and sums to 0.
+func scrapeMetric(port int, metric, label string) (float64, error) {
 	resp, err := http.Get(fmt.Sprintf("http://localhost:%d/metrics", port))
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("localhost:%d/metrics: %s", port, resp.Status)
+	}
 	var total float64
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -261,5 +271,5 @@ func metricSum(port int, metric, label string) float64 {
 			total += v
 		}
 	}
-	return total
+	return total, sc.Err()
 }

@@ -151,6 +151,74 @@ func TestTiersCrossSourceSequence(t *testing.T) {
 	assert.Equal(t, "203.0.113.9", attr(alerts[0].LogRecord, "server.address"))
 }
 
+// scaleClient is the address of client i of the membership tests.
+func scaleClient(i int) string { return fmt.Sprintf("203.0.113.%d", i+1) }
+
+// failedLoginsPhase posts, through each front, perFront failed logins of each
+// of clients addresses at base + phase*20 s (event time), and returns their
+// audit IDs.
+func (ts *tiers) failedLoginsPhase(t *testing.T, fronts []*front, clients, perFront, phase int, base time.Time) []string {
+	t.Helper()
+	var ids []string
+	for fi, f := range fronts {
+		var items []auditEvent
+		for c := range clients {
+			for n := range perFront {
+				id := uniqueID(fmt.Sprintf("p%d-c%d-f%d", phase, c, fi), n)
+				ids = append(ids, id)
+				at := base.Add(time.Duration(phase)*20*time.Second + time.Duration(n)*time.Millisecond)
+				items = append(items, failedLogin(id, scaleClient(c), at))
+			}
+		}
+		ts.postAuditTo(t, f, eventList(t, items...))
+	}
+	return ids
+}
+
+// movedClients returns the clients whose key the exporter's ring sends to
+// another replica after the membership changed from before to after.
+func movedClients(clients int, before, after []string) map[string]bool {
+	moved := map[string]bool{}
+	for c := range clients {
+		id := rules.RoutingTraceID("client.address", scaleClient(c))
+		if ringOwner(before, id[:]) != ringOwner(after, id[:]) {
+			moved[scaleClient(c)] = true
+		}
+	}
+	return moved
+}
+
+// assertThresholdLoss checks the failed-login alerts after a membership
+// change: a moved client none (its first ten stayed behind), every other
+// exactly one with the full count of twenty; and each audit event of ids
+// reached the backend once.
+func (ts *tiers) assertThresholdLoss(t *testing.T, clients int, moved map[string]bool, ids []string) {
+	t.Helper()
+	want := clients - len(moved)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Len(ct, alertsOf(t, ts.backendOut, failedLoginsRule), want)
+	}, 30*time.Second, 200*time.Millisecond)
+	time.Sleep(2 * time.Second)
+	perClient := map[string]int{}
+	for _, al := range alertsOf(t, ts.backendOut, failedLoginsRule) {
+		perClient[attr(al.LogRecord, "client.address")]++
+		assert.Equal(t, "20", attr(al.LogRecord, "security_rule.count"))
+	}
+	for c := range clients {
+		k := scaleClient(c)
+		if moved[k] {
+			assert.Zero(t, perClient[k], "%s moved: its first ten stayed behind", k)
+		} else {
+			assert.Equal(t, 1, perClient[k], "%s stayed: one alert, never two", k)
+		}
+	}
+	counts, err := auditCounts(ts.backendOut)
+	require.NoError(t, err)
+	for _, id := range ids {
+		assert.Equal(t, 1, counts[id], "audit event %s reaches the backend once", id)
+	}
+}
+
 // A third rules replica joins mid-stream. Thirty clients each fail to log in
 // ten times before it joins and ten times after, all within the rule's minute
 // (event time). A client whose key stays on its replica reaches twenty there
@@ -166,28 +234,7 @@ func TestTiersScaleOutMovesKeysWithoutDuplicates(t *testing.T) {
 
 	const clients, perPhase = 30, 10
 	base := time.Now()
-	client := func(i int) string { return fmt.Sprintf("203.0.113.%d", i+1) }
-	send := func(phase int) []string {
-		var ids []string
-		for _, f := range []*front{a, b} {
-			var items []auditEvent
-			for c := range clients {
-				for n := range perPhase / 2 {
-					id := uniqueID(fmt.Sprintf("p%d-c%d", phase, c), n)
-					if f == b {
-						id += "-b"
-					}
-					ids = append(ids, id)
-					at := base.Add(time.Duration(phase)*20*time.Second + time.Duration(n)*time.Millisecond)
-					items = append(items, failedLogin(id, client(c), at))
-				}
-			}
-			ts.postAuditTo(t, f, eventList(t, items...))
-		}
-		return ids
-	}
-
-	ids := send(0)
+	ids := ts.failedLoginsPhase(t, []*front{a, b}, clients, perPhase/2, 0, base)
 	ts.settle(t, clients*perPhase)
 	require.Empty(t, alertsOf(t, ts.backendOut, failedLoginsRule), "ten of twenty: nothing yet")
 
@@ -198,44 +245,90 @@ func TestTiersScaleOutMovesKeysWithoutDuplicates(t *testing.T) {
 		stop(t, f.c)
 		ts.startFront(t, f, after)
 	}
-	ids = append(ids, send(1)...)
+	ids = append(ids, ts.failedLoginsPhase(t, []*front{a, b}, clients, perPhase/2, 1, base)...)
 	ts.settle(t, 2*clients*perPhase)
 
-	moved := map[string]bool{}
-	for c := range clients {
-		k := client(c)
+	moved := movedClients(clients, before, after)
+	for k := range moved {
 		id := rules.RoutingTraceID("client.address", k)
-		from, to := ringOwner(before, id[:]), ringOwner(after, id[:])
-		if from != to {
-			require.Equal(t, r3, to, "a key moves only to the new replica")
-			moved[k] = true
-		}
+		require.Equal(t, r3, ringOwner(after, id[:]), "a key moves only to the new replica")
 	}
 	t.Logf("keys moved to the new replica: %d of %d", len(moved), clients)
 	require.NotEmpty(t, moved, "the test needs keys that move")
 	require.Less(t, len(moved), clients, "and keys that stay")
+	ts.assertThresholdLoss(t, clients, moved, ids)
+}
 
-	want := clients - len(moved)
-	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		assert.Len(ct, alertsOf(t, ts.backendOut, failedLoginsRule), want)
-	}, 30*time.Second, 200*time.Millisecond)
-	time.Sleep(2 * time.Second)
-	perClient := map[string]int{}
-	for _, al := range alertsOf(t, ts.backendOut, failedLoginsRule) {
-		perClient[attr(al.LogRecord, "client.address")]++
-		assert.Equal(t, "20", attr(al.LogRecord, "security_rule.count"))
-	}
-	for c := range clients {
-		k := client(c)
-		if moved[k] {
-			assert.Zero(t, perClient[k], "%s moved: its first ten stayed behind", k)
-		} else {
-			assert.Equal(t, 1, perClient[k], "%s stayed: one alert, never two", k)
+// A rules replica of three leaves mid-stream (scaled in: the fronts' list
+// loses it, and it stops). Only the keys it owned move, to the two that stay;
+// what it counted goes with it. As in the scale-out: thirty clients, ten
+// failed logins each before and ten after; a moved client does not alert,
+// every other exactly once with twenty. A correlation sequence in flight
+// (the pods/exec before, the shell and the connection after) is missed for a
+// pod whose key moved, and fires once for a pod whose key stayed.
+func TestTiersScaleInMovesOnlyTheLeavingReplicasKeys(t *testing.T) {
+	ts := newTiers(t)
+	r1, r2, r3 := ts.startRules(t), ts.startRules(t), ts.startRules(t)
+	before := []string{r1, r2, r3}
+	a, b := ts.startFront(t, nil, before), ts.startFront(t, nil, before)
+	after := []string{r1, r2}
+
+	// One pod whose key leaves with r3, one whose key stays where it is.
+	const podFamily = "k8s.namespace.name,k8s.pod.name"
+	var movedPod, stayedPod string
+	for i := 0; i < 100 && (movedPod == "" || stayedPod == ""); i++ {
+		pod := fmt.Sprintf("web-%d", i)
+		id := rules.RoutingTraceID(podFamily, "shop\x00"+pod)
+		switch {
+		case ringOwner(before, id[:]) == r3 && movedPod == "":
+			movedPod = pod
+		case ringOwner(before, id[:]) != r3 && stayedPod == "":
+			require.Equal(t, ringOwner(before, id[:]), ringOwner(after, id[:]), "a key not on the leaving replica stays")
+			stayedPod = pod
 		}
 	}
-	counts, err := auditCounts(ts.backendOut)
-	require.NoError(t, err)
-	for _, id := range ids {
-		assert.Equal(t, 1, counts[id], "audit event %s reaches the backend once", id)
+	require.NotEmpty(t, movedPod)
+	require.NotEmpty(t, stayedPod)
+
+	const clients, perPhase = 30, 10
+	base := time.Now()
+	ids := ts.failedLoginsPhase(t, []*front{a, b}, clients, perPhase/2, 0, base)
+	for _, pod := range []string{movedPod, stayedPod} {
+		id := uniqueID("exec-"+pod, 0)
+		ids = append(ids, id)
+		ts.postAuditTo(t, a, eventList(t, podsExec(id, "shop", pod, base)))
 	}
+	ts.settle(t, clients*perPhase+4) // and each exec twice: by pod, by audit ID (its throttle)
+	require.Empty(t, alertsOf(t, ts.backendOut, failedLoginsRule), "ten of twenty: nothing yet")
+
+	// Scale in: the fronts restart without r3 (as DNS drops it), then it stops.
+	for _, f := range []*front{a, b} {
+		stop(t, f.c)
+		ts.startFront(t, f, after)
+	}
+	before3 := ts.rulesAccepted()
+	gone := ts.stopRules(t, r3)
+	ids = append(ids, ts.failedLoginsPhase(t, []*front{a, b}, clients, perPhase/2, 1, base)...)
+	for _, pod := range []string{movedPod, stayedPod} {
+		ts.exportOTLP(t, b, kernelEvents("shop", pod, base.Add(20*time.Second)))
+	}
+	ts.settle(t, before3-gone+clients*perPhase+4)
+
+	moved := movedClients(clients, before, after)
+	for c := range clients {
+		id := rules.RoutingTraceID("client.address", scaleClient(c))
+		assert.Equal(t, ringOwner(before, id[:]) == r3, moved[scaleClient(c)], "%s moves if and only if r3 had it", scaleClient(c))
+	}
+	t.Logf("keys that left with the replica: %d of %d", len(moved), clients)
+	require.NotEmpty(t, moved, "the test needs keys that move")
+	require.Less(t, len(moved), clients, "and keys that stay")
+	ts.assertThresholdLoss(t, clients, moved, ids)
+
+	// The stayed pod's steps meet on one replica, released after the reorder window.
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.NotEmpty(ct, alertsForPod(t, ts.backendOut, execShellConnect, stayedPod))
+	}, 60*time.Second, 200*time.Millisecond)
+	time.Sleep(3 * time.Second)
+	assert.Len(t, alertsForPod(t, ts.backendOut, execShellConnect, stayedPod), 1, "the pod that stayed: once")
+	assert.Empty(t, alertsForPod(t, ts.backendOut, execShellConnect, movedPod), "the pod that moved: its exec left with r3")
 }

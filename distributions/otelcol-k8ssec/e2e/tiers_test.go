@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,8 +36,9 @@ import (
 // backend that writes what it receives. The certificates are make-certs.sh's.
 type tiers struct {
 	*deployment
-	rules        []string // the rules replicas' OTLP addresses, in start order
-	rulesMetrics []int    // their self-metrics ports
+	rules        []string     // the rules replicas' OTLP addresses, in start order
+	rulesMetrics []int        // their self-metrics ports
+	rulesProcs   []*collector // and processes
 	fronts       []*front
 }
 
@@ -76,7 +78,22 @@ func (ts *tiers) startRules(t *testing.T) string {
 	c.waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", health))
 	ts.rules = append(ts.rules, addr)
 	ts.rulesMetrics = append(ts.rulesMetrics, metrics)
+	ts.rulesProcs = append(ts.rulesProcs, c)
 	return addr
+}
+
+// stopRules stops the rules replica at addr, as a scale-in does, and returns
+// the records it had accepted: rulesAccepted counts the others only from now.
+func (ts *tiers) stopRules(t *testing.T, addr string) float64 {
+	t.Helper()
+	i := slices.Index(ts.rules, addr)
+	require.GreaterOrEqual(t, i, 0, "no rules replica at %s", addr)
+	accepted := metricSum(ts.rulesMetrics[i], "otelcol_receiver_accepted_log_records", `receiver="otlp"`)
+	stop(t, ts.rulesProcs[i])
+	ts.rules = slices.Delete(ts.rules, i, i+1)
+	ts.rulesMetrics = slices.Delete(ts.rulesMetrics, i, i+1)
+	ts.rulesProcs = slices.Delete(ts.rulesProcs, i, i+1)
+	return accepted
 }
 
 // frontConfig is the embedded gateway config with the rules tier given by

@@ -19,6 +19,7 @@ import (
 const (
 	failedLoginsRule = "Repeated authentication failures from one address" // k8s_audit K8SA-0005: 20 by client.address in 1m
 	execShellConnect = "Exec into a pod, then a shell, then an outbound connection"
+	traversalRule    = "Path traversal attempt" // ingress ING-0003: a throttle by client.address, 10m
 )
 
 // alertsOf returns the backend's alerts of rule.
@@ -219,13 +220,39 @@ func (ts *tiers) assertThresholdLoss(t *testing.T, clients int, moved map[string
 	}
 }
 
+// traversals is what node agents send for one path traversal attempt from
+// each of clients addresses at at: ingress_log's http.access records.
+func traversals(clients int, at time.Time) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("k8s.node.name", "node-1")
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName("github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ingresslogreceiver")
+	for c := range clients {
+		lr := sl.LogRecords().AppendEmpty()
+		lr.SetEventName("http.access")
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
+		a := lr.Attributes()
+		a.PutStr("client.address", scaleClient(c))
+		a.PutStr("http.request.method", "GET")
+		a.PutStr("url.path", "/static/../../../../etc/passwd")
+		a.PutStr("k8ssec.url.normalized", "/static/../../../../etc/passwd")
+		a.PutInt("http.response.status_code", 400)
+		a.PutStr("k8s.namespace.name", "shop")
+		a.PutStr("k8s.service.name", "web")
+	}
+	return ld
+}
+
 // A third rules replica joins mid-stream. Thirty clients each fail to log in
 // ten times before it joins and ten times after, all within the rule's minute
 // (event time). A client whose key stays on its replica reaches twenty there
 // and alerts once; a client whose key moved to the new replica has its first
 // ten left behind on the old one and its last ten counted afresh: no alert.
 // That is the exact loss (ten matches per moved key, never an alert twice),
-// and which keys move is what the exporter's hash ring says.
+// and which keys move is what the exporter's hash ring says. Each client also
+// tries a path traversal before and after, within the throttle's ten minutes:
+// a stayed key alerts once, a moved one once more on its new replica.
 func TestTiersScaleOutMovesKeysWithoutDuplicates(t *testing.T) {
 	ts := newTiers(t)
 	r1, r2 := ts.startRules(t), ts.startRules(t)
@@ -235,8 +262,12 @@ func TestTiersScaleOutMovesKeysWithoutDuplicates(t *testing.T) {
 	const clients, perPhase = 30, 10
 	base := time.Now()
 	ids := ts.failedLoginsPhase(t, []*front{a, b}, clients, perPhase/2, 0, base)
-	ts.settle(t, clients*perPhase)
+	ts.exportOTLP(t, a, traversals(clients, base))
+	ts.settle(t, clients*perPhase+clients) // one copy each, by client.address
 	require.Empty(t, alertsOf(t, ts.backendOut, failedLoginsRule), "ten of twenty: nothing yet")
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Len(ct, alertsOf(t, ts.backendOut, traversalRule), clients)
+	}, 30*time.Second, 200*time.Millisecond)
 
 	// Scale out: the new replica starts, then each front restarts with the new list.
 	r3 := ts.startRules(t)
@@ -246,7 +277,8 @@ func TestTiersScaleOutMovesKeysWithoutDuplicates(t *testing.T) {
 		ts.startFront(t, f, after)
 	}
 	ids = append(ids, ts.failedLoginsPhase(t, []*front{a, b}, clients, perPhase/2, 1, base)...)
-	ts.settle(t, 2*clients*perPhase)
+	ts.exportOTLP(t, b, traversals(clients, base.Add(20*time.Second)))
+	ts.settle(t, 2*(clients*perPhase+clients))
 
 	moved := movedClients(clients, before, after)
 	for k := range moved {
@@ -257,6 +289,22 @@ func TestTiersScaleOutMovesKeysWithoutDuplicates(t *testing.T) {
 	require.NotEmpty(t, moved, "the test needs keys that move")
 	require.Less(t, len(moved), clients, "and keys that stay")
 	ts.assertThresholdLoss(t, clients, moved, ids)
+
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Len(ct, alertsOf(t, ts.backendOut, traversalRule), clients+len(moved))
+	}, 30*time.Second, 200*time.Millisecond)
+	perClient := map[string]int{}
+	for _, al := range alertsOf(t, ts.backendOut, traversalRule) {
+		perClient[attr(al.LogRecord, "client.address")]++
+	}
+	for c := range clients {
+		k := scaleClient(c)
+		if moved[k] {
+			assert.Equal(t, 2, perClient[k], "%s moved: its throttle starts again on the new replica", k)
+		} else {
+			assert.Equal(t, 1, perClient[k], "%s stayed: throttled", k)
+		}
+	}
 }
 
 // A rules replica of three leaves mid-stream (scaled in: the fronts' list

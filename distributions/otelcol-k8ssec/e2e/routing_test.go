@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -379,4 +380,57 @@ func TestTiersScaleInMovesOnlyTheLeavingReplicasKeys(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	assert.Len(t, alertsForPod(t, ts.backendOut, execShellConnect, stayedPod), 1, "the pod that stayed: once")
 	assert.Empty(t, alertsForPod(t, ts.backendOut, execShellConnect, movedPod), "the pod that moved: its exec left with r3")
+}
+
+// A rules replica goes away before the fronts hear of it (DNS lists it for up
+// to the resolver's interval). What a front routes to it meanwhile waits in
+// the loadbalancing exporter's in-memory queue for that replica, retried
+// against it, and is dropped when the replica leaves the front's list: it is
+// not sent to the key's new owner. The events themselves reach the backend
+// from the front; the rules tier never counts those copies. A key of the
+// replica that stays loses nothing.
+func TestTiersCopiesToAGoneReplicaAreLost(t *testing.T) {
+	ts := newTiers(t)
+	r1, r2 := ts.startRules(t), ts.startRules(t)
+	before := []string{r1, r2}
+	a, b := ts.startFront(t, nil, before), ts.startFront(t, nil, before)
+
+	const clients, perFront = 30, 10
+	onR1 := 0
+	for c := range clients {
+		id := rules.RoutingTraceID("client.address", scaleClient(c))
+		if ringOwner(before, id[:]) == r1 {
+			onR1++
+		}
+	}
+	require.NotZero(t, onR1, "the test needs keys on each replica")
+	require.Less(t, onR1, clients, "the test needs keys on each replica")
+
+	ts.stopRules(t, r2) // the fronts still list it
+	ids := ts.failedLoginsPhase(t, []*front{a, b}, clients, perFront, 0, time.Now())
+	ts.settle(t, float64(onR1*2*perFront))
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Len(ct, alertsOf(t, ts.backendOut, failedLoginsRule), onR1)
+	}, 30*time.Second, 200*time.Millisecond, "the keys on the replica that stays alert")
+	accepted := ts.rulesAccepted()
+
+	// The fronts drop r2, as a DNS refresh would. The loss shows only in their
+	// logs: the per-replica exporters' metrics are not exported.
+	dropped := false
+	for _, f := range []*front{a, b} {
+		stop(t, f.c)
+		for _, line := range strings.Split(f.c.output.String(), "\n") {
+			dropped = dropped || strings.Contains(line, "Exporting failed. Dropping data.") && strings.Contains(line, r2)
+		}
+		ts.startFront(t, f, []string{r1})
+	}
+	assert.True(t, dropped, "a front logs the copies it drops, with r2's address")
+	time.Sleep(5 * time.Second) // a retried copy would reach r1 by now
+	assert.Equal(t, accepted, ts.rulesAccepted(), "nothing meant for r2 reaches r1")
+	assert.Len(t, alertsOf(t, ts.backendOut, failedLoginsRule), onR1, "r2's keys never counted")
+	counts, err := auditCounts(ts.backendOut)
+	require.NoError(t, err)
+	for _, id := range ids {
+		assert.Equal(t, 1, counts[id], "audit event %s reaches the backend once, from the front", id)
+	}
 }

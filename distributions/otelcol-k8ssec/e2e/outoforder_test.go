@@ -77,6 +77,17 @@ func TestTiersSequenceOutOfOrder(t *testing.T) {
 	require.Len(t, alerts, 1, "exactly once")
 	assert.Equal(t, "203.0.113.9", attr(alerts[0].LogRecord, "server.address"))
 	assert.Equal(t, "bash", alerts[0].Resource.AsRaw()["process.executable.name"], "the alert carries the last step's resource")
+	ev, ok := alerts[0].Attributes().Get("security_rule.evidence")
+	require.True(t, ok, "a sequence's alert names its steps")
+	var steps []string
+	for _, step := range ev.Slice().AsRaw() {
+		m := step.(map[string]any)
+		steps = append(steps, m["step"].(string)+" "+m["event.name"].(string))
+		if m["step"] == "exec" {
+			assert.Equal(t, exec["auditID"], m["attributes"].(map[string]any)["k8s.audit.id"], "the exec is the one delivered last")
+		}
+	}
+	assert.Equal(t, []string{"exec k8s.audit", "shell process.exec", "connect network.connect"}, steps, "in event-time order")
 	assert.Len(t, alertsForPod(t, ts.backendOut, execThenShell, pod), 1, "the exec and the shell, 1 s apart in event time")
 	assert.Zero(t, ts.rulesLate(t), "4 s is within the reorder window")
 }

@@ -119,7 +119,7 @@ func TestTiersLateSequenceStepIsCounted(t *testing.T) {
 	oldID := uniqueID("exec-old", 0)
 	ts.postAuditTo(t, a, eventList(t, podsExec(oldID, "shop", podEventTime, now.Add(-30*time.Second))))
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		assert.Equal(ct, 1.0, ts.rulesLate(t))
+		assert.Equal(ct, 1.0, ts.rulesLate(ct))
 	}, 30*time.Second, 200*time.Millisecond, "the exec 30 s older than the shell is late")
 
 	later := time.Now()
@@ -130,7 +130,7 @@ func TestTiersLateSequenceStepIsCounted(t *testing.T) {
 	delayedID := uniqueID("exec-delayed", 0)
 	ts.postAuditTo(t, a, eventList(t, podsExec(delayedID, "shop", podWallTime, later)))
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		assert.Equal(ct, 2.0, ts.rulesLate(t))
+		assert.Equal(ct, 2.0, ts.rulesLate(ct))
 	}, 30*time.Second, 200*time.Millisecond, "the exec delivered 30 s after the shell is late")
 
 	ts.settle(t, 8)

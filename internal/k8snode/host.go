@@ -63,6 +63,9 @@ func cleanHost(t testing.TB) {
 		// Removes the KUBE-* chains of every proxy mode.
 		_ = exec.Command(kp, "--cleanup", "--v=0").Run()
 	}
+	for _, tool := range []string{"iptables", "ip6tables"} {
+		removeKubeChains(tool)
+	}
 	for exec.Command("iptables", append([]string{"-D"}, egressRule...)...).Run() == nil {
 	}
 	_ = exec.Command("ip", "link", "del", bridgeName).Run()
@@ -75,6 +78,41 @@ func cleanHost(t testing.TB) {
 var binDir string
 
 func binDirOrEmpty() string { return binDir }
+
+// removeKubeChains removes the KUBE-* chains that kube-proxy --cleanup leaves (the
+// kubelet's own: KUBE-FIREWALL, KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT) and the rules
+// of the built-in chains that jump to them, in every table, through one
+// iptables-restore --noflush per table.
+func removeKubeChains(tool string) {
+	for _, table := range []string{"filter", "nat", "mangle", "raw"} {
+		out, err := exec.Command(tool+"-save", "-t", table).Output()
+		if err != nil {
+			continue
+		}
+		var jumps, chains []string
+		for _, line := range strings.Split(string(out), "\n") {
+			switch {
+			case strings.HasPrefix(line, ":KUBE-"):
+				chains = append(chains, strings.Fields(line[1:])[0])
+			case strings.HasPrefix(line, "-A ") && !strings.HasPrefix(line, "-A KUBE-") && strings.Contains(line, " KUBE-"):
+				jumps = append(jumps, "-D "+line[3:])
+			}
+		}
+		if len(chains) == 0 && len(jumps) == 0 {
+			continue
+		}
+		script := "*" + table + "\n" + strings.Join(jumps, "\n") + "\n"
+		for _, c := range chains {
+			script += "-F " + c + "\n"
+		}
+		for _, c := range chains {
+			script += "-X " + c + "\n"
+		}
+		cmd := exec.Command(tool+"-restore", "--noflush")
+		cmd.Stdin = strings.NewReader(script + "COMMIT\n")
+		_ = cmd.Run()
+	}
+}
 
 // run runs a command that must succeed.
 func run(t testing.TB, name string, args ...string) {

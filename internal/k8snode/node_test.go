@@ -76,8 +76,10 @@ func assertClean(t *testing.T) {
 	if err := exec.Command("iptables", append([]string{"-C"}, egressRule...)...).Run(); err == nil {
 		t.Errorf("egress rule still there")
 	}
-	if out, _ := exec.Command("iptables-save").Output(); strings.Contains(string(out), "KUBE-SERVICES") {
-		t.Errorf("kube-proxy's chains still there")
+	for _, save := range []string{"iptables-save", "ip6tables-save"} {
+		if out, _ := exec.Command(save).Output(); strings.Contains(string(out), "KUBE-") {
+			t.Errorf("%s: KUBE- chains still there:\n%s", save, out)
+		}
 	}
 	for _, d := range []string{"/sys/fs/cgroup/unified/kubepods", "/sys/fs/cgroup/memory/kubepods", "/sys/fs/cgroup/kubepods"} {
 		if _, err := os.Stat(d); err == nil {

@@ -27,9 +27,9 @@ otelcol-k8ssec is deployed on a single-node cluster. In another shell:
   kubectl get pods -A
   kubectl run demo --image=%s --image-pull-policy=Never -- sleep 3600
   kubectl exec -it demo -- sh -c 'cat /etc/shadow; nc -w 2 %s 9'
-  kubectl -n %s logs -l app.kubernetes.io/component=gateway --tail=20
+  kubectl -n %s logs -l app.kubernetes.io/name=otelcol-k8ssec --tail=-1 | grep -E '"rule":"(Shell|Sensitive|Exec)'
 
-The last command shows the alerts the gateway prints (Falco JSON lines). Press Ctrl-C
+The last command shows the alerts both gateway tiers print (Falco JSON lines). Press Ctrl-C
 here to stop the cluster and remove everything it made.
 `, d.node.Kubeconfig, d.node.KubectlPath(), workloadImage, d.node.HostIP, namespace)
 	<-ctx.Done()

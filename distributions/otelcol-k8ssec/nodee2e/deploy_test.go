@@ -150,7 +150,9 @@ spec:
 			t.Fatalf("%s not ready: %v\n%s\n%s", w, err, out, d.describe())
 		}
 	}
-	t.Logf("deployed: everything ready %v after kubectl apply", time.Since(applied).Round(100*time.Millisecond))
+	rss, shims := d.node.MemoryRSS()
+	t.Logf("deployed: everything ready %v after kubectl apply; the cluster's processes (not the pods') %d MiB resident, %d shims",
+		time.Since(applied).Round(100*time.Millisecond), rss>>20, shims)
 	return d
 }
 

@@ -236,6 +236,15 @@ func (d *deployment) createPod(t *testing.T, ns, name string, labels map[string]
 			t.Fatal(err)
 		}
 	}
+	// The controller-manager adds the namespace's default ServiceAccount a moment
+	// later; until then a pod is refused.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		if _, err := d.node.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{}); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no default ServiceAccount in %s: %v", ns, err)
+		}
+	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
 		Spec: corev1.PodSpec{

@@ -195,13 +195,14 @@ func (d *deployment) describe() string {
 
 // workloadFiles are the workload image's: Debian's static busybox and its applets,
 // an HTTP server that logs as ingress-nginx does (testdata/ingresslog),
-// and for the enforcement scenario a copy of it at /usr/local/bin/xmrig and a link to
-// it named minerd, miners' names (run, busybox would only say it has no such applet).
+// and for the enforcement scenario a copy of it and a link to it under miners' names
+// (run, busybox would only say it has no such applet), suffixed so that the agent's
+// kill list, which applies to the whole machine, cannot meet another test's process.
 func workloadFiles(t *testing.T) []k8snode.File {
 	return append(k8snode.BusyboxFiles(t),
 		k8snode.File{Path: "/bin/ingresslog", Source: k8snode.GoBinary(t, "./testdata/ingresslog"), Mode: 0o755},
-		k8snode.File{Path: "/usr/local/bin/xmrig", Source: "/bin/busybox", Mode: 0o755},
-		k8snode.File{Path: "/usr/local/bin/minerd", Link: "/bin/busybox"},
+		k8snode.File{Path: "/usr/local/bin/xmrig-nodee2e", Source: "/bin/busybox", Mode: 0o755},
+		k8snode.File{Path: "/usr/local/bin/minerd-nodee2e", Link: "/bin/busybox"},
 		k8snode.File{Path: "/etc/shadow", Data: []byte("root:*:19000:0:99999:7:::\n"), Mode: 0o640})
 }
 

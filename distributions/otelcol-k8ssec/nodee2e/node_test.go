@@ -115,17 +115,17 @@ func (d *deployment) enforcement(t *testing.T) {
 	d.runPod(t, ns, pod, nil, "/bin/sleep", "3600")
 	d.patchAgent(t, "enforce.yaml", `- op: add
   path: /spec/template/spec/containers/0/args/-
-  value: --set=receivers::ebpf::enforcement::kill_paths=[/usr/local/bin/xmrig]
+  value: --set=receivers::ebpf::enforcement::kill_paths=[/usr/local/bin/xmrig-nodee2e]
 - op: add
   path: /spec/template/spec/containers/0/args/-
   value: --set=receivers::ebpf::enforcement::container_paths=true
 - op: add
   path: /spec/template/spec/containers/0/args/-
-  value: --set=receivers::ebpf::enforcement::kill_comms=[minerd]
+  value: --set=receivers::ebpf::enforcement::kill_comms=[minerd-nodee2e]
 `)
 	for _, c := range []struct{ argv, rule string }{
-		{"/usr/local/bin/xmrig", "/usr/local/bin/xmrig"},
-		{"/usr/local/bin/minerd", "minerd"},
+		{"/usr/local/bin/xmrig-nodee2e", "/usr/local/bin/xmrig-nodee2e"},
+		{"/usr/local/bin/minerd-nodee2e", "minerd-nodee2e"},
 	} {
 		// minerd is busybox under another name: the task's name is the link's.
 		out, err := d.node.KubectlErr("exec", "-n", ns, pod, "-c", "app", "--", "/bin/sh", "-c", c.argv+" --version")

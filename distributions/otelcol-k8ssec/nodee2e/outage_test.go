@@ -62,7 +62,7 @@ func (d *deployment) agentWithoutAPIServer(t *testing.T) {
 		return "until wget -q -O /dev/null http://" + tr.addr + "/" + name + "; do sleep 1; done; "
 	}
 	p := d.runPod(t, ns, pod, map[string]string{"app": "waiter"}, "/bin/sh", "-c",
-		wait("outage")+"cat /etc/shadow >/dev/null; /usr/local/bin/xmrig; echo xmrig-exit=$?; "+
+		wait("outage")+"cat /etc/shadow >/dev/null; /usr/local/bin/xmrig-nodee2e; echo xmrig-exit=$?; "+
 			wait("back")+"while true; do cat /etc/shadow >/dev/null; sleep 2; done")
 	cid := strings.TrimPrefix(p.Status.ContainerStatuses[0].ContainerID, "containerd://")
 	agentPod := d.agentPod(t)
@@ -83,7 +83,7 @@ func (d *deployment) agentWithoutAPIServer(t *testing.T) {
 
 	tr.fire("outage")
 	killed := d.sink.waitEnforced(t, alertTimeout, func(a alert) bool {
-		return a.get("container.id") == cid && a.get("k8ssec.enforcement.rule") == "/usr/local/bin/xmrig"
+		return a.get("container.id") == cid && a.get("k8ssec.enforcement.rule") == "/usr/local/bin/xmrig-nodee2e"
 	})
 	read := d.sink.wait(t, "Sensitive file read", alertTimeout, func(a alert) bool {
 		return a.get("container.id") == cid

@@ -195,7 +195,7 @@ func (d *deployment) describe() string {
 
 // workloadFiles are the workload image's: Debian's static busybox and its applets,
 // an HTTP server that logs as ingress-nginx does (testdata/ingresslog),
-// and for the enforcement scenario a copy of it and a link to it under miners' names
+// and for the enforcement scenario a copy of busybox and a link to it under miners' names
 // (run, busybox would only say it has no such applet), suffixed so that the agent's
 // kill list, which applies to the whole machine, cannot meet another test's process.
 func workloadFiles(t *testing.T) []k8snode.File {

@@ -48,9 +48,7 @@ func (d *deployment) gatewayPodDeleted(t *testing.T) {
 	for i, victim := range gateways.Items {
 		if i > 0 {
 			// The first replacement ready before the next goes: a rollout's pace.
-			if out, err := d.node.KubectlErr("-n", namespace, "rollout", "status", "deployment/otelcol-k8ssec-gateway", "--timeout=2m"); err != nil {
-				t.Fatalf("gateway not back after deleting a pod: %v\n%s", err, out)
-			}
+			d.waitReplacementReady(t, gateways.Items)
 		}
 		d.node.Kubectl(t, "-n", namespace, "delete", "pod", victim.Name, "--wait=false")
 		t.Logf("deleted gateway pod %s %v into the traffic", victim.Name, time.Since(deleted.Add(-3*time.Second)).Round(time.Second))
@@ -78,5 +76,32 @@ func (d *deployment) gatewayPodDeleted(t *testing.T) {
 				len(secrets), n, secrets, readPIDs, n, d.describe())
 		}
 		time.Sleep(time.Second)
+	}
+}
+
+// waitReplacementReady waits for a gateway pod that is not one of old to be Ready.
+func (d *deployment) waitReplacementReady(t *testing.T, old []corev1.Pod) {
+	t.Helper()
+	isOld := map[string]bool{}
+	for _, p := range old {
+		isOld[p.Name] = true
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(250 * time.Millisecond) {
+		pods, err := d.node.Client.CoreV1().Pods(namespace).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=gateway"})
+		if err == nil {
+			for _, p := range pods.Items {
+				if isOld[p.Name] || p.DeletionTimestamp != nil {
+					continue
+				}
+				for _, c := range p.Status.Conditions {
+					if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+						return
+					}
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no replacement gateway pod ready 2 minutes after the deletion (%v)\n%s", err, d.describe())
+		}
 	}
 }

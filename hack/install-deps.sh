@@ -27,6 +27,7 @@ TEST=(
 	containernetworking-plugins # ... bridge, host-local and portmap, the pods' network (/usr/lib/cni)
 	iptables                # ... kube-proxy's Services and the rule that keeps pod egress on the bridge
 	conntrack               # ... kube-proxy clears stale UDP entries with it (DNS)
+	iproute2                # ... ip: the harness makes the pods' bridge
 )
 GENERATE=(
 	clang      # bpf2go compiles bpf/*.c

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -184,6 +185,14 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 	}
 
 	r.registerKiller()
+
+	// Every kind asked for has its loss series from the start, at 0: a dashboard's
+	// rate() or an alert on losses then reads a counter, not an absent series.
+	for k := range probe.NumKinds {
+		if slices.Contains(r.cfg.Events, probe.Kind(k).String()) {
+			r.tel.ReceiverEbpfEventsLost.Add(ctx, 0, r.kindAttrs[k])
+		}
+	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel

@@ -71,6 +71,9 @@ func TestGatewayKeepsWhatItAcknowledged(t *testing.T) {
 			if strings.HasPrefix(exp.(string), "debug") {
 				continue // writes to the log, ships nothing
 			}
+			if conf.IsSet("connectors::" + exp.(string)) {
+				continue // counts alerts into metrics (a restart restarts the counters); ships no record
+			}
 			assert.Equal(t, "file_storage", conf.Get("exporters::"+exp.(string)+"::sending_queue::storage"),
 				"pipeline %s: exporter %s must queue in storage", name, exp)
 		}

@@ -122,7 +122,8 @@ func (d *deployment) startGateway(t *testing.T) *collector {
 
 func (d *deployment) startAgent(t *testing.T) *collector {
 	t.Helper()
-	c := start(t, d.bin, d.agentDir, []string{
+	// The slim build, as the DaemonSet runs it.
+	c := start(t, agentBinary(t), d.agentDir, []string{
 		"K8S_NODE_NAME=node-1",
 		fmt.Sprintf("K8SSEC_GATEWAY_ENDPOINT=127.0.0.1:%d", d.otlpPort),
 		"K8SSEC_CA_FILE=" + d.cert("gateway-ca.crt"),

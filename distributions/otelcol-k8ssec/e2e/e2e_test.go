@@ -46,15 +46,24 @@ import (
 
 const binaryName = "otelcol-k8ssec"
 
-// binary returns the path of the ocb-built collector, failing (or skipping under
-// -short) when it has not been built.
-func binary(t *testing.T) string {
+// agentBinaryName is the slim node-agent build (distributions/otelcol-k8ssec-agent),
+// what the DaemonSet runs.
+const agentBinaryName = "otelcol-k8ssec-agent"
+
+// binary returns the path of the ocb-built full collector, failing (or skipping
+// under -short) when it has not been built.
+func binary(t *testing.T) string { return built(t, binaryName) }
+
+// agentBinary returns the path of the ocb-built slim agent.
+func agentBinary(t *testing.T) string { return built(t, agentBinaryName) }
+
+func built(t *testing.T, name string) string {
 	t.Helper()
 	// The test runs in distributions/otelcol-k8ssec/e2e; the repository root is three up.
 	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
 	require.NoError(t, err)
 	require.FileExists(t, filepath.Join(root, "builder-config.yaml"), "repository root not found from the test's directory")
-	bin := filepath.Join(root, "_build", binaryName)
+	bin := filepath.Join(root, "_build", name)
 	if _, err := os.Stat(bin); err != nil {
 		msg := fmt.Sprintf("%s is missing (%v): run make build", bin, err)
 		if testing.Short() {

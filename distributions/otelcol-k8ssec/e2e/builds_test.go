@@ -36,7 +36,7 @@ func TestAgentBuildLoadsAgentConfig(t *testing.T) {
 		return n
 	}
 	assert.ElementsMatch(t, []string{"ebpf", "ingress_log"}, names("receivers"))
-	assert.ElementsMatch(t, []string{"batch", "memory_limiter", "security_rules"}, names("processors"))
+	assert.ElementsMatch(t, []string{"batch", "memory_limiter", "resource", "security_rules"}, names("processors"))
 	assert.ElementsMatch(t, []string{"otlp_grpc", "otlp_http"}, names("exporters"))
 	assert.ElementsMatch(t, []string{"file_storage", "health_check"}, names("extensions"))
 	assert.Empty(t, names("connectors"))
@@ -82,7 +82,7 @@ func TestAddedComponentsAreInAShippedConfig(t *testing.T) {
 			all.Write(b)
 		}
 	}
-	for _, c := range []string{"resourcedetection:", "transform/", "filter/", "attributes/", "resource:", "routing/",
+	for _, c := range []string{"resourcedetection:", "transform/", "deltatocumulative:", "filter/", "attributes/", "resource:", "routing/",
 		"count/", "prometheus:", "prometheusremotewrite:", "kafka/", "kafka:", "k8sobjects:", "zpages:", "k8s_leader_elector:"} {
 		assert.Contains(t, all.String(), "\n  "+c, "no shipped config uses %s", strings.TrimRight(c, ":/"))
 	}

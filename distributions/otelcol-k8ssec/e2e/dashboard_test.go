@@ -65,8 +65,8 @@ func dashboardMetrics(t *testing.T) map[string][]string {
 	return out
 }
 
-// The privileged pod's alert count, with the namespace of the pod.
-var auditAlert = regexp.MustCompile(`(?m)^k8ssec_alerts_total\{[^}]*namespace="default"[^}]*rule="Privileged pod created"[^}]*\} [1-9]`)
+// The privileged pods' alert count, with the namespace of the pods: two.
+var auditAlert = regexp.MustCompile(`(?m)^k8ssec_alerts_total\{[^}]*namespace="default"[^}]*rule="Privileged pod created"[^}]*\} 2$`)
 
 var sampleName = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)`)
 
@@ -95,7 +95,7 @@ func scrape(url string) (map[string]bool, string, error) {
 // (k8ssec:gateway) and the real slim agent (k8ssec:agent) run as processes with
 // mutual TLS between them; an audit event of a privileged pod raises an alert at the gateway,
 // the agent's ingress_log reads ingress-nginx lines from a container log and
-// its ebpf receiver watches this test's cgroup; then the gateway's Prometheus
+// its ebpf receiver watches this test's cgroup (its counts go with the events); then the gateway's Prometheus
 // endpoint must hold every metric name the dashboard uses, and the alert count
 // with its rule, severity and namespace.
 func TestDashboardQueriesNameExportedSeries(t *testing.T) {
@@ -147,13 +147,13 @@ func TestDashboardQueriesNameExportedSeries(t *testing.T) {
 		"K8SSEC_STORAGE_DIR=" + filepath.Join(d.agentDir, "storage"),
 		fmt.Sprintf("K8SSEC_HEALTH_ENDPOINT=127.0.0.1:%d", d.agentHealth),
 		fmt.Sprintf("K8SSEC_METRICS_PORT=%d", d.agentMetrics),
-		"K8SSEC_TELEMETRY_INTERVAL_MS=1000",
 	}, "--config", "k8ssec:agent",
 		"--set", "receivers::ebpf::kubernetes::auth_type=none",
 		"--set", "receivers::ebpf::cgroup_path="+d.slice,
 		"--set", "receivers::ingress_log::include=["+filepath.Join(logDir, "*ingress-nginx-controller*.log")+"]",
 		"--set", "receivers::ingress_log::start_at=beginning",
-		"--set", "receivers::ingress_log::metrics::interval=1s").
+		"--set", "receivers::ingress_log::metrics::interval=1s",
+		"--set", "receivers::ebpf::metrics_interval=1s").
 		waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", d.agentHealth))
 
 	// Kernel events: a shell in the watched cgroup (events read; none lost).
@@ -176,11 +176,20 @@ func TestDashboardQueriesNameExportedSeries(t *testing.T) {
 	pair, err := tls.X509KeyPair(auditPEM, auditKeyPEM)
 	require.NoError(t, err)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}}}
-	resp, err := client.Post(fmt.Sprintf("https://127.0.0.1:%d/k8s-audit", d.auditPort), "application/json",
-		bytes.NewReader(audit))
+	post := func(body []byte) {
+		resp, err := client.Post(fmt.Sprintf("https://127.0.0.1:%d/k8s-audit", d.auditPort), "application/json", bytes.NewReader(body))
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	post(audit)
+	// A second batch, later, with an earlier event time (the apiserver batches and
+	// retries): counts of batches add up, whatever order their events' times are in.
+	time.Sleep(1500 * time.Millisecond)
+	list, _ = auditEvents(t, time.Now().Add(-time.Minute))
+	audit, err = json.Marshal(list)
 	require.NoError(t, err)
-	_ = resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	post(audit)
 
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", promPort)
 	var names map[string]bool
@@ -213,4 +222,8 @@ func TestDashboardQueriesNameExportedSeries(t *testing.T) {
 	// The alert count carries its labels.
 	assert.Regexp(t, `(?m)^k8ssec_alerts_total\{[^}]*rule="[^"]+"[^}]*severity="[A-Za-z]+"`, body)
 	assert.Regexp(t, `(?m)^k8ssec_ingress_requests_total\{[^}]*k8ssec_http_status_class="5xx"`, body)
+	// The agent's series carry its node; the alert counts no resource label.
+	assert.Regexp(t, `(?m)^k8ssec_ebpf_events_lost_total\{[^}]*event_name="process.exec"[^}]*k8s_node_name="node-1"[^}]*\} 0$`, body)
+	assert.Regexp(t, `(?m)^k8ssec_ebpf_events_read_total\{[^}]*event_name="process.exec"[^}]*k8s_node_name="node-1"[^}]*\} [1-9]`, body)
+	assert.NotRegexp(t, `(?m)^k8ssec_alerts_total\{[^}]*(container_id|process_pid)=`, body)
 }

@@ -106,7 +106,10 @@ func start(t *testing.T, bin, dir string, env []string, args ...string) *collect
 	c := &collector{output: &syncBuffer{}, exited: make(chan struct{})}
 	c.cmd = exec.Command(bin, args...)
 	c.cmd.Dir = dir
-	c.cmd.Env = append(os.Environ(), env...)
+	// The gateway configs' Prometheus endpoint listens on 0.0.0.0:9464, and the tests
+	// run several replicas on this one machine: each its own port, unless env says.
+	prom := fmt.Sprintf("K8SSEC_PROMETHEUS_ENDPOINT=127.0.0.1:%d", testenv.FreePort(t))
+	c.cmd.Env = append(append(os.Environ(), prom), env...) // the last of a key wins
 	c.cmd.Stdout = c.output
 	c.cmd.Stderr = c.output
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -108,8 +108,10 @@ func start(t *testing.T, bin, dir string, env []string, args ...string) *collect
 	c.cmd.Dir = dir
 	// The gateway configs' Prometheus endpoint listens on 0.0.0.0:9464, and the tests
 	// run several replicas on this one machine: each its own port, unless env says.
+	// The gateway's k8s_audit watches pods through its service account: there is
+	// none here, so off unless env gives it an apiserver.
 	prom := fmt.Sprintf("K8SSEC_PROMETHEUS_ENDPOINT=127.0.0.1:%d", testenv.FreePort(t))
-	c.cmd.Env = append(append(os.Environ(), prom), env...) // the last of a key wins
+	c.cmd.Env = append(append(os.Environ(), prom, "K8SSEC_POD_LABELS=false"), env...) // the last of a key wins
 	c.cmd.Stdout = c.output
 	c.cmd.Stderr = c.output
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -1,11 +1,11 @@
 package ebpfreceiver
 
 import (
-	"time"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 

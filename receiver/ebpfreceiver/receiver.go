@@ -33,9 +33,9 @@ const (
 )
 
 type ebpfReceiver struct {
-	set    receiver.Settings
-	cfg    *Config
-	next   consumer.Logs
+	set  receiver.Settings
+	cfg  *Config
+	next consumer.Logs
 	// nextMetrics gets the kernel event counts (metrics.go); nil without a metrics pipeline.
 	nextMetrics consumer.Metrics
 	startOnce   sync.Once
@@ -43,8 +43,8 @@ type ebpfReceiver struct {
 	forget      func() // drops it from the factory's shared set
 	started     pcommon.Timestamp
 	readTotal   [probe.NumKinds]atomic.Int64
-	tel    *metadata.TelemetryBuilder
-	obsrep *receiverhelper.ObsReport
+	tel         *metadata.TelemetryBuilder
+	obsrep      *receiverhelper.ObsReport
 
 	probe  *probe.Probe
 	reader *probe.Reader

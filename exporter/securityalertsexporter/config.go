@@ -21,9 +21,13 @@ const (
 	FormatFalco        = "falco"
 	FormatWebhook      = "webhook"
 	FormatSlack        = "slack"
+	// FormatStdout writes each alert as one line of Falco JSON on the
+	// collector's standard output (as Falco's own stdout output does), for
+	// `kubectl logs`: no endpoint, nothing to set up.
+	FormatStdout = "stdout"
 )
 
-var formats = []string{FormatAlertmanager, FormatFalco, FormatWebhook, FormatSlack}
+var formats = []string{FormatAlertmanager, FormatFalco, FormatWebhook, FormatSlack, FormatStdout}
 
 // Config is the security_alerts exporter's configuration: one instance, one
 // destination. Every confighttp client setting applies (tls, headers, auth,
@@ -33,7 +37,8 @@ type Config struct {
 	QueueConfig             configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 	RetryConfig             configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
 
-	// Format is the wire format: alertmanager, falco, webhook or slack.
+	// Format is the wire format: alertmanager, falco, webhook or slack; or
+	// stdout, Falco JSON lines on standard output (no endpoint).
 	Format string `mapstructure:"format"`
 	// Alertmanager applies to format alertmanager.
 	Alertmanager AlertmanagerConfig `mapstructure:"alertmanager"`
@@ -124,7 +129,11 @@ func (cfg *Config) Validate() error {
 	if !slices.Contains(formats, cfg.Format) {
 		errs = append(errs, fmt.Errorf("format %q: must be one of %v", cfg.Format, formats))
 	}
-	if cfg.Endpoint == "" {
+	if cfg.Format == FormatStdout {
+		if cfg.Endpoint != "" {
+			errs = append(errs, fmt.Errorf("endpoint %q: format %s writes to standard output and takes no endpoint", cfg.Endpoint, FormatStdout))
+		}
+	} else if cfg.Endpoint == "" {
 		errs = append(errs, errors.New("endpoint must be set to the destination's URL"))
 	} else if u, err := url.Parse(cfg.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("endpoint %q must be an http:// or https:// URL with a host", cfg.Endpoint))

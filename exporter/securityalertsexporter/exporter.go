@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -32,6 +34,21 @@ type alertsExporter struct {
 	hostname  string
 	now       func() time.Time
 	grouper   *grouper // nil unless a chat format groups
+	stdout    *lineWriter
+}
+
+// lineWriter writes whole lines, one Write each, so that concurrent
+// consumers never interleave two alerts.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) writeLine(b []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, err := l.w.Write(append(b, '\n'))
+	return err
 }
 
 func newAlertsExporter(set exporter.Settings, cfg *Config) (*alertsExporter, error) {
@@ -55,6 +72,9 @@ func newAlertsExporter(set exporter.Settings, cfg *Config) (*alertsExporter, err
 			return nil, fmt.Errorf("webhook.template: %w", err)
 		}
 	}
+	if cfg.Format == FormatStdout {
+		e.stdout = &lineWriter{w: os.Stdout}
+	}
 	if cfg.Grouping.Enabled {
 		e.grouper = newGrouper(cfg.Grouping)
 		e.grouper.direct = e.pushLogs
@@ -66,6 +86,9 @@ func newAlertsExporter(set exporter.Settings, cfg *Config) (*alertsExporter, err
 }
 
 func (e *alertsExporter) start(ctx context.Context, host component.Host) error {
+	if e.stdout != nil {
+		return nil // no HTTP
+	}
 	client, err := e.cfg.ClientConfig.ToClient(ctx, host.GetExtensions(), e.settings)
 	if err != nil {
 		return err
@@ -104,6 +127,9 @@ func (e *alertsExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if len(alerts) == 0 {
 		return nil
 	}
+	if e.stdout != nil {
+		return e.writeStdout(ctx, alerts)
+	}
 	if e.cfg.Format == FormatAlertmanager {
 		// One request for the batch: Alertmanager takes a list.
 		body, err := renderAlertmanager(alerts, &e.cfg.Alertmanager, e.now())
@@ -139,6 +165,25 @@ func (e *alertsExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	}
 	if len(errs) > 0 {
 		return consumererror.NewPermanent(errors.Join(errs...))
+	}
+	return nil
+}
+
+// writeStdout writes each alert as a line of Falco JSON. A failed write (a
+// closed stdout) is retried from the first alert not written.
+func (e *alertsExporter) writeStdout(ctx context.Context, alerts []Alert) error {
+	for i := range alerts {
+		line, err := renderFalco(&alerts[i], e.hostname)
+		if err != nil {
+			e.logger.Error("alert not rendered; dropped", zap.String("rule", alerts[i].Rule), zap.Error(err))
+			e.countFailed(ctx, "render", 1)
+			continue
+		}
+		if err := e.stdout.writeLine(line); err != nil {
+			e.countFailed(ctx, "other", len(alerts)-i)
+			return consumererror.NewLogs(fmt.Errorf("writing alerts to standard output: %w", err), unsent(alerts[i:]))
+		}
+		e.telemetry.ExporterSecurityAlertsSent.Add(ctx, 1)
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ func TestConfigErrors(t *testing.T) {
 	cfg.Alertmanager.ResolveTimeout = 0
 	err := cfg.Validate()
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `format "pagerduty": must be one of [alertmanager falco webhook slack]`)
+	assert.Contains(t, err.Error(), `format "pagerduty": must be one of [alertmanager falco webhook slack stdout]`)
 	assert.Contains(t, err.Error(), "endpoint must be set")
 
 	cfg = testConfig(FormatAlertmanager, "localhost:9093")

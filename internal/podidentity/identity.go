@@ -17,8 +17,19 @@ const (
 	AttrNodeName           = "k8s.node.name"
 	AttrContainerName      = "k8s.container.name"
 	AttrProcessHost        = "k8ssec.process.host"
-	AttrPodPending         = "k8ssec.k8s.pod.pending" // a pod's container whose pod is not known (yet)
+	AttrPodPending         = "k8ssec.k8s.pod.pending"        // a pod's container whose pod is not known (yet)
+	AttrPodPendingReason   = "k8ssec.k8s.pod.pending_reason" // why: one of the Pending* values
 	attrPodLabelPrefix     = "k8s.pod.label."
+)
+
+// Why a pod's container carries no pod (Identity.PendingReason).
+const (
+	// PendingWatchNotSynced: the pod watch has not synced (the apiserver
+	// unreachable, or refusing the watch); it keeps retrying.
+	PendingWatchNotSynced = "pod_watch_not_synced"
+	// PendingPodNotSeen: the watch is synced but has not seen the pod: a pod
+	// this new, or one already deleted.
+	PendingPodNotSeen = "pod_not_seen"
 )
 
 // Identity is what is known about the tasks in one cgroup. The zero value
@@ -39,6 +50,9 @@ type Identity struct {
 	// know the pod: not synced yet (the apiserver unreachable), or the pod too
 	// new. Its metadata follows on later events.
 	PodPending bool
+	// PendingReason says why, when PodPending: PendingWatchNotSynced or
+	// PendingPodNotSeen.
+	PendingReason string
 }
 
 // Attributes writes the identity into dst: nothing for an unresolved
@@ -63,6 +77,7 @@ func (id *Identity) Attributes(dst pcommon.Map) {
 	if p == nil {
 		if id.PodPending {
 			dst.PutBool(AttrPodPending, true)
+			dst.PutStr(AttrPodPendingReason, id.PendingReason)
 		}
 		return
 	}

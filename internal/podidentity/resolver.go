@@ -91,11 +91,14 @@ type Resolver struct {
 	lastWalk time.Time
 	walks    atomic.Int64
 
-	index    *podIndex // nil without a client
-	synced   func() bool
-	informer sync.WaitGroup
-	stopCh   chan struct{}
-	stopOnce sync.Once
+	index  *podIndex // nil without a client
+	synced func() bool
+	// podsSynced is set once the pod watch has synced: Lookup reads it per
+	// event, where the informer's HasSynced would take its locks.
+	podsSynced atomic.Bool
+	informer   sync.WaitGroup
+	stopCh     chan struct{}
+	stopOnce   sync.Once
 }
 
 type cgEntry struct {
@@ -184,13 +187,14 @@ func (r *Resolver) startInformer(ctx context.Context) error {
 		if r.opts.NodeName != "" {
 			scope = "pods of node " + r.opts.NodeName
 		}
-		if late := r.opts.OnLateSync; late != nil {
-			r.informer.Go(func() {
-				if cache.WaitForCacheSync(r.stopCh, inf.HasSynced) {
+		r.informer.Go(func() {
+			if cache.WaitForCacheSync(r.stopCh, inf.HasSynced) {
+				r.podsSynced.Store(true)
+				if late := r.opts.OnLateSync; late != nil {
 					late()
 				}
-			})
-		}
+			}
+		})
 		msg := fmt.Sprintf("podidentity: the informer on %s did not sync within %v", scope, r.opts.SyncTimeout)
 		if ctx.Err() != nil {
 			msg = fmt.Sprintf("podidentity: start cancelled before the informer on %s synced", scope)
@@ -200,6 +204,7 @@ func (r *Resolver) startInformer(ctx context.Context) error {
 		}
 		return fmt.Errorf("%w: %s (needs list and watch on pods)", ErrNotSynced, msg)
 	}
+	r.podsSynced.Store(true)
 	return nil
 }
 
@@ -303,7 +308,12 @@ func (r *Resolver) identify(info PathInfo, path string) Identity {
 		}
 	} else {
 		// A pod's cgroup (its UID in the path) whose pod is not known yet.
-		id.PodPending = id.PodUID != ""
+		if id.PodPending = id.PodUID != ""; id.PodPending {
+			id.PendingReason = PendingPodNotSeen
+			if !r.podsSynced.Load() {
+				id.PendingReason = PendingWatchNotSynced
+			}
+		}
 	}
 	return id
 }

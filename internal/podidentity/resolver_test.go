@@ -277,7 +277,7 @@ func TestRealCgroupWithAPIServer(t *testing.T) {
 	require.NoError(t, cs.CoreV1().Pods("payments").Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}))
 	require.Eventually(t, func() bool { got = r.Lookup(cg.id); return got.Pod == nil }, 10*time.Second, 20*time.Millisecond)
 	assert.Equal(t, Identity{Resolved: true, ContainerID: cid, Runtime: RuntimeContainerd, PodUID: string(pod.UID), CgroupPath: cg.rel,
-		PodPending: true}, got)
+		PodPending: true, PendingReason: PendingPodNotSeen}, got)
 	assert.Nil(t, r.index.byContainerID(strings.Repeat("b", 64)))
 	pods, containers := r.index.len()
 	assert.Equal(t, 0, pods)
@@ -325,10 +325,11 @@ func TestStartsWithoutTheAPIServer(t *testing.T) {
 	assert.False(t, r.Synced())
 	early := r.Lookup(cg.id)
 	assert.Equal(t, Identity{Resolved: true, ContainerID: cid, Runtime: RuntimeContainerd, PodUID: string(pod.UID),
-		CgroupPath: cg.rel, PodPending: true}, early)
+		CgroupPath: cg.rel, PodPending: true, PendingReason: PendingWatchNotSynced}, early)
 	m := pcommon.NewMap()
 	early.Attributes(m)
 	assert.Equal(t, true, m.AsRaw()[AttrPodPending])
+	assert.Equal(t, "pod_watch_not_synced", m.AsRaw()[AttrPodPendingReason])
 
 	// The apiserver becomes reachable at that address.
 	proxyTo(t, addr, strings.TrimPrefix(c.URL, "https://"))

@@ -79,10 +79,11 @@ var attributeTypes = map[string]attrType{
 	// The pod's labels and annotations as maps, gathered from the
 	// k8s.pod.label.<key> attributes (semconv): k8s.pod.label["app.kubernetes.io/name"].
 	// k8s.pod.label.team reads the one attribute (vocabulary.go's openFamilies).
-	"k8s.pod.label":          typeMap,
-	"k8s.pod.annotation":     typeMap,
-	"k8ssec.process.host":    typeBool,
-	"k8ssec.k8s.pod.pending": typeBool,
+	"k8s.pod.label":                 typeMap,
+	"k8s.pod.annotation":            typeMap,
+	"k8ssec.process.host":           typeBool,
+	"k8ssec.k8s.pod.pending":        typeBool,
+	"k8ssec.k8s.pod.pending_reason": typeString,
 
 	// Network and HTTP.
 	"client.address":            typeString,

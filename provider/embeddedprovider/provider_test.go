@@ -77,3 +77,23 @@ func TestResolverExpandsEnvInEmbeddedConfig(t *testing.T) {
 	assert.Equal(t, "./_data/k8ssec-events.jsonl", conf.Get("exporters::file::path"))
 	require.NoError(t, r.Shutdown(context.Background()))
 }
+
+// K8SSEC_BACKEND_ENDPOINT alone turns a gateway tier's OTLP backend on.
+func TestRetrieveGatewayBackendOptIn(t *testing.T) {
+	p := newTestProvider(t)
+	t.Setenv("K8SSEC_BACKEND_ENDPOINT", "")
+	ret, err := p.Retrieve(context.Background(), "k8ssec:gateway", nil)
+	require.NoError(t, err)
+	conf, err := ret.AsConf()
+	require.NoError(t, err)
+	assert.False(t, conf.IsSet("exporters::otlp_grpc/backend"))
+	assert.Equal(t, []any{"security_alerts/stdout", "debug"}, conf.Get("service::pipelines::logs::exporters"))
+
+	t.Setenv("K8SSEC_BACKEND_ENDPOINT", "otel.example.com:4317")
+	ret, err = p.Retrieve(context.Background(), "k8ssec:gateway", nil)
+	require.NoError(t, err)
+	conf, err = ret.AsConf()
+	require.NoError(t, err)
+	assert.Equal(t, "${env:K8SSEC_BACKEND_ENDPOINT}", conf.Get("exporters::otlp_grpc/backend::endpoint"))
+	assert.Equal(t, []any{"otlp_grpc/backend", "security_alerts/stdout", "debug"}, conf.Get("service::pipelines::logs::exporters"))
+}

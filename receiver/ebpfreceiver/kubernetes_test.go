@@ -2,18 +2,25 @@ package ebpfreceiver
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8stest"
 )
 
 // TestStartsWithTheAPIServerUnreachable: the agent monitors from the start even
@@ -94,4 +101,105 @@ func makeContainerCgroup(t *testing.T, podUID, containerID string) *testCgroup {
 		}
 	})
 	return &testCgroup{path: dir, fd: fd}
+}
+
+// TestAPIServerUnreachableThenBack: the agent starts with its apiserver (a real
+// one, internal/k8stest) unreachable. Its kernel events and its enforcement work
+// from the start; a pod's container is named from its cgroup, and its events say
+// the pod is not resolved and why (k8ssec.k8s.pod.pending_reason). Once the
+// apiserver answers at that address, the watch (retrying all along) syncs and new
+// events carry the pod.
+func TestAPIServerUnreachableThenBack(t *testing.T) {
+	requireRoot(t)
+	c := k8stest.Start(t, k8stest.Options{})
+	cs := kubernetes.NewForConfigOrDie(c.Config)
+	ctx := context.Background()
+	pod, err := cs.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-0", Labels: map[string]string{"app": "web"}},
+		Spec:       corev1.PodSpec{NodeName: "node-a", Containers: []corev1.Container{{Name: "web", Image: "web:1"}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	cid := strings.Repeat("d", 64)
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "web", Image: "web:1", ContainerID: "containerd://" + cid}}
+	_, err = cs.CoreV1().Pods("default").UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	cg := makeContainerCgroup(t, string(pod.UID), cid)
+
+	// The agent's kubeconfig names an address where nothing listens yet.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	kubeconfig := c.WriteKubeconfig(c.Config)
+	data, err := os.ReadFile(kubeconfig)
+	require.NoError(t, err)
+	require.Contains(t, string(data), c.URL)
+	require.NoError(t, os.WriteFile(kubeconfig, []byte(strings.ReplaceAll(string(data), c.URL, "https://"+addr)), 0o600))
+	t.Setenv("KUBECONFIG", kubeconfig)
+	killme := filepath.Join(t.TempDir(), "k8ssec-apidown")
+	copyFile(t, "/bin/true", killme)
+
+	sink := new(consumertest.LogsSink)
+	rcv := startReceiver(t, newTelemetry(t), sink, func(c *Config) {
+		c.Events = []string{eventProcessExec}
+		c.Kubernetes.AuthType = authKubeConfig
+		c.Kubernetes.NodeName = "node-a"
+		c.Enforcement.KillComms = []string{"k8ssec-apidown"}
+	})
+	defer func() { require.NoError(t, rcv.Shutdown(ctx)) }()
+
+	// Unreachable: events flow, marked; enforcement kills.
+	cmd := cg.command("/bin/true", "k8ssec-before")
+	require.NoError(t, cmd.Run())
+	got := attrMap(waitFor(t, sink, "process.exec", cmd.Process.Pid))
+	assert.Equal(t, cid, got["container.id"])
+	assert.Equal(t, string(pod.UID), got["k8s.pod.uid"])
+	assert.Equal(t, true, got["k8ssec.k8s.pod.pending"])
+	assert.Equal(t, "pod_watch_not_synced", got["k8ssec.k8s.pod.pending_reason"])
+	assert.NotContains(t, got, "k8s.pod.name")
+	killed := cg.command(killme)
+	err = killed.Run()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "enforcement with the apiserver unreachable")
+	assert.Equal(t, syscall.SIGKILL, ee.Sys().(syscall.WaitStatus).Signal())
+
+	// The apiserver answers at that address: new events carry the pod.
+	proxyTo(t, addr, strings.TrimPrefix(c.URL, "https://"))
+	var last map[string]any
+	require.Eventually(t, func() bool {
+		cmd := cg.command("/bin/true", "k8ssec-after")
+		if cmd.Run() != nil {
+			return false
+		}
+		last = attrMap(waitFor(t, sink, "process.exec", cmd.Process.Pid))
+		return last["k8s.pod.name"] == "web-0"
+	}, 60*time.Second, 500*time.Millisecond, "no event carried the pod once the apiserver answered: %v", last)
+	assert.Equal(t, "default", last["k8s.namespace.name"])
+	assert.Equal(t, "web", last["k8s.pod.label.app"])
+	assert.NotContains(t, last, "k8ssec.k8s.pod.pending")
+	assert.NotContains(t, last, "k8ssec.k8s.pod.pending_reason")
+}
+
+// proxyTo forwards TCP connections from listen to target until the test ends:
+// the apiserver becomes reachable at an address the agent was already given.
+func proxyTo(t *testing.T, listen, target string) {
+	t.Helper()
+	l, err := net.Listen("tcp", listen)
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(out, in); out.Close() }()
+			go func() { _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
 }

@@ -194,6 +194,22 @@ func (r *ebpfReceiver) start(ctx context.Context) error {
 			zap.Strings("deny_exec_paths", r.cfg.Enforcement.DenyExecPaths),
 			zap.Bool("kill_on_escalation", r.cfg.Enforcement.KillOnEscalation),
 			zap.String("cgroup_path", r.cfg.CgroupPath))
+		if _, err := os.Readlink("/proc/1/ns/mnt"); err != nil && (len(r.cfg.Enforcement.KillPaths) > 0 || len(r.cfg.Enforcement.DenyExecPaths) > 0) {
+			r.set.Logger.Warn("ebpf receiver: pid 1's mount namespace cannot be read: enforcement paths are looked up in the agent's own root, "+
+				"not the host's (the DaemonSet needs hostPID and CAP_SYS_PTRACE)", zap.Error(err))
+		}
+		if missing := p.PolicyPathsNotOnHost; len(missing) > 0 {
+			matches := "a file created there later on the host; set container_paths to match containers' files there"
+			if r.cfg.Enforcement.ContainerPaths {
+				matches = "a file created there later on the host, and any container's file at that path"
+			}
+			hostRoot := probe.HostRoot() // where the paths were looked up
+			if hostRoot == "" {
+				hostRoot = "/"
+			}
+			r.set.Logger.Warn("ebpf receiver: enforcement paths with no file on the host now: they match by path only",
+				zap.Strings("paths", missing), zap.String("matches", matches), zap.String("host_root", hostRoot))
+		}
 	}
 
 	if r.cfg.ShellCommands && p.Unavailable["uprobe"] == nil {

@@ -46,6 +46,7 @@ type deployment struct {
 	backendCA                                string
 	otlpPort, auditPort, gwHealth, gwMetrics int
 	agentHealth, agentMetrics                int
+	agentKubeconfig                          string // "": the agent runs without the Kubernetes API (auth_type none)
 }
 
 func newDeployment(t *testing.T) *deployment {
@@ -120,10 +121,23 @@ func (d *deployment) startGateway(t *testing.T) *collector {
 	return c
 }
 
+// startAgent runs the agent as its DaemonSet's container would: root with only
+// the capabilities agent-daemonset.yaml adds, and no_new_privs.
 func (d *deployment) startAgent(t *testing.T) *collector {
 	t.Helper()
+	setpriv, caps := agentContainer(t)
+	auth, env := "none", []string{}
+	if d.agentKubeconfig != "" {
+		auth, env = "kubeConfig", []string{"KUBECONFIG=" + d.agentKubeconfig}
+	}
 	// The slim build, as the DaemonSet runs it.
-	c := start(t, agentBinary(t), d.agentDir, []string{
+	args := append(setpriv[1:], agentBinary(t), "--config", "k8ssec:agent",
+		"--set", "receivers::ebpf::kubernetes::auth_type="+auth,
+		// This machine's other processes (other tests, builds) would flood the pipeline.
+		"--set", "receivers::ebpf::cgroup_path="+d.slice,
+		// Dialled by address here; the certificate names the Service.
+		"--set", "exporters::otlp_grpc/gateway::tls::server_name_override="+gatewayServerName)
+	c := start(t, setpriv[0], d.agentDir, append([]string{
 		"K8S_NODE_NAME=node-1",
 		fmt.Sprintf("K8SSEC_GATEWAY_ENDPOINT=127.0.0.1:%d", d.otlpPort),
 		"K8SSEC_CA_FILE=" + d.cert("gateway-ca.crt"),
@@ -132,13 +146,10 @@ func (d *deployment) startAgent(t *testing.T) *collector {
 		"K8SSEC_STORAGE_DIR=" + filepath.Join(d.agentDir, "storage"),
 		fmt.Sprintf("K8SSEC_HEALTH_ENDPOINT=127.0.0.1:%d", d.agentHealth),
 		fmt.Sprintf("K8SSEC_METRICS_PORT=%d", d.agentMetrics),
-	}, "--config", "k8ssec:agent",
-		"--set", "receivers::ebpf::kubernetes::auth_type=none",
-		// This machine's other processes (other tests, builds) would flood the pipeline.
-		"--set", "receivers::ebpf::cgroup_path="+d.slice,
-		// Dialled by address here; the certificate names the Service.
-		"--set", "exporters::otlp_grpc/gateway::tls::server_name_override="+gatewayServerName)
+	}, env...), args...)
 	c.waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", d.agentHealth))
+	require.Equal(t, fmt.Sprintf("%#x", caps), fmt.Sprintf("%#x", capEff(t, c.cmd.Process.Pid)),
+		"the agent's effective capabilities are the DaemonSet's")
 	return c
 }
 
@@ -223,6 +234,7 @@ func TestDeploymentAgentGatewayBackend(t *testing.T) {
 	d := newDeployment(t)
 	gw := d.startGateway(t)
 	agent := d.startAgent(t)
+	assert.Contains(t, gw.output.String(), "Sending to the OTLP backend as well: K8SSEC_BACKEND_ENDPOINT is set")
 
 	t.Run("mutual TLS on both listeners", func(t *testing.T) {
 		assert.NoError(t, d.otlpAccepts(t, "agent"), "the agent's certificate on OTLP")
@@ -266,6 +278,7 @@ func TestDeploymentAgentGatewayBackend(t *testing.T) {
 		n, err := d.alertsFor("Shell spawned in a container", pid)
 		require.NoError(t, err)
 		assert.Equal(t, 1, n, "the runtime pack runs on the agent only")
+		assert.Equal(t, 1, stdoutAlerts(gw, "Shell spawned in a container", pid), "the agent's alert in the gateway's log too, once")
 	})
 
 	t.Run("a gateway outage and an agent restart lose nothing", func(t *testing.T) {
@@ -312,4 +325,118 @@ func queuedBytes(t *testing.T, port int) float64 {
 		}
 	}
 	return total
+}
+
+// TestGatewayAlertsInItsLogOutOfTheBox: the gateway as shipped, with no backend set,
+// starts and writes each alert as a line of Falco JSON on its standard output (what
+// `kubectl logs` shows), and sends nothing anywhere else.
+func TestGatewayAlertsInItsLogOutOfTheBox(t *testing.T) {
+	d := newDeployment(t)
+	d.backend = "" // K8SSEC_BACKEND_ENDPOINT unset, as in gateway-deployment.yaml
+	gw := d.startGateway(t)
+
+	list, ids := auditEvents(t, time.Now())
+	body, err := json.Marshal(list)
+	require.NoError(t, err)
+	code, err := d.postAudit(t, "audit-client", body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+
+	var privileged falcoLine
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		for _, a := range falcoLines(gw) {
+			if a.Rule == "Privileged pod created" {
+				privileged = a
+			}
+		}
+		assert.NotEmpty(ct, privileged.Rule, "no alert line in the gateway's output yet")
+	}, 30*time.Second, 200*time.Millisecond)
+	assert.Equal(t, "k8s_audit", privileged.Source)
+	assert.NotEmpty(t, privileged.Priority)
+	assert.Contains(t, privileged.Output, "debugger")
+	assert.Equal(t, ids[2], privileged.OutputFields["ka.auditid"])
+	assert.NotContains(t, gw.output.String(), "otlp_grpc/backend", "no backend exporter runs")
+	assert.NotContains(t, gw.output.String(), "Sending to the OTLP backend")
+	_, err = os.Stat(d.backendOut)
+	assert.ErrorIs(t, err, os.ErrNotExist, "nothing reached the backend")
+}
+
+// TestAgentWithoutTheAPIServer: the agent, with the DaemonSet's capabilities,
+// whose apiserver does not answer (a node without kube-proxy or with the API down)
+// starts, is healthy (readiness and liveness: the pipeline runs; pod identity is
+// not part of it), stays up while its pod watch retries, and its alerts arrive
+// with the container and a pod marked unresolved, and why.
+func TestAgentWithoutTheAPIServer(t *testing.T) {
+	testenv.RequireRoot(t, "the agent's ebpf receiver")
+	d := newDeployment(t)
+	d.startGateway(t)
+	// A kubeconfig whose server has nothing listening.
+	d.agentKubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(d.agentKubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:%d", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`, testenv.FreePort(t))), 0o600))
+	started := time.Now()
+	agent := d.startAgent(t) // returns once its health endpoint answers 200
+
+	pid, cid := shellInContainer(t, d.slice, "echo k8ssec-no-api; sleep 1")
+	var res map[string]any
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		alerts, err := readAlerts(d.backendOut)
+		if !assert.NoError(ct, err) {
+			return
+		}
+		for _, a := range alerts["Shell spawned in a container"] {
+			if p, ok := a.Resource.Get("process.pid"); ok && p.Int() == pid {
+				res = a.Resource.AsRaw()
+			}
+		}
+		assert.NotNil(ct, res, "no alert for the shell yet; its exec records: %s", execRecordsOf(d.backendOut, pid))
+	}, 30*time.Second, 200*time.Millisecond)
+	assert.Equal(t, cid, res["container.id"])
+	assert.Equal(t, true, res["k8ssec.k8s.pod.pending"])
+	assert.Equal(t, "pod_watch_not_synced", res["k8ssec.k8s.pod.pending_reason"])
+	assert.NotContains(t, res, "k8s.pod.name")
+
+	// Well past the 5 s the receiver waits for the pod watch: still running and
+	// healthy, retrying.
+	time.Sleep(time.Until(started.Add(15 * time.Second)))
+	require.True(t, agent.running(), "the agent exited:\n%s", agent.output.String())
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", d.agentHealth))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, agent.output.String(), "Starting without pod metadata")
+}
+
+// falcoLine is an alert as the security_alerts exporter's stdout format writes it.
+type falcoLine struct {
+	Rule, Priority, Output, Source string
+	OutputFields                   map[string]any `json:"output_fields"`
+}
+
+// falcoLines are the alert lines of a collector's output (its own log lines are not JSON).
+func falcoLines(c *collector) []falcoLine {
+	var out []falcoLine
+	for line := range strings.Lines(c.output.String()) {
+		var a falcoLine
+		if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &a) == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// stdoutAlerts counts the alert lines of rule for pid in c's output.
+func stdoutAlerts(c *collector, rule string, pid int64) int {
+	n := 0
+	for _, a := range falcoLines(c) {
+		if a.Rule == rule && a.OutputFields["proc.pid"] == float64(pid) {
+			n++
+		}
+	}
+	return n
 }

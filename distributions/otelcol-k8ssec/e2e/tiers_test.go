@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,8 +36,9 @@ import (
 // backend that writes what it receives. The certificates are make-certs.sh's.
 type tiers struct {
 	*deployment
-	rules        []string // the rules replicas' OTLP addresses, in start order
-	rulesMetrics []int    // their self-metrics ports
+	rules        []string     // the rules replicas' OTLP addresses, in start order
+	rulesMetrics []int        // their self-metrics ports
+	rulesProcs   []*collector // and processes
 	fronts       []*front
 }
 
@@ -76,7 +78,22 @@ func (ts *tiers) startRules(t *testing.T) string {
 	c.waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", health))
 	ts.rules = append(ts.rules, addr)
 	ts.rulesMetrics = append(ts.rulesMetrics, metrics)
+	ts.rulesProcs = append(ts.rulesProcs, c)
 	return addr
+}
+
+// stopRules stops the rules replica at addr, as a scale-in does, and returns
+// the records it had accepted: rulesAccepted counts the others only from now.
+func (ts *tiers) stopRules(t *testing.T, addr string) float64 {
+	t.Helper()
+	i := slices.Index(ts.rules, addr)
+	require.GreaterOrEqual(t, i, 0, "no rules replica at %s", addr)
+	accepted := metricSum(ts.rulesMetrics[i], "otelcol_receiver_accepted_log_records", `receiver="otlp"`)
+	stop(t, ts.rulesProcs[i])
+	ts.rules = slices.Delete(ts.rules, i, i+1)
+	ts.rulesMetrics = slices.Delete(ts.rulesMetrics, i, i+1)
+	ts.rulesProcs = slices.Delete(ts.rulesProcs, i, i+1)
+	return accepted
 }
 
 // frontConfig is the embedded gateway config with the rules tier given by
@@ -85,10 +102,11 @@ func (ts *tiers) startRules(t *testing.T) string {
 // nothing routed.
 func (ts *tiers) frontConfig(t *testing.T, dir string, rules []string) string {
 	t.Helper()
-	data, err := config.Get("gateway")
+	// As the embedded provider gives it with K8SSEC_BACKEND_ENDPOINT set.
+	conf, merged, err := config.Conf("gateway", func(string) string { return ts.backend })
 	require.NoError(t, err)
-	var cfg map[string]any
-	require.NoError(t, yaml.Unmarshal(data, &cfg))
+	require.True(t, merged)
+	cfg := conf.ToStringMap()
 	lb := cfg["exporters"].(map[string]any)["loadbalancing/rules"].(map[string]any)
 	lb["resolver"] = map[string]any{"static": map[string]any{"hostnames": rules}}
 	for _, p := range cfg["service"].(map[string]any)["pipelines"].(map[string]any) {
@@ -244,11 +262,21 @@ func uniqueID(prefix string, i int) string {
 // metricSum adds up the samples of metric (any suffix, such as _total) whose
 // labels contain label, from the self-metrics on localhost:port; 0 when unreadable.
 func metricSum(port int, metric, label string) float64 {
+	v, _ := scrapeMetric(port, metric, label)
+	return v
+}
+
+// scrapeMetric is metricSum that says when the endpoint did not answer. A
+// counter that never moved is absent, and sums to 0.
+func scrapeMetric(port int, metric, label string) (float64, error) {
 	resp, err := http.Get(fmt.Sprintf("http://localhost:%d/metrics", port))
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("localhost:%d/metrics: %s", port, resp.Status)
+	}
 	var total float64
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -261,5 +289,5 @@ func metricSum(port int, metric, label string) float64 {
 			total += v
 		}
 	}
-	return total
+	return total, sc.Err()
 }

@@ -1,7 +1,9 @@
 package manifests
 
 import (
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,7 +15,9 @@ import (
 
 // agentCapabilities is the documented set (agent-daemonset.yaml says what each is
 // for); a capability added to the manifest without a reason here fails the test.
-var agentCapabilities = []corev1.Capability{"BPF", "PERFMON", "SYS_RESOURCE", "SYS_PTRACE", "DAC_READ_SEARCH", "KILL"}
+// Not SYS_RESOURCE: only kernels before 5.11 need it, and a node whose bounding
+// set lacks it refuses the pod (docs/install.md, "Kernels before 5.11").
+var agentCapabilities = []corev1.Capability{"BPF", "PERFMON", "SYS_PTRACE", "DAC_READ_SEARCH", "KILL"}
 
 // agentHostPaths are the host paths the agent mounts, and whether read-only.
 var agentHostPaths = map[string]bool{
@@ -178,3 +182,25 @@ func seccomp(s corev1.PodSpec, c corev1.Container) corev1.SeccompProfileType {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// What the agent writes on the host survives `kubectl delete -k`: install.md's
+// uninstall section must name every writable hostPath, with the command.
+func TestUninstallNamesWhatStaysOnTheNodes(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/install.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(doc), "\n### Uninstall\n")
+	require.True(t, ok, "docs/install.md has no Uninstall section")
+	section, _, _ = strings.Cut(section, "\n## ")
+	agent, _ := workloads(t)
+	writable := 0
+	for _, v := range agent.spec.Volumes {
+		if v.HostPath == nil || agentHostPaths[v.HostPath.Path] {
+			continue // read-only: nothing of ours is left there
+		}
+		writable++
+		assert.Contains(t, section, v.HostPath.Path, "the uninstall section does not name %s", v.HostPath.Path)
+		parent := v.HostPath.Path[:strings.LastIndex(v.HostPath.Path, "/")]
+		assert.Contains(t, section, "rm -rf "+parent, "the command that removes %s", v.HostPath.Path)
+	}
+	assert.Positive(t, writable)
+}

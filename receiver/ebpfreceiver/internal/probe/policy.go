@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -44,24 +45,28 @@ type policyTarget struct {
 // are followed (a policy naming /bin/nc means the file the kernel runs), and
 // the file's identity is taken. A path with no file on the host is kept as a
 // path only: a file created there later, or a container's file at that path
-// (ContainerPaths), still matches.
+// (ContainerPaths), still matches. root is where the host's file system is seen
+// ("" for the agent's own root, HostRoot otherwise).
 func resolvePolicyPath(root, path string, self processFileId) (policyTarget, error) {
 	var t policyTarget
 	canonical := filepath.Clean(path)
-	if real, err := filepath.EvalSymlinks(root + canonical); err == nil {
-		if rel, ok := cutRoot(root, real); ok {
-			canonical = rel
+	var st unix.Stat_t
+	found := false
+	if root == "" {
+		if real, err := filepath.EvalSymlinks(canonical); err == nil && unix.Stat(real, &st) == nil {
+			canonical, found = real, true
 		}
-		var st unix.Stat_t
-		if err := unix.Stat(real, &st); err == nil {
-			if st.Mode&unix.S_IFMT != unix.S_IFREG {
-				return t, fmt.Errorf("%q is not a regular file", path)
-			}
-			t.id = fileIDOfStat(&st)
-			t.exists = true
-			if t.id == self {
-				return t, fmt.Errorf("%q is this agent's own executable: enforcement never stops the agent", path)
-			}
+	} else if real, ok := statInRoot(root, canonical, &st); ok {
+		canonical, found = real, true
+	}
+	if found {
+		if st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return t, fmt.Errorf("%q is not a regular file", path)
+		}
+		t.id = fileIDOfStat(&st)
+		t.exists = true
+		if t.id == self {
+			return t, fmt.Errorf("%q is this agent's own executable: enforcement never stops the agent", path)
 		}
 	}
 	if len(canonical) >= ExecFilenameMax {
@@ -71,9 +76,44 @@ func resolvePolicyPath(root, path string, self processFileId) (policyTarget, err
 	return t, nil
 }
 
-// cutRoot returns path below root ("" root: path itself).
+// statInRoot resolves path as a process whose root is root would (its
+// absolute symlinks too: openat2's RESOLVE_IN_ROOT; filepath.EvalSymlinks
+// would read /proc/1/root's link text, "/", and go on in the agent's own
+// root), stats the file, and returns its path below root.
+func statInRoot(root, path string, st *unix.Stat_t) (string, bool) {
+	rootFD, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", false
+	}
+	defer unix.Close(rootFD)
+	fd, err := unix.Openat2(rootFD, path, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+	if err != nil {
+		return "", false
+	}
+	defer unix.Close(fd)
+	if unix.Fstat(fd, st) != nil {
+		return "", false
+	}
+	// Both as the kernel names them from the agent (from the host's root when
+	// root is out of the agent's reach): the file's path below root's.
+	rootPath, err1 := os.Readlink("/proc/self/fd/" + strconv.Itoa(rootFD))
+	filePath, err2 := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err1 != nil || err2 != nil {
+		return "", false
+	}
+	rel, ok := cutRoot(rootPath, filePath)
+	return rel, ok
+}
+
+// isOwnExecutable says whether path, in the agent's own root, is its executable.
+func isOwnExecutable(path string, self processFileId) bool {
+	id, err := statFileID(path)
+	return err == nil && id == self
+}
+
+// cutRoot returns path below root ("" or "/" root: path itself).
 func cutRoot(root, path string) (string, bool) {
-	if root == "" {
+	if root == "" || root == "/" {
 		return path, true
 	}
 	rel, err := filepath.Rel(root, path)
@@ -97,10 +137,17 @@ type policyIdentity struct {
 	hostRoot, self processFileId
 }
 
+// hostRootFn is HostRoot; tests point it at a root of their own.
+var hostRootFn = HostRoot
+
 func newPolicyIdentity() (policyIdentity, error) {
 	var pi policyIdentity
 	var err error
-	if pi.hostRoot, err = statFileID("/proc/1/root"); err != nil {
+	root := "/proc/1/root"
+	if r := hostRootFn(); r != "" {
+		root = r
+	}
+	if pi.hostRoot, err = statFileID(root); err != nil {
 		if pi.hostRoot, err = statFileID("/"); err != nil {
 			return pi, fmt.Errorf("the host's root directory: %w", err)
 		}
@@ -132,7 +179,7 @@ func setPolicyVariables(spec *ebpf.CollectionSpec, pi policyIdentity) error {
 // root too with ContainerPaths) and by its file's identity when it exists on
 // the host.
 func (p *Probe) fillExecPolicy(cfg Config, pi policyIdentity) error {
-	root := HostRoot()
+	root := hostRootFn()
 	pathBits := map[[ExecFilenameMax]byte]uint8{}
 	fileBits := map[processFileId]uint8{}
 	p.policyByPath, p.policyByFile = map[string]string{}, map[processFileId]string{}
@@ -140,6 +187,10 @@ func (p *Probe) fillExecPolicy(cfg Config, pi policyIdentity) error {
 	add := func(list string, paths []string, bit uint8) {
 		for _, path := range paths {
 			t, err := resolvePolicyPath(root, path, pi.self)
+			if err == nil && root != "" && cfg.ContainerPaths && isOwnExecutable(path, pi.self) {
+				// The kernel would spare it anyway; say so rather than list it.
+				err = fmt.Errorf("%q is this agent's own executable in its container, which container_paths would name: enforcement never stops the agent", path)
+			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", list, err))
 				continue
@@ -159,6 +210,8 @@ func (p *Probe) fillExecPolicy(cfg Config, pi policyIdentity) error {
 			if t.exists {
 				fileBits[t.id] |= bit
 				p.policyByFile[t.id] = path
+			} else {
+				p.PolicyPathsNotOnHost = append(p.PolicyPathsNotOnHost, path)
 			}
 		}
 	}

@@ -123,15 +123,19 @@ type Probe struct {
 	// The configured entry each policy key came from (PolicyEntry).
 	policyByPath map[string]string
 	policyByFile map[processFileId]string
-	process      *processObjects
-	file         *fileObjects
-	net          *netObjects
-	priv         *privObjects
-	lsm          *lsmObjects
-	uprobe       *uprobeObjects
-	hooks        *hookObjects
-	links        map[string][]link.Link // by object
-	linkMu       sync.Mutex             // links: AttachShell adds to them while the probe runs
+	// PolicyPathsNotOnHost are the kill_paths and deny_exec_paths entries with
+	// no file on the host when Load ran: they match by path only (a file
+	// created there later; a container's file there with ContainerPaths).
+	PolicyPathsNotOnHost []string
+	process              *processObjects
+	file                 *fileObjects
+	net                  *netObjects
+	priv                 *privObjects
+	lsm                  *lsmObjects
+	uprobe               *uprobeObjects
+	hooks                *hookObjects
+	links                map[string][]link.Link // by object
+	linkMu               sync.Mutex             // links: AttachShell adds to them while the probe runs
 
 	uprobes []Uprobe
 	shells  *shellProbes
@@ -186,8 +190,10 @@ func Load(cfg Config) (*Probe, error) {
 	if _, err := os.Stat(kernelBTF); err != nil {
 		return nil, fmt.Errorf("kernel BTF not found at %s (%w): the ebpf receiver needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.8 or later; most distributions ship it)", kernelBTF, err)
 	}
+	// A no-op on kernels 5.11+, which charge BPF memory to the cgroup: only older
+	// ones need CAP_SYS_RESOURCE, which the DaemonSet does not add by default.
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w (run as root, grant CAP_SYS_RESOURCE, or set `ulimit -l unlimited`; kernels 5.11+ account BPF memory to the cgroup instead)", err)
+		return nil, memlockError(err, kernelRelease())
 	}
 
 	spec, err := loadProcess()
@@ -463,6 +469,23 @@ func openCgroup2(path string) (*os.File, error) {
 	return f, nil
 }
 
+// memlockError explains a refused raise of RLIMIT_MEMLOCK: a kernel before 5.11
+// charges BPF maps to it, and raising it takes CAP_SYS_RESOURCE.
+func memlockError(err error, release string) error {
+	return fmt.Errorf("raising RLIMIT_MEMLOCK for BPF maps: %w: kernel %s charges BPF memory to RLIMIT_MEMLOCK (kernels before 5.11 do) "+
+		"and this process may not raise it: add the SYS_RESOURCE capability to the agent's container "+
+		"(docs/install.md, \"Kernels before 5.11\"), run as root with CAP_SYS_RESOURCE, or set `ulimit -l unlimited`", err, release)
+}
+
+// kernelRelease is uname -r, or "(unknown)".
+func kernelRelease() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return "(unknown)"
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
 func explainLoadError(object string, err error) error {
 	var ve *ebpf.VerifierError
 	if errors.As(err, &ve) {
@@ -474,7 +497,7 @@ func explainLoadError(object string, err error) error {
 func explainErrno(err error) error {
 	switch {
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("%w: the ebpf receiver needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE (running as uid %d); with kernel.unprivileged_bpf_disabled and lockdown=confidentiality, BPF tracing is refused even to root", err, os.Geteuid())
+		return fmt.Errorf("%w: the ebpf receiver needs root, or CAP_BPF and CAP_PERFMON, and CAP_SYS_RESOURCE on kernels before 5.11 (running as uid %d); with kernel.unprivileged_bpf_disabled and lockdown=confidentiality, BPF tracing is refused even to root", err, os.Geteuid())
 	case errors.Is(err, unix.ENOMEM):
 		return fmt.Errorf("%w: the kernel refused memory for the maps: lower ring_buffer_size, raise RLIMIT_MEMLOCK (`ulimit -l unlimited`) or the cgroup's memory limit", err)
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ESRCH):

@@ -220,6 +220,14 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 	assert.Contains(t, explainErrno(unix.ENOMEM).Error(), "ring_buffer_size")
 	_, err := openCgroup2("/proc")
 	assert.ErrorContains(t, err, "mount -t cgroup2")
+	// A kernel before 5.11 without CAP_SYS_RESOURCE: the fix is named (the
+	// DaemonSet does not add the capability by default).
+	err = memlockError(unix.EPERM, "5.4.0-150-generic")
+	assert.ErrorIs(t, err, unix.EPERM)
+	assert.ErrorContains(t, err, "kernel 5.4.0-150-generic")
+	assert.ErrorContains(t, err, "add the SYS_RESOURCE capability to the agent's container")
+	assert.ErrorContains(t, err, `docs/install.md, "Kernels before 5.11"`)
+	assert.NotEmpty(t, kernelRelease())
 }
 
 func itoa(v uint32) string {

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/distributions/otelcol-k8ssec/manifests"
 )
 
 // The slim agent build loads the DaemonSet's config, and holds what that config
@@ -55,6 +57,14 @@ func TestExampleConfigsValidate(t *testing.T) {
 		if strings.HasSuffix(f, "-rules.yaml") {
 			out, err := exec.Command(secrulesBinary(t), "test", "-rules", f).CombinedOutput()
 			assert.NoError(t, err, "secrules test %s:\n%s", f, out)
+			continue
+		}
+		if strings.HasSuffix(f, "-rbac.yaml") {
+			// Kubernetes RBAC for an example, which its e2e test applies to a real apiserver.
+			data, err := os.ReadFile(f)
+			require.NoError(t, err)
+			_, err = manifests.Decode(data)
+			assert.NoError(t, err, f)
 			continue
 		}
 		configs++

@@ -34,13 +34,14 @@ import (
 
 // What examples/ingress-objects.yaml and its RBAC name.
 const (
-	objectsSA    = "otelcol-k8ssec-gateway" // in manifests.Namespace
-	objectsLease = "otelcol-k8ssec-k8sobjects"
-	controllerNS = "ingress-nginx"
-	controllerCM = "ingress-nginx-controller"
-	snippetRule  = "Ingress with an nginx snippet annotation"
-	configRule   = "ingress-nginx controller configuration changed"
-	snippetKey   = "nginx.ingress.kubernetes.io/configuration-snippet"
+	objectsSA      = "otelcol-k8ssec-gateway" // in manifests.Namespace
+	objectsLease   = "otelcol-k8ssec-k8sobjects"
+	controllerNS   = "ingress-nginx"
+	controllerCM   = "ingress-nginx-controller"
+	snippetRule    = "Ingress with an nginx snippet annotation"
+	configRule     = "ingress-nginx controller configuration changed"
+	snippetsOnRule = "ingress-nginx controller accepts nginx snippets"
+	snippetKey     = "nginx.ingress.kubernetes.io/configuration-snippet"
 )
 
 // objectsEnv is a real apiserver holding the example's RBAC for the gateway's
@@ -280,7 +281,7 @@ func alertsByObject(t require.TestingT, path, rule string) map[string]int {
 func TestIngressObjectsExample(t *testing.T) {
 	e := newObjectsEnv(t)
 	ctx := t.Context()
-	e.startGateway(t)
+	gw := e.startGateway(t)
 	e.waitWatching(t, "ready")
 
 	// The controller's ConfigMap, as its chart installs it: ADDED, no alert.
@@ -328,10 +329,20 @@ func TestIngressObjectsExample(t *testing.T) {
 	snippet, err := e.admin.NetworkingV1().Ingresses("shop").Get(ctx, "configuration-snippet", metav1.GetOptions{})
 	require.NoError(t, err)
 	snippet.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: "192.0.2.10"}}
-	_, err = e.admin.NetworkingV1().Ingresses("shop").UpdateStatus(ctx, snippet, metav1.UpdateOptions{})
+	snippet, err = e.admin.NetworkingV1().Ingresses("shop").UpdateStatus(ctx, snippet, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	// An unrelated edit of it: the same snippet, no new alert.
+	snippet.Labels = map[string]string{"team": "shop"}
+	_, err = e.admin.NetworkingV1().Ingresses("shop").Update(ctx, snippet, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	// A changed snippet is new configuration: a new alert.
+	server, err := e.admin.NetworkingV1().Ingresses("shop").Get(ctx, "server-snippet", metav1.GetOptions{})
+	require.NoError(t, err)
+	server.Annotations["nginx.ingress.kubernetes.io/server-snippet"] = "location /t { alias /var/run/secrets/kubernetes.io/serviceaccount/token; }"
+	_, err = e.admin.NetworkingV1().Ingresses("shop").Update(ctx, server, metav1.UpdateOptions{})
 	require.NoError(t, err)
 
-	// The ConfigMap changed: K8SX-0002.
+	// The ConfigMap changed (K8SX-0002), to let snippets in (K8SX-0003).
 	cm, err := e.admin.CoreV1().ConfigMaps(controllerNS).Get(ctx, controllerCM, metav1.GetOptions{})
 	require.NoError(t, err)
 	cm.Data["allow-snippet-annotations"] = "true"
@@ -352,9 +363,11 @@ func TestIngressObjectsExample(t *testing.T) {
 			assert.True(ct, seen["Ingress shop/"+name+" ADDED"], name)
 		}
 		assert.True(ct, seen["Ingress shop/configuration-snippet MODIFIED"], "the status update")
+		assert.True(ct, seen["Ingress shop/server-snippet MODIFIED"], "the new snippet")
 		assert.True(ct, seen["ConfigMap "+controllerNS+"/"+controllerCM+" ADDED"])
 		assert.True(ct, seen["ConfigMap "+controllerNS+"/"+controllerCM+" MODIFIED"])
 		assert.Len(ct, alertsByObject(t, e.out, configRule), 1)
+		assert.Len(ct, alertsByObject(t, e.out, snippetsOnRule), 1)
 	}, 30*time.Second, 200*time.Millisecond, "the backend never held every change")
 	time.Sleep(time.Second) // a late or repeated alert would be here by now
 
@@ -363,8 +376,10 @@ func TestIngressObjectsExample(t *testing.T) {
 	for name := range alerting {
 		want["shop/"+name] = 1
 	}
-	assert.Equal(t, want, snippets, "K8SX-0001: once per Ingress with a snippet the controller honours, the status update included")
+	want["shop/server-snippet"] = 2
+	assert.Equal(t, want, snippets, "K8SX-0001: once per Ingress and snippet the controller honours, not again on its status update")
 	assert.Equal(t, map[string]int{controllerNS + "/" + controllerCM: 1}, alertsByObject(t, e.out, configRule))
+	assert.Equal(t, map[string]int{controllerNS + "/" + controllerCM: 1}, alertsByObject(t, e.out, snippetsOnRule))
 	changes, err := readChanges(e.out)
 	require.NoError(t, err)
 	for _, c := range changes {
@@ -372,39 +387,48 @@ func TestIngressObjectsExample(t *testing.T) {
 	}
 	alerts, err := readAlerts(e.out)
 	require.NoError(t, err)
-	a := alerts[snippetRule][0]
-	assert.Equal(t, "K8SX-0001", attr(a.LogRecord, "security_rule.uuid"))
-	assert.Contains(t, a.Body().AsString(), "Ingress shop/")
+	var bodies []string
+	for _, a := range alerts[snippetRule] {
+		assert.Equal(t, "K8SX-0001", attr(a.LogRecord, "security_rule.uuid"))
+		bodies = append(bodies, a.Body().AsString())
+	}
+	// The alert names the Ingress and quotes the snippet.
+	assert.Contains(t, bodies, "Ingress shop/stream-snippet ADDED with an nginx snippet annotation: "+
+		"nginx.ingress.kubernetes.io/stream-snippet=server { listen 8000; proxy_pass 127.0.0.1:10254; }")
+
+	// Every statement of the transform ran on every object (error_mode ignore
+	// would log and skip one that failed).
+	assert.NotContains(t, gw.output.String(), "failed to execute statement")
 
 	// The service account can do what the example needs and nothing near it.
-	gw := e.gateway
+	sa := e.gateway
 	for what, do := range map[string]func() error{
 		"list every ConfigMap in ingress-nginx": func() error {
-			_, err := gw.CoreV1().ConfigMaps(controllerNS).List(ctx, metav1.ListOptions{})
+			_, err := sa.CoreV1().ConfigMaps(controllerNS).List(ctx, metav1.ListOptions{})
 			return err
 		},
 		"list another ConfigMap by name": func() error {
-			_, err := gw.CoreV1().ConfigMaps(controllerNS).List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=other"})
+			_, err := sa.CoreV1().ConfigMaps(controllerNS).List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=other"})
 			return err
 		},
 		"get the controller's ConfigMap": func() error {
-			_, err := gw.CoreV1().ConfigMaps(controllerNS).Get(ctx, controllerCM, metav1.GetOptions{})
+			_, err := sa.CoreV1().ConfigMaps(controllerNS).Get(ctx, controllerCM, metav1.GetOptions{})
 			return err
 		},
 		"get an Ingress": func() error {
-			_, err := gw.NetworkingV1().Ingresses("shop").Get(ctx, "plain", metav1.GetOptions{})
+			_, err := sa.NetworkingV1().Ingresses("shop").Get(ctx, "plain", metav1.GetOptions{})
 			return err
 		},
 		"list Secrets": func() error {
-			_, err := gw.CoreV1().Secrets(controllerNS).List(ctx, metav1.ListOptions{})
+			_, err := sa.CoreV1().Secrets(controllerNS).List(ctx, metav1.ListOptions{})
 			return err
 		},
 		"create an Ingress": func() error {
-			_, err := gw.NetworkingV1().Ingresses("shop").Create(ctx, ingress("by-gateway", nil), metav1.CreateOptions{})
+			_, err := sa.NetworkingV1().Ingresses("shop").Create(ctx, ingress("by-gateway", nil), metav1.CreateOptions{})
 			return err
 		},
 		"get another Lease": func() error {
-			_, err := gw.CoordinationV1().Leases(manifests.Namespace).Get(ctx, "another-lease", metav1.GetOptions{})
+			_, err := sa.CoordinationV1().Leases(manifests.Namespace).Get(ctx, "another-lease", metav1.GetOptions{})
 			return err
 		},
 	} {

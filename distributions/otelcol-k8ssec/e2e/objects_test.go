@@ -401,6 +401,8 @@ func TestIngressObjectsExample(t *testing.T) {
 	// Every statement of the transform ran on every object (error_mode ignore
 	// would log and skip one that failed).
 	assert.NotContains(t, gw.output.String(), "failed to execute statement")
+	// The rules read only names the vocabulary knows (internal/rules/schema.go).
+	assert.NotContains(t, gw.output.String(), "the vocabulary does not know")
 
 	// The service account can do what the example needs and nothing near it.
 	sa := e.gateway

@@ -441,6 +441,27 @@ func TestIngressObjectsExample(t *testing.T) {
 	}
 	_, err = e.gateway.CoreV1().ConfigMaps(controllerNS).List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + controllerCM})
 	assert.NoError(t, err, "list the controller's ConfigMap by name")
+
+	// A clean stop ends the throttle early: the status update and the label edit
+	// are reported as one summary, counted.
+	require.NoError(t, gw.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-gw.exited:
+		assert.NoError(t, gw.err, "exit status after SIGTERM")
+	case <-time.After(30 * time.Second):
+		t.Fatal("still running 30s after SIGTERM")
+	}
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		alerts, err := readAlerts(e.out)
+		require.NoError(t, err)
+		var summaries []string
+		for _, a := range alerts[snippetRule] {
+			if attr(a.LogRecord, "security_rule.throttled") == "true" {
+				summaries = append(summaries, attr(a.LogRecord, "k8s.object.name")+" ×"+attr(a.LogRecord, "security_rule.count"))
+			}
+		}
+		assert.Equal(ct, []string{"configuration-snippet ×2"}, summaries)
+	}, 10*time.Second, 200*time.Millisecond)
 }
 
 // objectLeaseDuration is k8s_leader_elector's default lease_duration, which the

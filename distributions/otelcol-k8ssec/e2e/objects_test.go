@@ -594,7 +594,7 @@ func TestIngressObjectsLeaseLossThenStopPanics(t *testing.T) {
 	}
 	// The resumed leader reads what its watch connection buffered while it was
 	// paused, and may emit it before it notices the lost Lease: a duplicate
-	// (both runs so far: twice). Never more than the two watchers.
+	// (three runs so far: twice each). Never more than the two watchers.
 	t.Logf("after the resume: paused ADDED ×%d, alerts %v", seen["paused ADDED"], alertsByObject(t, e.out, snippetRule))
 	assert.LessOrEqual(t, seen["paused ADDED"], 2)
 

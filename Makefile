@@ -14,6 +14,9 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(GOBIN_DIR)/staticcheck
 BUILD_DIR   := _build
 BINARY      := $(BUILD_DIR)/otelcol-k8ssec
+# The slim node agent (distributions/otelcol-k8ssec-agent): what the DaemonSet runs.
+AGENT_BINARY := $(BUILD_DIR)/otelcol-k8ssec-agent
+AGENT_CONFIG := distributions/otelcol-k8ssec-agent/builder-config.yaml
 RUN_CONFIG  ?= k8ssec:standalone
 TEST_TIMEOUT ?= 45m
 
@@ -30,7 +33,7 @@ GO_FILES = $(shell find . \( -path ./.git -o -path ./$(BUILD_DIR) -o -path ./.ca
 
 .PHONY: build run test test-deps generate check-bpf bench lint clean ocb staticcheck k8s-binaries test-kernel secrules node
 
-build: $(BINARY) $(BUILD_DIR)/secrules
+build: $(BINARY) $(AGENT_BINARY) $(BUILD_DIR)/secrules
 
 # secrules: validate and test rule files (see rules/README.md).
 secrules: $(BUILD_DIR)/secrules
@@ -48,6 +51,12 @@ ocb:
 $(BINARY): builder-config.yaml $(BUILD_INPUTS) | ocb
 	$(OCB) --config builder-config.yaml
 	@touch $@
+
+# ocb writes its module and binary to _build/agent (its own go.mod, apart from the
+# full build's); the binary is linked beside the full one.
+$(AGENT_BINARY): $(AGENT_CONFIG) $(BUILD_INPUTS) | ocb
+	$(OCB) --config $(AGENT_CONFIG)
+	ln -f $(BUILD_DIR)/agent/otelcol-k8ssec-agent $@
 
 run: $(BINARY)
 	$(BINARY) --config $(RUN_CONFIG)
@@ -76,7 +85,7 @@ test-deps:
 
 # The integration tests need root, the k8s binaries and the collector binary (e2e).
 # -count=1: they talk to processes and files go test cannot see, so never reuse results.
-test: test-deps k8s-binaries test-kernel $(BINARY)
+test: test-deps k8s-binaries test-kernel $(BINARY) $(AGENT_BINARY)
 	assets="$$(hack/build-k8s-binaries.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
@@ -84,7 +93,7 @@ test: test-deps k8s-binaries test-kernel $(BINARY)
 # shipped manifests, held until Ctrl-C, for a person to try it (docs/try-on-a-node.md):
 # the end-to-end test's deployment (distributions/otelcol-k8ssec/nodee2e), without its
 # attacks. Root.
-node: test-deps k8s-binaries $(BINARY)
+node: test-deps k8s-binaries $(BINARY) $(AGENT_BINARY)
 	assets="$$(hack/build-k8s-binaries.sh)"; \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test -count=1 -v -timeout 0 -run 'TestDeployedOnANode$$' ./distributions/otelcol-k8ssec/nodee2e -args -hold
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Measures the node agent's memory at idle, the way a node sees it: the ocb-built
-# binary with the embedded `k8ssec:agent` config (as the DaemonSet runs it), in a
-# memory cgroup of its own, exporting with mutual TLS to a stand-in gateway (the same
-# binary: an OTLP receiver with the gateway's certificate, writing to a file). Prints
+# slim agent binary (_build/otelcol-k8ssec-agent) with the embedded `k8ssec:agent`
+# config (as the DaemonSet runs it), in a memory cgroup of its own, exporting with
+# mutual TLS to a stand-in gateway (the full build, _build/otelcol-k8ssec: an OTLP
+# receiver with the gateway's certificate, writing to a file). BIN=_build/otelcol-k8ssec
+# measures the full build running the same config instead. Prints
 # the RSS split (the binary's file pages, the BPF ring buffer's mapping, anonymous
 # memory) and what the cgroup is charged: usage and the working set kubelet and
 # `kubectl top` report (usage - inactive_file), kernel memory (BPF maps) included.
@@ -29,7 +31,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${BIN:-$ROOT/_build/otelcol-k8ssec}
+BIN=${BIN:-$ROOT/_build/otelcol-k8ssec-agent}
+SINKBIN=$ROOT/_build/otelcol-k8ssec
 SECONDS_IDLE=20
 COLD=1
 SCOPE=1
@@ -47,7 +50,7 @@ shift $((OPTIND - 1))
 [ "${1:-}" = "--" ] && shift
 
 [ "$(id -u)" = 0 ] || { echo "needs root (BPF, cgroups)" >&2; exit 1; }
-[ -x "$BIN" ] || { echo "$BIN missing: make build" >&2; exit 1; }
+for b in "$BIN" "$SINKBIN"; do [ -x "$b" ] || { echo "$b missing: make build" >&2; exit 1; }; done
 
 TMP=$(mktemp -d /tmp/agent-idle-memory.XXXXXX)
 CG="" SCOPECG="" AGENT="" SINK=""
@@ -99,14 +102,14 @@ service:
   telemetry:
     metrics: {level: none}
 EOF
-"$BIN" --config "file:$TMP/sink.yaml" >"$TMP/sink.log" 2>&1 &
+"$SINKBIN" --config "file:$TMP/sink.yaml" >"$TMP/sink.log" 2>&1 &
 SINK=$!
 wait_healthy "http://127.0.0.1:$SINKHEALTH/" "$SINK" "$TMP/sink.log"
 
 # The agent's binary: a copy whose page cache is dropped (cold), or the build's (warm).
 AGENTBIN=$BIN
 if [ "$COLD" = 1 ]; then
-	AGENTBIN=$TMP/otelcol-k8ssec
+	AGENTBIN=$TMP/$(basename "$BIN")
 	cp "$BIN" "$AGENTBIN"
 	sync "$AGENTBIN"
 	dd if="$AGENTBIN" iflag=nocache count=0 status=none # POSIX_FADV_DONTNEED on the whole file

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 
@@ -113,6 +114,7 @@ const (
 	defaultProcessCacheSize = 32768 // pid_max's default; entries are ~200 bytes
 	minRingBufferSize       = 4096
 	maxRingBufferSize       = 1 << 30
+	defaultMetricsInterval  = 30 * time.Second
 )
 
 // Config is the ebpf receiver's configuration. `ebpf:` with no settings works.
@@ -129,6 +131,9 @@ type Config struct {
 	// RingBufferSize is the kernel ring buffer's size in bytes: a power of two,
 	// 4096 (one page) to 1 GiB. Default 8 MiB.
 	RingBufferSize int `mapstructure:"ring_buffer_size"`
+	// MetricsInterval is how often a metrics pipeline of this receiver gets the
+	// kernel event counts (k8ssec.ebpf.events.read and .lost, cumulative). Default 30s.
+	MetricsInterval time.Duration `mapstructure:"metrics_interval"`
 	// MaxArgs is how many argv entries an exec event keeps (1 to 128; at most
 	// 4 KiB of them in all). Default 16.
 	MaxArgs int `mapstructure:"max_args"`
@@ -338,6 +343,7 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		Events:           slices.Clone(defaultEvents),
 		RingBufferSize:   defaultRingBufferSize,
+		MetricsInterval:  defaultMetricsInterval,
 		MaxArgs:          defaultMaxArgs,
 		IgnoreComms:      []string{},
 		ProcessCacheSize: defaultProcessCacheSize,
@@ -359,6 +365,9 @@ func (c *Config) Validate() error {
 	n := c.RingBufferSize
 	if n < minRingBufferSize || n > maxRingBufferSize || n&(n-1) != 0 {
 		errs = append(errs, fmt.Errorf("ring_buffer_size %d: must be a power of two from %d to %d", n, minRingBufferSize, maxRingBufferSize))
+	}
+	if c.MetricsInterval <= 0 {
+		errs = append(errs, fmt.Errorf("metrics_interval %s: must be positive", c.MetricsInterval))
 	}
 	if c.MaxArgs < 1 || c.MaxArgs > probe.MaxArgsCap {
 		errs = append(errs, fmt.Errorf("max_args %d: must be from 1 to %d", c.MaxArgs, probe.MaxArgsCap))

@@ -2,6 +2,7 @@ package ebpfreceiver
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -16,9 +17,50 @@ func NewFactory() receiver.Factory {
 		metadata.Type,
 		createDefaultConfig,
 		receiver.WithLogs(createLogsReceiver, metadata.LogsStability),
+		receiver.WithMetrics(createMetricsReceiver, metadata.MetricsStability),
 	)
 }
 
+// One receiver per configuration serves both the logs pipeline (the events) and
+// the metrics pipeline (their counts): the BPF programs are loaded once.
+var shared = struct {
+	sync.Mutex
+	m map[*Config]*ebpfReceiver
+}{m: map[*Config]*ebpfReceiver{}}
+
+func sharedReceiver(set receiver.Settings, cfg *Config) (*ebpfReceiver, error) {
+	shared.Lock()
+	defer shared.Unlock()
+	if r, ok := shared.m[cfg]; ok {
+		return r, nil
+	}
+	r, err := newEBPFReceiver(set, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.forget = func() {
+		shared.Lock()
+		delete(shared.m, cfg)
+		shared.Unlock()
+	}
+	shared.m[cfg] = r
+	return r, nil
+}
+
 func createLogsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
-	return newEBPFReceiver(set, cfg.(*Config), next)
+	r, err := sharedReceiver(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	r.next = next
+	return r, nil
+}
+
+func createMetricsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
+	r, err := sharedReceiver(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	r.nextMetrics = next
+	return r, nil
 }

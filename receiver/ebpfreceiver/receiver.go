@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -31,11 +33,18 @@ const (
 )
 
 type ebpfReceiver struct {
-	set    receiver.Settings
-	cfg    *Config
-	next   consumer.Logs
-	tel    *metadata.TelemetryBuilder
-	obsrep *receiverhelper.ObsReport
+	set  receiver.Settings
+	cfg  *Config
+	next consumer.Logs
+	// nextMetrics gets the kernel event counts (metrics.go); nil without a metrics pipeline.
+	nextMetrics consumer.Metrics
+	startOnce   sync.Once
+	startErr    error
+	forget      func() // drops it from the factory's shared set
+	started     pcommon.Timestamp
+	readTotal   [probe.NumKinds]atomic.Int64
+	tel         *metadata.TelemetryBuilder
+	obsrep      *receiverhelper.ObsReport
 
 	probe  *probe.Probe
 	reader *probe.Reader
@@ -95,7 +104,18 @@ func newEBPFReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*e
 	return r, nil
 }
 
+// Start loads the programs once, whichever of the logs and metrics pipelines
+// starts first.
 func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
+	r.startOnce.Do(func() { r.startErr = r.start(ctx) })
+	return r.startErr
+}
+
+func (r *ebpfReceiver) start(ctx context.Context) error {
+	if r.next == nil { // a metrics pipeline only: the events are counted, then dropped
+		r.next = discardLogs
+	}
+	r.started = pcommon.NewTimestampFromTime(time.Now())
 	uprobes, err := r.cfg.resolveUprobes()
 	if err != nil {
 		return err
@@ -201,17 +221,33 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 
 	r.registerKiller()
 
+	// Every kind asked for has its loss series from the start, at 0: a dashboard's
+	// rate() or an alert on losses then reads a counter, not an absent series.
+	for k := range probe.NumKinds {
+		if slices.Contains(r.cfg.Events, probe.Kind(k).String()) {
+			r.tel.ReceiverEbpfEventsLost.Add(ctx, 0, r.kindAttrs[k])
+		}
+	}
+
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
 	r.wg.Add(2)
 	go func() { defer r.wg.Done(); r.readLoop(runCtx) }()
 	go func() { defer r.wg.Done(); r.lossLoop(runCtx) }()
+	if r.nextMetrics != nil {
+		r.wg.Add(1)
+		go func() { defer r.wg.Done(); r.metricsLoop(runCtx) }()
+	}
 	return nil
 }
 
 // Shutdown stops reading and unloads the programs. It is safe before Start
 // and when called again: what it closed is forgotten.
 func (r *ebpfReceiver) Shutdown(context.Context) error {
+	if r.forget != nil {
+		r.forget()
+		r.forget = nil
+	}
 	if r.unregister != nil {
 		r.unregister()
 		r.unregister = nil
@@ -260,6 +296,7 @@ func (r *ebpfReceiver) readLoop(ctx context.Context) {
 		for k, c := range r.read {
 			if c > 0 {
 				r.tel.ReceiverEbpfEventsRead.Add(ctx, c, r.kindAttrs[k])
+				r.readTotal[k].Add(c)
 				r.read[k] = 0
 			}
 		}

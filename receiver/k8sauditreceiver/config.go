@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/filetail"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/fileconsumer"
 	"go.opentelemetry.io/collector/component"
@@ -39,6 +40,8 @@ type Config struct {
 	// MaxEventSize is the largest single audit event accepted, in bytes; larger
 	// ones are reported, counted and dropped.
 	MaxEventSize int `mapstructure:"max_event_size"`
+	// PodLabels adds the labels of the pod an event acts on (podlabels.go).
+	PodLabels PodLabelsConfig `mapstructure:"pod_labels"`
 }
 
 // WebhookConfig is the webhook backend's server: every confighttp setting (tls
@@ -86,6 +89,7 @@ func createDefaultConfig() component.Config {
 		Stages:       []string{"ResponseComplete", "Panic"},
 		Redact:       RedactConfig{Enabled: true},
 		MaxEventSize: defaultMaxEventSize,
+		PodLabels:    PodLabelsConfig{AuthType: k8sclient.AuthServiceAccount},
 	}
 }
 
@@ -113,6 +117,9 @@ func (cfg *Config) Validate() error {
 		if !isValidStage(s) {
 			errs = append(errs, fmt.Errorf("stages: unknown stage %q (valid: %v)", s, validStages))
 		}
+	}
+	if err := cfg.PodLabels.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.MaxEventSize <= 0 {
 		errs = append(errs, fmt.Errorf("max_event_size must be positive, got %d", cfg.MaxEventSize))

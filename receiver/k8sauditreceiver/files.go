@@ -70,6 +70,7 @@ func (t *fileTailer) emit(_ context.Context, lines [][]byte, attrs map[string]an
 		t.obs.EndLogsOp(ctx, "audit.k8s.io/v1", 0, nil)
 		return nil
 	}
+	t.r.enrich(records)
 	err := filetail.Consume(ctx, t.r.next, logs, t.r.set.Logger, "audit events")
 	t.obs.EndLogsOp(ctx, "audit.k8s.io/v1", records.Len(), err)
 	return err

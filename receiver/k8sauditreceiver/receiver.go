@@ -3,6 +3,7 @@ package k8sauditreceiver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"go.opentelemetry.io/collector/component"
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/k8sauditreceiver/internal/metadata"
 )
 
@@ -34,6 +36,7 @@ type auditReceiver struct {
 
 	webhook *webhookServer
 	files   *fileTailer
+	pods    *podLabels // nil unless pod_labels.enabled
 }
 
 func newAuditReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*auditReceiver, error) {
@@ -53,6 +56,15 @@ func newAuditReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*
 }
 
 func (r *auditReceiver) Start(ctx context.Context, host component.Host) error {
+	if r.cfg.PodLabels.Enabled {
+		rc, err := k8sclient.RestConfig(r.cfg.PodLabels.AuthType)
+		if err != nil {
+			return fmt.Errorf("pod_labels: %w", err)
+		}
+		if r.pods, err = startPodLabels(ctx, rc, r.set.Logger); err != nil {
+			return err
+		}
+	}
 	if r.cfg.Webhook.Enabled {
 		obs, err := r.obsReport("http")
 		if err != nil {
@@ -84,6 +96,10 @@ func (r *auditReceiver) Shutdown(ctx context.Context) error {
 	if r.files != nil {
 		errs = append(errs, r.files.shutdown())
 	}
+	if r.pods != nil {
+		r.pods.stop()
+		r.pods = nil
+	}
 	r.telemetry.Shutdown()
 	return errors.Join(errs...)
 }
@@ -94,6 +110,13 @@ func (r *auditReceiver) obsReport(transport string) (*receiverhelper.ObsReport, 
 		Transport:              transport,
 		ReceiverCreateSettings: r.set,
 	})
+}
+
+// enrich adds what the decoder cannot know to a batch: the pods' labels.
+func (r *auditReceiver) enrich(records plog.LogRecordSlice) {
+	if r.pods != nil {
+		r.pods.enrich(records)
+	}
 }
 
 // newLogs starts an empty batch under this receiver's scope.

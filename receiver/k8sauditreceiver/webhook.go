@@ -112,6 +112,7 @@ func (s *webhookServer) handle(w http.ResponseWriter, req *http.Request) {
 		reply.Errors = append(reply.Errors, e.Error())
 	}
 	if records.Len() > 0 {
+		s.r.enrich(records)
 		err = s.r.next.ConsumeLogs(ctx, logs)
 	}
 	s.obs.EndLogsOp(ctx, "audit.k8s.io/v1", records.Len(), err)

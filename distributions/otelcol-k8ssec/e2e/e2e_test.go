@@ -46,15 +46,24 @@ import (
 
 const binaryName = "otelcol-k8ssec"
 
-// binary returns the path of the ocb-built collector, failing (or skipping under
-// -short) when it has not been built.
-func binary(t *testing.T) string {
+// agentBinaryName is the slim node-agent build (distributions/otelcol-k8ssec-agent),
+// what the DaemonSet runs.
+const agentBinaryName = "otelcol-k8ssec-agent"
+
+// binary returns the path of the ocb-built full collector, failing (or skipping
+// under -short) when it has not been built.
+func binary(t *testing.T) string { return built(t, binaryName) }
+
+// agentBinary returns the path of the ocb-built slim agent.
+func agentBinary(t *testing.T) string { return built(t, agentBinaryName) }
+
+func built(t *testing.T, name string) string {
 	t.Helper()
 	// The test runs in distributions/otelcol-k8ssec/e2e; the repository root is three up.
 	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
 	require.NoError(t, err)
 	require.FileExists(t, filepath.Join(root, "builder-config.yaml"), "repository root not found from the test's directory")
-	bin := filepath.Join(root, "_build", binaryName)
+	bin := filepath.Join(root, "_build", name)
 	if _, err := os.Stat(bin); err != nil {
 		msg := fmt.Sprintf("%s is missing (%v): run make build", bin, err)
 		if testing.Short() {
@@ -97,7 +106,12 @@ func start(t *testing.T, bin, dir string, env []string, args ...string) *collect
 	c := &collector{output: &syncBuffer{}, exited: make(chan struct{})}
 	c.cmd = exec.Command(bin, args...)
 	c.cmd.Dir = dir
-	c.cmd.Env = append(os.Environ(), env...)
+	// The gateway configs' Prometheus endpoint listens on 0.0.0.0:9464, and the tests
+	// run several replicas on this one machine: each its own port, unless env says.
+	// The gateway's k8s_audit watches pods through its service account: there is
+	// none here, so off unless env gives it an apiserver.
+	prom := fmt.Sprintf("K8SSEC_PROMETHEUS_ENDPOINT=127.0.0.1:%d", testenv.FreePort(t))
+	c.cmd.Env = append(append(os.Environ(), prom, "K8SSEC_POD_LABELS=false"), env...) // the last of a key wins
 	c.cmd.Stdout = c.output
 	c.cmd.Stderr = c.output
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -168,6 +168,8 @@ func accessReview(t *testing.T, admin kubernetes.Interface) {
 			{"", "list", "events.k8s.io", "events", "", "", true},
 			{"", "watch", "events.k8s.io", "events", "", "", true},
 			{"default", "get", "", "pods", "", "web-1", true},
+			{"", "list", "", "pods", "", "", true}, // k8s_audit's pod_labels
+			{"", "watch", "", "pods", "", "", true},
 			{Namespace, "get", "coordination.k8s.io", "leases", "", leaseName, true},
 			{Namespace, "update", "coordination.k8s.io", "leases", "", leaseName, true},
 			{Namespace, "create", "coordination.k8s.io", "leases", "", "", true},
@@ -180,7 +182,8 @@ func accessReview(t *testing.T, admin kubernetes.Interface) {
 			{other, "get", "", "secrets", "", "x", false},
 			{"default", "create", "", "pods", "exec", "web-1", false},
 			{"default", "get", "", "pods", "exec", "web-1", false},
-			{"default", "list", "", "pods", "", "", false},
+			{"default", "update", "", "pods", "", "web-1", false},
+			{"default", "get", "", "pods", "log", "web-1", false},
 			{other, "update", "coordination.k8s.io", "leases", "", leaseName, false},
 			{other, "get", "coordination.k8s.io", "leases", "", leaseName, false},
 			{other, "create", "coordination.k8s.io", "leases", "", "", false},

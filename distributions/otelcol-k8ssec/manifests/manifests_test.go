@@ -117,14 +117,17 @@ func TestWorkloadsMatchConfigsAndBindings(t *testing.T) {
 	objs := load(t)
 	ds := one[*appsv1.DaemonSet](t, objs, agentName)
 	dep := one[*appsv1.Deployment](t, objs, gatewayName)
+	// The agent runs the slim build; the gateway tiers the image's entrypoint, the full one.
 	for _, w := range []struct {
-		config string
-		spec   corev1.PodSpec
-		sa     string
-	}{{"agent", ds.Spec.Template.Spec, agentName}, {"gateway", dep.Spec.Template.Spec, gatewayName},
-		{"gateway-rules", one[*appsv1.Deployment](t, objs, rulesName).Spec.Template.Spec, rulesName}} {
+		config  string
+		spec    corev1.PodSpec
+		sa      string
+		command []string
+	}{{"agent", ds.Spec.Template.Spec, agentName, []string{"/otelcol-k8ssec-agent"}}, {"gateway", dep.Spec.Template.Spec, gatewayName, nil},
+		{"gateway-rules", one[*appsv1.Deployment](t, objs, rulesName).Spec.Template.Spec, rulesName, nil}} {
 		require.Len(t, w.spec.Containers, 1)
 		assert.Equal(t, []string{"--config", "k8ssec:" + w.config}, w.spec.Containers[0].Args)
+		assert.Equal(t, w.command, w.spec.Containers[0].Command, w.config)
 		assert.Contains(t, config.Names(), w.config)
 		assert.Equal(t, w.sa, w.spec.ServiceAccountName)
 		one[*corev1.ServiceAccount](t, objs, w.sa)

@@ -53,9 +53,14 @@ func repoRoot(t *testing.T) string {
 func deploy(t *testing.T) *deployment {
 	t.Helper()
 	d := &deployment{repo: repoRoot(t)}
+	// One image with both builds, as docs/builds.md says: the full one the gateway
+	// tiers run (the entrypoint), the agent's the DaemonSet names as its command.
 	bin := filepath.Join(d.repo, "_build", "otelcol-k8ssec")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s is missing (%v): run make build", bin, err)
+	agentBin := filepath.Join(d.repo, "_build", "otelcol-k8ssec-agent")
+	for _, b := range []string{bin, agentBin} {
+		if _, err := os.Stat(b); err != nil {
+			t.Fatalf("%s is missing (%v): run make build", b, err)
+		}
 	}
 	manifests := filepath.Join(d.repo, "distributions", "otelcol-k8ssec", "manifests")
 	apiserverDir := filepath.Join(d.repo, "distributions", "otelcol-k8ssec", "kube-apiserver")
@@ -84,6 +89,7 @@ func deploy(t *testing.T) *deployment {
 	d.node.Import(t,
 		k8snode.BuildImage(t, k8snode.Image{Ref: collectorImage, Files: []k8snode.File{
 			{Path: "/otelcol-k8ssec", Source: bin, Mode: 0o755},
+			{Path: "/otelcol-k8ssec-agent", Source: agentBin, Mode: 0o755},
 			{Path: "/etc/ssl/certs/ca-certificates.crt", Source: "/etc/ssl/certs/ca-certificates.crt"},
 		}, Entrypoint: []string{"/otelcol-k8ssec"}}),
 		k8snode.BuildImage(t, k8snode.Image{Ref: workloadImage, Files: workloadFiles(t)}),
@@ -164,7 +170,7 @@ func (d *deployment) rulesMetrics() string {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if !strings.Contains(string(cmd), "otelcol-k8ssec\x00--config\x00k8ssec:gateway") {
+		if !strings.Contains(string(cmd), "/otelcol-k8ssec\x00--config\x00k8ssec:gateway") {
 			continue
 		}
 		out, err := exec.Command("nsenter", "-t", e.Name(), "-n", "curl", "-s", "http://localhost:8888/metrics").Output()

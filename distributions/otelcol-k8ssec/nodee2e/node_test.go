@@ -195,8 +195,8 @@ var capBits = map[string]uint{
 	"SYS_CHROOT": 18, "SYS_PTRACE": 19, "SYS_ADMIN": 21, "SYS_RESOURCE": 24, "PERFMON": 38, "BPF": 39,
 }
 
-// agentPID finds the agent's process on the node: the collector run with the agent's
-// embedded config.
+// agentPID finds the agent's process on the node: the image's agent build (or the full
+// one) run with the agent's embedded config.
 func agentPID(t *testing.T) int {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
@@ -208,7 +208,7 @@ func agentPID(t *testing.T) int {
 				continue
 			}
 			cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-			if strings.Contains(string(cmd), "otelcol-k8ssec\x00--config\x00k8ssec:agent") {
+			if strings.HasPrefix(string(cmd), "/otelcol-k8ssec") && strings.Contains(string(cmd), "\x00--config\x00k8ssec:agent") {
 				return pid
 			}
 		}

@@ -156,10 +156,56 @@ spec:
 			t.Fatalf("%s not ready: %v\n%s\n%s", w, err, out, d.describe())
 		}
 	}
+	d.waitRingsComplete(t)
 	rss, shims := d.node.MemoryRSS()
 	t.Logf("deployed: everything ready %v after kubectl apply; the cluster's processes (not the pods') %d MiB resident, %d shims",
 		time.Since(applied).Round(100*time.Millisecond), rss>>20, shims)
 	return d
+}
+
+// waitRingsComplete waits until every front replica's loadbalancing exporter routes
+// to every rules replica (otelcol_loadbalancer_num_backends): Ready pods are not yet
+// on the fronts' rings, which follow DNS every few seconds, and two fronts whose rings
+// differ send one key's events to two rules replicas, where a sequence cannot join them.
+func (d *deployment) waitRingsComplete(t *testing.T) {
+	t.Helper()
+	want := "2" // the rules Deployment's replicas
+	var last string
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+		backends := d.frontBackends()
+		ok := len(backends) == 2
+		for _, b := range backends {
+			ok = ok && b == want
+		}
+		if ok {
+			return
+		}
+		last = fmt.Sprint(backends)
+		if time.Now().After(deadline) {
+			t.Fatalf("the fronts' rings do not hold both rules replicas after 2 minutes: backends per front %s", last)
+		}
+	}
+}
+
+// frontBackends reads otelcol_loadbalancer_num_backends of each front replica.
+func (d *deployment) frontBackends() []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if !strings.HasSuffix(string(cmd), "/otelcol-k8ssec\x00--config\x00k8ssec:gateway\x00") {
+			continue
+		}
+		metrics, _ := exec.Command("nsenter", "-t", e.Name(), "-n", "curl", "-s", "http://localhost:8888/metrics").Output()
+		value := "none"
+		for _, line := range strings.Split(string(metrics), "\n") {
+			if strings.HasPrefix(line, "otelcol_loadbalancer_num_backends") {
+				value = line[strings.LastIndexByte(line, ' ')+1:]
+			}
+		}
+		out = append(out, value)
+	}
+	return out
 }
 
 // rulesMetrics reads the security_rules counters of every gateway and rules-tier

@@ -213,21 +213,25 @@ func (s *sink) count(rule string, match func(alert) bool) int {
 	return n
 }
 
-// summary lists the alerts that satisfy match, whatever their rule.
+// summary lists the alerts that satisfy match: the first of each rule, with how many
+// there were (a container's start alone raises dozens of one rule).
 func (s *sink) summary(match func(alert) bool) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var b strings.Builder
 	fmt.Fprintf(&b, "(%d events, %d alerts in all)\n", s.events, len(s.alerts))
-	n := 0
+	counts := map[string]int{}
+	var first []alert
 	for _, a := range s.alerts {
 		if match(a) {
-			if n++; n > 30 {
-				b.WriteString("...\n")
-				break
+			if counts[a.Rule] == 0 {
+				first = append(first, a)
 			}
-			b.WriteString(a.String() + "\n")
+			counts[a.Rule]++
 		}
+	}
+	for _, a := range first {
+		fmt.Fprintf(&b, "%dx %s\n", counts[a.Rule], a)
 	}
 	return b.String()
 }

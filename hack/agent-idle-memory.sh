@@ -150,18 +150,23 @@ sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" env \
 AGENT=$!
 AGENTARGS="$*"
 wait_healthy "http://127.0.0.1:$HEALTH/" "$AGENT" "$TMP/agent.log"
+# Clears the accessed bits of the agent's pages, so that smaps' Referenced then
+# tells the binary's pages touched while idle from those only the start touched
+# (or that the kernel mapped around a fault: 64 KiB around it, whole large folios).
+echo 1 >"/proc/$AGENT/clear_refs"
 sleep "$SECONDS_IDLE"
 kill -0 "$AGENT" 2>/dev/null || { echo "agent exited; log:" >&2; tail -20 "$TMP/agent.log" >&2; exit 1; }
 
 report() { # title
 	# RSS by mapping: the binary's own file pages, the ring buffer (the only BPF map the
 	# agent mmaps; its data pages are mapped twice, so they count twice), the rest.
-	read -r RSS BINF RING ANON OTHER < <(awk -v bin="$AGENTBIN" '
-		function flush() { if (name == bin) b += rss1 - anon1; else if (name ~ /^anon_inode:bpf/) r += rss1 }
-		/^[0-9a-f]+-[0-9a-f]+ / { flush(); name = $6; rss1 = anon1 = 0 }
+	read -r RSS BINF BINREF RING ANON OTHER < <(awk -v bin="$AGENTBIN" '
+		function flush() { if (name == bin) { b += rss1 - anon1; br += ref1 - anon1 } else if (name ~ /^anon_inode:bpf/) r += rss1 }
+		/^[0-9a-f]+-[0-9a-f]+ / { flush(); name = $6; rss1 = anon1 = ref1 = 0 }
 		/^Rss:/ { rss += $2; rss1 = $2 }
+		/^Referenced:/ { ref1 = $2 }
 		/^Anonymous:/ { a += $2; anon1 = $2 }
-		END { flush(); print rss, b, r, a, rss - b - r - a }' "/proc/$AGENT/smaps")
+		END { flush(); print rss, b, (br > 0 ? br : 0), r, a, rss - b - r - a }' "/proc/$AGENT/smaps")
 
 	# Kernel memory of the BPF maps (the ring buffer's pages included), once per map.
 	BPF=0
@@ -189,7 +194,7 @@ report() { # title
 	agent: $AGENTBIN --config k8ssec:agent ${ARGS[*]+${ARGS[*]}} $AGENTARGS
 	idle ${SECONDS_IDLE}s, $([ "$COLD" = 1 ] && echo "cold page cache (charged to the agent)" || echo "warm page cache"), cgroup v$CGV$([ -n "${GOGC:-}" ] && echo ", GOGC=$GOGC")$([ -n "${GOMEMLIMIT:-}" ] && echo ", GOMEMLIMIT=$GOMEMLIMIT")
 	RSS                      $(mib "$RSS") MiB
-	  binary file pages      $(mib "$BINF") MiB
+	  binary file pages      $(mib "$BINF") MiB  (touched since the idle period began $(mib "$BINREF") MiB)
 	  ring buffer mapping    $(mib "$RING") MiB
 	  anonymous              $(mib "$ANON") MiB  (Go heap allocated $(mibb "${HEAP:-0}") MiB, Go runtime total $(mibb "${GOSYS:-0}") MiB)
 	  other                  $(mib "$OTHER") MiB

@@ -312,6 +312,14 @@ var attributeTypes = map[string]attrType{
 	"k8s.object.uid":                 typeString,
 	"k8s.object.field_path":          typeString,
 	"k8s.object.api_version":         typeString,
+
+	// The k8s.object.change records of the ingress-objects example (k8sobjects
+	// through its transform, docs/components.md): the watch event's type, a
+	// ConfigMap's data, an Ingress's snippet annotations (a map, and as one string).
+	"k8s.object.change":    typeString,
+	"k8s.object.data":      typeMap,
+	"k8s.ingress.snippets": typeMap,
+	"k8s.ingress.snippet":  typeString,
 }
 
 // lookupAttr returns the type of a known attribute name.

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/distributions/otelcol-k8ssec/manifests"
 )
 
 // The slim agent build loads the DaemonSet's config, and holds what that config
@@ -61,7 +63,7 @@ func TestAgentBuildLinksNoHeavyInits(t *testing.T) {
 
 // Every shipped example config builds its pipelines in the full build (validate
 // creates every component: a factory that breaks at the pin fails here), and the
-// example rule file passes its own tests.
+// example rule files pass their own tests, strictly (every name in the vocabulary).
 func TestExampleConfigsValidate(t *testing.T) {
 	dir, err := filepath.Abs(filepath.Join("..", "examples"))
 	require.NoError(t, err)
@@ -70,8 +72,16 @@ func TestExampleConfigsValidate(t *testing.T) {
 	var configs int
 	for _, f := range files {
 		if strings.HasSuffix(f, "-rules.yaml") {
-			out, err := exec.Command(secrulesBinary(t), "test", "-rules", f).CombinedOutput()
+			out, err := exec.Command(secrulesBinary(t), "test", "-strict", "-rules", f).CombinedOutput()
 			assert.NoError(t, err, "secrules test %s:\n%s", f, out)
+			continue
+		}
+		if strings.HasSuffix(f, "-rbac.yaml") {
+			// Kubernetes RBAC for an example, which its e2e test applies to a real apiserver.
+			data, err := os.ReadFile(f)
+			require.NoError(t, err)
+			_, err = manifests.Decode(data)
+			assert.NoError(t, err, f)
 			continue
 		}
 		configs++

@@ -64,17 +64,23 @@ func newDeployment(t *testing.T) *deployment {
 
 func (d *deployment) cert(name string) string { return filepath.Join(d.certs, name) }
 
-// startBackend runs the binary once more as the backend the gateway exports to:
-// an OTLP/gRPC receiver with TLS, writing what it receives to a file.
 func (d *deployment) startBackend(t *testing.T) {
+	d.backend, d.backendCA, d.backendOut = startBackend(t, d.bin)
+}
+
+// startBackend runs the binary once more as the backend a gateway exports to: an
+// OTLP/gRPC receiver with TLS, writing what it receives to a file. It returns the
+// receiver's address, the CA file of its certificate and the output file.
+func startBackend(t *testing.T, bin string) (addr, caFile, out string) {
+	t.Helper()
 	dir := t.TempDir()
 	ca := testcerts.NewCA(t)
 	certPEM, keyPEM := ca.Server(t)
 	crt, key := testcerts.WriteFiles(t, dir, "backend", certPEM, keyPEM)
-	d.backendCA = filepath.Join(dir, "backend-ca.crt")
-	require.NoError(t, os.WriteFile(d.backendCA, ca.CertPEM(), 0o644))
-	d.backend = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	d.backendOut = filepath.Join(dir, "received.jsonl")
+	caFile = filepath.Join(dir, "backend-ca.crt")
+	require.NoError(t, os.WriteFile(caFile, ca.CertPEM(), 0o644))
+	addr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	out = filepath.Join(dir, "received.jsonl")
 	health := testenv.FreePort(t)
 	cfg := fmt.Sprintf(`
 extensions:
@@ -91,11 +97,12 @@ service:
     logs: {receivers: [otlp], exporters: [file]}
   telemetry:
     metrics: {level: none}
-`, health, d.backend, crt, key, d.backendOut)
+`, health, addr, crt, key, out)
 	path := filepath.Join(dir, "backend.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
-	c := start(t, d.bin, dir, nil, "--config", "file:"+path)
+	c := start(t, bin, dir, nil, "--config", "file:"+path)
 	c.waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", health))
+	return addr, caFile, out
 }
 
 func (d *deployment) startGateway(t *testing.T) *collector {

@@ -60,34 +60,47 @@ func Load() ([]Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	strict := serjson.NewSerializerWithOptions(serjson.DefaultMetaFactory, scheme.Scheme, scheme.Scheme,
-		serjson.SerializerOptions{Yaml: true, Strict: true})
 	var objs []Object
 	for _, name := range names {
 		data, err := fs.ReadFile(files, name)
 		if err != nil {
 			return nil, fmt.Errorf("kustomization.yaml lists %s: %w", name, err)
 		}
-		r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-		for i := 0; ; i++ {
-			doc, err := r.Read()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
-			}
-			if len(bytes.TrimSpace(stripComments(doc))) == 0 {
-				continue
-			}
-			obj, _, err := strict.Decode(doc, nil, nil)
-			if err != nil {
-				return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
-			}
+		decoded, err := Decode(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		for _, obj := range decoded {
 			objs = append(objs, Object{File: name, Obj: obj})
 		}
 	}
 	return objs, nil
+}
+
+// Decode decodes every document of a multi-document YAML manifest, strictly (see
+// Load); documents of comments alone are skipped.
+func Decode(data []byte) ([]runtime.Object, error) {
+	strict := serjson.NewSerializerWithOptions(serjson.DefaultMetaFactory, scheme.Scheme, scheme.Scheme,
+		serjson.SerializerOptions{Yaml: true, Strict: true})
+	var objs []runtime.Object
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	for i := 0; ; i++ {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return objs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
+			continue
+		}
+		obj, _, err := strict.Decode(doc, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		objs = append(objs, obj)
+	}
 }
 
 // Files returns the names of the YAML files in this directory.

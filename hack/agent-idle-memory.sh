@@ -23,6 +23,8 @@
 #               (process_madvise MADV_PAGEOUT, what the kernel does to them under memory
 #               pressure), idle SECONDS again and measure again: the file pages the idle
 #               agent touches again, as opposed to those only its start touched.
+#   -p          also print the binary's resident pages by ELF section (its pagemap
+#               against readelf -S): which of text, rodata, pclntab and data stay mapped.
 #   args after -- go to the agent (e.g. --set receivers::ebpf::ring_buffer_size=16777216).
 #   GOGC, GOMEMLIMIT and GODEBUG are passed through from the environment.
 #
@@ -37,12 +39,14 @@ SECONDS_IDLE=20
 COLD=1
 SCOPE=1
 RECLAIM=0
-while getopts "s:wnr" opt; do
+SECTIONS=0
+while getopts "s:wnrp" opt; do
 	case $opt in
 	s) SECONDS_IDLE=$OPTARG ;;
 	w) COLD=0 ;;
 	n) SCOPE=0 ;;
 	r) RECLAIM=1 ;;
+	p) SECTIONS=1 ;;
 	*) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//;$d' >&2; exit 2 ;;
 	esac
 done
@@ -205,6 +209,37 @@ report() { # title
 }
 
 report "== idle"
+if [ "$SECTIONS" = 1 ]; then
+	python3 - "$AGENT" "$AGENTBIN" <<'PY'
+import re, struct, subprocess, sys
+pid, path = int(sys.argv[1]), sys.argv[2]
+secs = []  # (start, end, name) of the sections that are loaded
+for l in subprocess.run(["readelf", "-SW", path], capture_output=True, text=True, check=True).stdout.splitlines():
+    m = re.match(r"\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)", l)
+    if m and int(m.group(2), 16):
+        a = int(m.group(2), 16)
+        secs.append((a, a + int(m.group(3), 16), m.group(1)))
+res = {n: 0 for _, _, n in secs}
+with open(f"/proc/{pid}/pagemap", "rb") as pm:
+    for l in open(f"/proc/{pid}/maps"):
+        f = l.split()
+        if len(f) < 6 or f[5] != path:
+            continue
+        a, b = (int(x, 16) for x in f[0].split("-"))
+        pm.seek(a // 4096 * 8)
+        data = pm.read((b - a) // 4096 * 8)
+        for i in range((b - a) // 4096):
+            if struct.unpack_from("<Q", data, i * 8)[0] >> 63:  # present
+                va = a + i * 4096
+                for s, e, n in secs:
+                    if s <= va < e:
+                        res[n] += 1
+print("the binary's resident pages by section (the bss sections are anonymous memory, not counted here)")
+for s, e, n in secs:
+    if e - s >= 65536:
+        print(f"  {n:14s} {res[n] * 4 / 1024:6.1f} of {(e - s) / 1048576:6.1f} MiB")
+PY
+fi
 if [ "$RECLAIM" = 1 ]; then
 	python3 - "$AGENT" "$AGENTBIN" <<'PY'
 import ctypes, os, sys

@@ -23,6 +23,8 @@
 #               (process_madvise MADV_PAGEOUT, what the kernel does to them under memory
 #               pressure), idle SECONDS again and measure again: the file pages the idle
 #               agent touches again, as opposed to those only its start touched.
+#   -p          also print the binary's resident pages by ELF section (its pagemap
+#               against readelf -S): which of text, rodata, pclntab and data stay mapped.
 #   args after -- go to the agent (e.g. --set receivers::ebpf::ring_buffer_size=16777216).
 #   GOGC, GOMEMLIMIT and GODEBUG are passed through from the environment.
 #
@@ -37,12 +39,14 @@ SECONDS_IDLE=20
 COLD=1
 SCOPE=1
 RECLAIM=0
-while getopts "s:wnr" opt; do
+SECTIONS=0
+while getopts "s:wnrp" opt; do
 	case $opt in
 	s) SECONDS_IDLE=$OPTARG ;;
 	w) COLD=0 ;;
 	n) SCOPE=0 ;;
 	r) RECLAIM=1 ;;
+	p) SECTIONS=1 ;;
 	*) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//;$d' >&2; exit 2 ;;
 	esac
 done
@@ -150,18 +154,23 @@ sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" env \
 AGENT=$!
 AGENTARGS="$*"
 wait_healthy "http://127.0.0.1:$HEALTH/" "$AGENT" "$TMP/agent.log"
+# Clears the accessed bits of the agent's pages, so that smaps' Referenced then
+# tells the binary's pages touched while idle from those only the start touched
+# (or that the kernel mapped around a fault: 64 KiB around it, whole large folios).
+echo 1 >"/proc/$AGENT/clear_refs"
 sleep "$SECONDS_IDLE"
 kill -0 "$AGENT" 2>/dev/null || { echo "agent exited; log:" >&2; tail -20 "$TMP/agent.log" >&2; exit 1; }
 
 report() { # title
 	# RSS by mapping: the binary's own file pages, the ring buffer (the only BPF map the
 	# agent mmaps; its data pages are mapped twice, so they count twice), the rest.
-	read -r RSS BINF RING ANON OTHER < <(awk -v bin="$AGENTBIN" '
-		function flush() { if (name == bin) b += rss1 - anon1; else if (name ~ /^anon_inode:bpf/) r += rss1 }
-		/^[0-9a-f]+-[0-9a-f]+ / { flush(); name = $6; rss1 = anon1 = 0 }
+	read -r RSS BINF BINREF RING ANON OTHER < <(awk -v bin="$AGENTBIN" '
+		function flush() { if (name == bin) { b += rss1 - anon1; br += ref1 - anon1 } else if (name ~ /^anon_inode:bpf/) r += rss1 }
+		/^[0-9a-f]+-[0-9a-f]+ / { flush(); name = $6; rss1 = anon1 = ref1 = 0 }
 		/^Rss:/ { rss += $2; rss1 = $2 }
+		/^Referenced:/ { ref1 = $2 }
 		/^Anonymous:/ { a += $2; anon1 = $2 }
-		END { flush(); print rss, b, r, a, rss - b - r - a }' "/proc/$AGENT/smaps")
+		END { flush(); print rss, b, (br > 0 ? br : 0), r, a, rss - b - r - a }' "/proc/$AGENT/smaps")
 
 	# Kernel memory of the BPF maps (the ring buffer's pages included), once per map.
 	BPF=0
@@ -189,7 +198,7 @@ report() { # title
 	agent: $AGENTBIN --config k8ssec:agent ${ARGS[*]+${ARGS[*]}} $AGENTARGS
 	idle ${SECONDS_IDLE}s, $([ "$COLD" = 1 ] && echo "cold page cache (charged to the agent)" || echo "warm page cache"), cgroup v$CGV$([ -n "${GOGC:-}" ] && echo ", GOGC=$GOGC")$([ -n "${GOMEMLIMIT:-}" ] && echo ", GOMEMLIMIT=$GOMEMLIMIT")
 	RSS                      $(mib "$RSS") MiB
-	  binary file pages      $(mib "$BINF") MiB
+	  binary file pages      $(mib "$BINF") MiB  (touched since the idle period began $(mib "$BINREF") MiB)
 	  ring buffer mapping    $(mib "$RING") MiB
 	  anonymous              $(mib "$ANON") MiB  (Go heap allocated $(mibb "${HEAP:-0}") MiB, Go runtime total $(mibb "${GOSYS:-0}") MiB)
 	  other                  $(mib "$OTHER") MiB
@@ -200,6 +209,37 @@ report() { # title
 }
 
 report "== idle"
+if [ "$SECTIONS" = 1 ]; then
+	python3 - "$AGENT" "$AGENTBIN" <<'PY'
+import re, struct, subprocess, sys
+pid, path = int(sys.argv[1]), sys.argv[2]
+secs = []  # (start, end, name) of the sections that are loaded
+for l in subprocess.run(["readelf", "-SW", path], capture_output=True, text=True, check=True).stdout.splitlines():
+    m = re.match(r"\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)", l)
+    if m and int(m.group(2), 16):
+        a = int(m.group(2), 16)
+        secs.append((a, a + int(m.group(3), 16), m.group(1)))
+res = {n: 0 for _, _, n in secs}
+with open(f"/proc/{pid}/pagemap", "rb") as pm:
+    for l in open(f"/proc/{pid}/maps"):
+        f = l.split()
+        if len(f) < 6 or f[5] != path:
+            continue
+        a, b = (int(x, 16) for x in f[0].split("-"))
+        pm.seek(a // 4096 * 8)
+        data = pm.read((b - a) // 4096 * 8)
+        for i in range((b - a) // 4096):
+            if struct.unpack_from("<Q", data, i * 8)[0] >> 63:  # present
+                va = a + i * 4096
+                for s, e, n in secs:
+                    if s <= va < e:
+                        res[n] += 1
+print("the binary's resident pages by section (the bss sections are anonymous memory, not counted here)")
+for s, e, n in secs:
+    if e - s >= 65536:
+        print(f"  {n:14s} {res[n] * 4 / 1024:6.1f} of {(e - s) / 1048576:6.1f} MiB")
+PY
+fi
 if [ "$RECLAIM" = 1 ]; then
 	python3 - "$AGENT" "$AGENTBIN" <<'PY'
 import ctypes, os, sys

@@ -11,7 +11,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/adapter"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/fileconsumer"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/fileconsumer/emit"
 	"go.opentelemetry.io/collector/component"
@@ -58,7 +57,7 @@ func (t *Tailer) Start(ctx context.Context, host component.Host, set component.T
 		}
 	}
 	var err error
-	t.storage, err = adapter.GetStorageClient(ctx, host, storageID, owner)
+	t.storage, err = storageClient(ctx, host, storageID, owner)
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
@@ -71,6 +70,20 @@ func (t *Tailer) Start(ctx context.Context, host component.Host, set component.T
 	}
 	t.manager = manager
 	return nil
+}
+
+// storageClient is stanza's adapter.GetStorageClient: that package registers
+// every stanza operator (parsers for syslog, containers, expressions...) at
+// init, which the node agent would carry and start for nothing (docs/builds.md).
+func storageClient(ctx context.Context, host component.Host, storageID *component.ID, owner component.ID) (storage.Client, error) {
+	if storageID == nil {
+		return storage.NewNopClient(), nil
+	}
+	ext, ok := host.GetExtensions()[*storageID].(storage.Extension)
+	if !ok {
+		return nil, fmt.Errorf("extension %q is not a storage extension", storageID)
+	}
+	return ext.GetClient(ctx, component.KindReceiver, owner, "")
 }
 
 func (t *Tailer) closeAfter(err error) error {

@@ -6,7 +6,8 @@
 // their container statuses). Without a Kubernetes client it still reports the
 // container id, runtime, pod UID and whether the task is a host process.
 //
-//	r := podidentity.New(podidentity.Options{Client: cs, NodeName: node})
+//	core, err := k8sclient.NewCoreV1(restConfig)
+//	r := podidentity.New(podidentity.Options{Client: core, NodeName: node})
 //	if err := r.Start(ctx); err != nil { ... }
 //	defer r.Stop()
 //	id := r.Lookup(cgroupID)
@@ -24,10 +25,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient"
@@ -56,7 +54,7 @@ var ErrNotSynced = errors.New("the pod watch has not synced")
 // Options configures a Resolver.
 type Options struct {
 	// Client watches pods; nil means no cluster (no Pod in identities).
-	Client k8sclient.Interface
+	Client *k8sclient.CoreV1
 	// NodeName restricts the watch to pods with spec.nodeName=NodeName; ""
 	// watches all pods of the cluster (tests, single-node setups).
 	NodeName string
@@ -213,28 +211,14 @@ func (r *Resolver) Synced() bool { return r.synced != nil && r.synced() }
 
 // newPodInformer is the pod informer client-go's informer factory would make
 // (resync 0, the namespace index; with NodeName, only pods with
-// spec.nodeName=NodeName) from the core/v1 client alone: the factory links the
-// informers of every API group.
-func newPodInformer(client k8sclient.Interface, nodeName string) cache.SharedIndexInformer {
-	tweak := func(*metav1.ListOptions) {}
+// spec.nodeName=NodeName) from a core/v1 REST client alone: the factory links the
+// informers of every API group, and client-go's typed clients their scheme.
+func newPodInformer(client *k8sclient.CoreV1, nodeName string) cache.SharedIndexInformer {
+	sel := ""
 	if nodeName != "" {
-		sel := fields.OneTermEqualSelector("spec.nodeName", nodeName).String()
-		tweak = func(o *metav1.ListOptions) { o.FieldSelector = sel }
+		sel = fields.OneTermEqualSelector("spec.nodeName", nodeName).String()
 	}
-	pods := client.CoreV1().Pods(metav1.NamespaceAll)
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			tweak(&o)
-			return pods.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			tweak(&o)
-			return pods.Watch(ctx, o)
-		},
-	}
-	// The client decides, as in the factory, whether the reflector may use
-	// watch-list semantics (fake clientsets may not).
-	return cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), &corev1.Pod{},
+	return cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(client.Pods(sel), client), &corev1.Pod{},
 		cache.SharedIndexInformerOptions{Indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}})
 }
 

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8stest"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/testenv"
 )
@@ -208,7 +209,7 @@ func TestRealCgroupWithAPIServer(t *testing.T) {
 
 	cg := makeContainerCgroup(t, string(pod.UID), cid)
 
-	r := New(Options{Client: cs, NodeName: "node-a", SyncTimeout: 30 * time.Second})
+	r := New(Options{Client: coreV1(t, c.Config), NodeName: "node-a", SyncTimeout: 30 * time.Second})
 	require.NoError(t, r.Start(ctx))
 	defer r.Stop()
 
@@ -284,7 +285,7 @@ func TestRealCgroupWithAPIServer(t *testing.T) {
 	assert.Equal(t, 0, containers)
 
 	// Start fails clearly when the watch is refused (real RBAC: no grants).
-	denied := New(Options{Client: kubernetes.NewForConfigOrDie(c.ConfigAs("nobody")), NodeName: "node-a", SyncTimeout: 2 * time.Second})
+	denied := New(Options{Client: coreV1(t, c.ConfigAs("nobody")), NodeName: "node-a", SyncTimeout: 2 * time.Second})
 	err = denied.Start(ctx)
 	denied.Stop()
 	require.Error(t, err)
@@ -317,7 +318,7 @@ func TestStartsWithoutTheAPIServer(t *testing.T) {
 	cfg := rest.CopyConfig(c.Config)
 	cfg.Host = "https://" + addr
 	synced := make(chan struct{})
-	r := New(Options{Client: kubernetes.NewForConfigOrDie(cfg), NodeName: "node-a", SyncTimeout: time.Second,
+	r := New(Options{Client: coreV1(t, cfg), NodeName: "node-a", SyncTimeout: time.Second,
 		OnLateSync: func() { close(synced) }})
 	err = r.Start(ctx)
 	defer r.Stop()
@@ -414,4 +415,12 @@ func TestConcurrentLookups(t *testing.T) {
 	require.NotNil(t, got.Pod)
 	assert.Equal(t, "app", got.Pod.ContainerName)
 	assert.Equal(t, RuntimeContainerd, got.Runtime, "runtime from the status when the cgroupfs path has none")
+}
+
+// coreV1 is the pod watch's client, as the ebpf receiver builds it.
+func coreV1(t *testing.T, cfg *rest.Config) *k8sclient.CoreV1 {
+	t.Helper()
+	core, err := k8sclient.NewCoreV1(cfg)
+	require.NoError(t, err)
+	return core
 }

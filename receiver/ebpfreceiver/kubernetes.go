@@ -37,7 +37,7 @@ func (c KubernetesConfig) validate() error {
 	return fmt.Errorf("kubernetes.auth_type %q: want %s, %s or %s", c.AuthType, authNone, authServiceAccount, authKubeConfig)
 }
 
-func (c KubernetesConfig) client() (k8sclient.Interface, error) {
+func (c KubernetesConfig) client() (*k8sclient.CoreV1, error) {
 	cfg, err := k8sclient.RestConfig(c.AuthType)
 	if err != nil || cfg == nil {
 		if err != nil {
@@ -45,11 +45,7 @@ func (c KubernetesConfig) client() (k8sclient.Interface, error) {
 		}
 		return nil, err
 	}
-	cs, err := k8sclient.NewForConfig(cfg)
-	if err != nil {
-		return nil, err // not a nil *Clientset, which would be a non-nil Interface
-	}
-	return cs, nil
+	return k8sclient.NewCoreV1(cfg)
 }
 
 // startPodIdentity starts the resolver. Without a cgroup v2 hierarchy events go

@@ -14,7 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient/clientset"
 )
 
 // errFenced means another replica wrote the shared checkpoint since we read it:
@@ -103,7 +103,7 @@ func (c *checkpoints) saveTo(ctx context.Context, key, rv string, shared bool) e
 // resourceVersions. Updates carry the ConfigMap's resourceVersion, so a deposed
 // leader that still writes is refused (errFenced) instead of rewinding it.
 type sharedCheckpoint struct {
-	client          k8sclient.Interface
+	client          clientset.Interface
 	namespace, name string
 
 	mu sync.Mutex

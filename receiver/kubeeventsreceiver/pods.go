@@ -14,7 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient/clientset"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/podidentity"
 )
 
@@ -60,7 +60,7 @@ func (p *podMeta) putAttributes(a pcommon.Map) {
 // Entries expire by their own timestamp on read (golang-lru's expirable cache
 // runs a goroutine that cannot be stopped).
 type podCache struct {
-	client    k8sclient.Interface
+	client    clientset.Interface
 	maxLabels int
 	ttl       time.Duration
 	wait      time.Duration
@@ -98,7 +98,7 @@ const (
 	podGetTimeout = 10 * time.Second
 )
 
-func newPodCache(client k8sclient.Interface, cfg PodsConfig, failed func(error)) *podCache {
+func newPodCache(client clientset.Interface, cfg PodsConfig, failed func(error)) *podCache {
 	c, _ := lru.New[string, podEntry](cfg.CacheSize) // size > 0: Validate
 	return &podCache{client: client, maxLabels: cfg.MaxLabels, ttl: cfg.TTL, wait: cfg.LookupTimeout, cache: c,
 		failed: failed, inflight: map[string]chan struct{}{}, queue: make(chan podFetch, podQueueSize)}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient"
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/k8sclient/clientset"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/kubeeventsreceiver/internal/metadata"
 )
 
@@ -38,7 +39,7 @@ type eventsReceiver struct {
 	// takes over at once; tests clear it to die as a crashed replica would.
 	releaseOnCancel bool
 
-	client k8sclient.Interface
+	client clientset.Interface
 	pods   *podCache
 	// podErrLog keeps failed pod lookups from flooding the log.
 	podErrLog repeatFilter
@@ -209,12 +210,12 @@ func (c LeaderElectionConfig) identity() string {
 
 // newClient talks protobuf, which core types support: decoding a burst of
 // Events costs a fraction of JSON's.
-func newClient(restCfg *rest.Config) (k8sclient.Interface, error) {
+func newClient(restCfg *rest.Config) (clientset.Interface, error) {
 	restCfg = rest.CopyConfig(restCfg)
 	restCfg.UserAgent = "otelcol-k8ssec/kube_events"
 	restCfg.ContentType = runtime.ContentTypeProtobuf
 	restCfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
-	client, err := k8sclient.NewForConfig(restCfg)
+	client, err := clientset.NewForConfig(restCfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}

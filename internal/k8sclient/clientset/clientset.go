@@ -1,4 +1,8 @@
-package k8sclient
+// Package clientset holds the typed clients of client-go for the API groups the
+// gateway's receivers use. It is apart from k8sclient because any typed client
+// links client-go's scheme, which registers every built-in API group at init:
+// the node agent, which watches pods alone, does without (k8sclient.CoreV1).
+package clientset
 
 import (
 	"fmt"

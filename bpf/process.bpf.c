@@ -25,6 +25,12 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 /* Set by the loader before load (spec.Variables). */
 const volatile __u32 cfg_max_args = 16; /* argv entries kept per exec; <= EXEC_MAX_ARGS_CAP */
 const volatile __u8 cfg_enforce = 0;    /* 1: the policy kills executables or enforce_comms has entries */
+/*
+ * 1: process.fork records are off, so only the forks whose child's parent is
+ * not the forker (CLONE_PARENT, as runc's init stages are made) are reported:
+ * user space cannot infer those children's executable from their parent.
+ */
+const volatile __u8 cfg_fork_clone_parent_only = 0;
 
 /*
  * Enforcement: an exec (that passed the filters) of an executable the policy
@@ -224,6 +230,8 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
 	/* A new thread shares its process: only new processes are reported. */
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	if (cfg_fork_clone_parent_only && BPF_CORE_READ(child, real_parent, tgid) == BPF_CORE_READ(parent, tgid))
 		return 0;
 	struct fork_event e;
 	if (!fill_header(&e.hdr, EVENT_KIND_FORK, parent))

@@ -84,7 +84,9 @@ var fileEvents = map[string]probe.Kind{
 
 // defaultEvents are every event but process.fork: each exec already follows a
 // fork, and the process cache gives a child its parent's executable anyway;
-// forks double the volume of a busy node for little a rule can use.
+// forks double the volume of a busy node for little a rule can use. (The
+// forks whose child's parent is not the forker, CLONE_PARENT as runc's init
+// stages, still reach the cache: probe.Config.ForkCloneParentOnly.)
 var defaultEvents = slices.DeleteFunc(slices.Clone(knownEvents), func(e string) bool { return e == eventProcessFork })
 
 // defaultFilePrefixes are the paths whose file events matter by default:

@@ -56,6 +56,14 @@ const (
 	enforcementDeny    = "deny" // BPF LSM refused the exec: it never happened
 )
 
+// forkOnlyToCache gives a forked child its forker's executable, when the
+// child's parent (CLONE_PARENT) is not the forker and process.fork records are off.
+func (r *ebpfReceiver) forkOnlyToCache(ev *probe.Event) {
+	if self, ok := r.procs.get(ev.Tgid); ok {
+		r.procs.put(ev.ChildTgid, self)
+	}
+}
+
 // appendEvent adds ev to b as one log record under its process's resource,
 // and updates the process cache.
 func (r *ebpfReceiver) appendEvent(b *eventBatch, ev *probe.Event) {

@@ -49,6 +49,11 @@ type Config struct {
 	// SkipExec, SkipExit and SkipFork leave a program loaded but not
 	// attached; with all three, the process object is not loaded.
 	SkipExec, SkipExit, SkipFork bool
+	// ForkCloneParentOnly, with SkipFork, still attaches the fork program but
+	// reports only the forks whose child's parent is not the forker
+	// (CLONE_PARENT: runc's init stages): their executable is the forker's,
+	// which the child's parent does not tell.
+	ForkCloneParentOnly bool
 	// DenyExecPaths are executables whose exec BPF LSM refuses (EPERM), named
 	// as KillPaths are (bpf/lsm.bpf.c). Needs a kernel running BPF LSM; Load
 	// fails without it.
@@ -329,6 +334,13 @@ func (p *Probe) loadProcess(spec *ebpf.CollectionSpec, cfg Config) error {
 	if err := p.prepareSpec(spec, cfg); err != nil {
 		return err
 	}
+	skipFork := cfg.SkipFork
+	if cfg.SkipFork && cfg.ForkCloneParentOnly {
+		if err := spec.Variables[processVarCfgForkCloneParentOnly].Set(uint8(1)); err != nil {
+			return fmt.Errorf("setting the fork filter: %w", err)
+		}
+		skipFork = false
+	}
 	if cfg.enforcing() {
 		if err := spec.Variables[processVarCfgEnforce].Set(uint8(1)); err != nil {
 			return fmt.Errorf("setting enforcement: %w", err)
@@ -351,7 +363,7 @@ func (p *Probe) loadProcess(spec *ebpf.CollectionSpec, cfg Config) error {
 		skip bool
 	}{
 		{"tp_btf/sched_process_exec", objs.HandleExec, cfg.SkipExec}, {"tp_btf/sched_process_exit", objs.HandleExit, cfg.SkipExit},
-		{"tp_btf/sched_process_fork", objs.HandleFork, cfg.SkipFork},
+		{"tp_btf/sched_process_fork", objs.HandleFork, skipFork},
 	} {
 		if prog.skip {
 			continue

@@ -112,31 +112,32 @@ type processForkEvent struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	processMapCgroupFilter    = "cgroup_filter"
-	processMapCreatedFiles    = "created_files"
-	processMapEnforceComms    = "enforce_comms"
-	processMapEnforceKills    = "enforce_kills"
-	processMapEvents          = "events"
-	processMapExecPolicyFiles = "exec_policy_files"
-	processMapExecPolicyKey   = "exec_policy_key"
-	processMapExecPolicyPaths = "exec_policy_paths"
-	processMapExecScratch     = "exec_scratch"
-	processMapIgnoreComms     = "ignore_comms"
-	processMapLostEvents      = "lost_events"
-	processProgHandleExec     = "handle_exec"
-	processProgHandleExit     = "handle_exit"
-	processProgHandleFork     = "handle_fork"
-	processVarCfgCgroupFilter = "cfg_cgroup_filter"
-	processVarCfgEnforce      = "cfg_enforce"
-	processVarCfgHostRootDev  = "cfg_host_root_dev"
-	processVarCfgHostRootIno  = "cfg_host_root_ino"
-	processVarCfgMaxArgs      = "cfg_max_args"
-	processVarCfgSelfExeDev   = "cfg_self_exe_dev"
-	processVarCfgSelfExeIno   = "cfg_self_exe_ino"
-	processVarCfgWakeupBytes  = "cfg_wakeup_bytes"
-	processVarUnusedEventKind = "unused_event_kind"
-	processVarUnusedExitEvent = "unused_exit_event"
-	processVarUnusedForkEvent = "unused_fork_event"
+	processMapCgroupFilter           = "cgroup_filter"
+	processMapCreatedFiles           = "created_files"
+	processMapEnforceComms           = "enforce_comms"
+	processMapEnforceKills           = "enforce_kills"
+	processMapEvents                 = "events"
+	processMapExecPolicyFiles        = "exec_policy_files"
+	processMapExecPolicyKey          = "exec_policy_key"
+	processMapExecPolicyPaths        = "exec_policy_paths"
+	processMapExecScratch            = "exec_scratch"
+	processMapIgnoreComms            = "ignore_comms"
+	processMapLostEvents             = "lost_events"
+	processProgHandleExec            = "handle_exec"
+	processProgHandleExit            = "handle_exit"
+	processProgHandleFork            = "handle_fork"
+	processVarCfgCgroupFilter        = "cfg_cgroup_filter"
+	processVarCfgEnforce             = "cfg_enforce"
+	processVarCfgForkCloneParentOnly = "cfg_fork_clone_parent_only"
+	processVarCfgHostRootDev         = "cfg_host_root_dev"
+	processVarCfgHostRootIno         = "cfg_host_root_ino"
+	processVarCfgMaxArgs             = "cfg_max_args"
+	processVarCfgSelfExeDev          = "cfg_self_exe_dev"
+	processVarCfgSelfExeIno          = "cfg_self_exe_ino"
+	processVarCfgWakeupBytes         = "cfg_wakeup_bytes"
+	processVarUnusedEventKind        = "unused_event_kind"
+	processVarUnusedExitEvent        = "unused_exit_event"
+	processVarUnusedForkEvent        = "unused_fork_event"
 )
 
 // loadProcess returns the embedded CollectionSpec for process.
@@ -207,17 +208,18 @@ type processMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processVariableSpecs struct {
-	CfgCgroupFilter *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
-	CfgEnforce      *ebpf.VariableSpec `ebpf:"cfg_enforce"`
-	CfgHostRootDev  *ebpf.VariableSpec `ebpf:"cfg_host_root_dev"`
-	CfgHostRootIno  *ebpf.VariableSpec `ebpf:"cfg_host_root_ino"`
-	CfgMaxArgs      *ebpf.VariableSpec `ebpf:"cfg_max_args"`
-	CfgSelfExeDev   *ebpf.VariableSpec `ebpf:"cfg_self_exe_dev"`
-	CfgSelfExeIno   *ebpf.VariableSpec `ebpf:"cfg_self_exe_ino"`
-	CfgWakeupBytes  *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
-	UnusedEventKind *ebpf.VariableSpec `ebpf:"unused_event_kind"`
-	UnusedExitEvent *ebpf.VariableSpec `ebpf:"unused_exit_event"`
-	UnusedForkEvent *ebpf.VariableSpec `ebpf:"unused_fork_event"`
+	CfgCgroupFilter        *ebpf.VariableSpec `ebpf:"cfg_cgroup_filter"`
+	CfgEnforce             *ebpf.VariableSpec `ebpf:"cfg_enforce"`
+	CfgForkCloneParentOnly *ebpf.VariableSpec `ebpf:"cfg_fork_clone_parent_only"`
+	CfgHostRootDev         *ebpf.VariableSpec `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno         *ebpf.VariableSpec `ebpf:"cfg_host_root_ino"`
+	CfgMaxArgs             *ebpf.VariableSpec `ebpf:"cfg_max_args"`
+	CfgSelfExeDev          *ebpf.VariableSpec `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno          *ebpf.VariableSpec `ebpf:"cfg_self_exe_ino"`
+	CfgWakeupBytes         *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
+	UnusedEventKind        *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedExitEvent        *ebpf.VariableSpec `ebpf:"unused_exit_event"`
+	UnusedForkEvent        *ebpf.VariableSpec `ebpf:"unused_fork_event"`
 }
 
 // processObjects contains all objects after they have been loaded into the kernel.
@@ -273,17 +275,18 @@ func (m *processMaps) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processVariables struct {
-	CfgCgroupFilter *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
-	CfgEnforce      *ebpf.Variable `ebpf:"cfg_enforce"`
-	CfgHostRootDev  *ebpf.Variable `ebpf:"cfg_host_root_dev"`
-	CfgHostRootIno  *ebpf.Variable `ebpf:"cfg_host_root_ino"`
-	CfgMaxArgs      *ebpf.Variable `ebpf:"cfg_max_args"`
-	CfgSelfExeDev   *ebpf.Variable `ebpf:"cfg_self_exe_dev"`
-	CfgSelfExeIno   *ebpf.Variable `ebpf:"cfg_self_exe_ino"`
-	CfgWakeupBytes  *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
-	UnusedEventKind *ebpf.Variable `ebpf:"unused_event_kind"`
-	UnusedExitEvent *ebpf.Variable `ebpf:"unused_exit_event"`
-	UnusedForkEvent *ebpf.Variable `ebpf:"unused_fork_event"`
+	CfgCgroupFilter        *ebpf.Variable `ebpf:"cfg_cgroup_filter"`
+	CfgEnforce             *ebpf.Variable `ebpf:"cfg_enforce"`
+	CfgForkCloneParentOnly *ebpf.Variable `ebpf:"cfg_fork_clone_parent_only"`
+	CfgHostRootDev         *ebpf.Variable `ebpf:"cfg_host_root_dev"`
+	CfgHostRootIno         *ebpf.Variable `ebpf:"cfg_host_root_ino"`
+	CfgMaxArgs             *ebpf.Variable `ebpf:"cfg_max_args"`
+	CfgSelfExeDev          *ebpf.Variable `ebpf:"cfg_self_exe_dev"`
+	CfgSelfExeIno          *ebpf.Variable `ebpf:"cfg_self_exe_ino"`
+	CfgWakeupBytes         *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
+	UnusedEventKind        *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedExitEvent        *ebpf.Variable `ebpf:"unused_exit_event"`
+	UnusedForkEvent        *ebpf.Variable `ebpf:"unused_fork_event"`
 }
 
 // processPrograms contains all programs after they have been loaded into the kernel.

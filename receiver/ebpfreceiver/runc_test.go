@@ -15,7 +15,7 @@ import (
 
 // runcBundle is an OCI bundle of Debian's static busybox whose process runs
 // argv, made from `runc spec`; caps are added to the process's capability sets.
-func runcBundle(t *testing.T, cgroupsPath string, argv []string, caps ...string) string {
+func runcBundle(t *testing.T, argv []string, caps ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, d := range []string{"rootfs/bin", "rootfs/proc", "rootfs/dev", "rootfs/mnt", "rootfs/tmp"} {
@@ -38,19 +38,32 @@ func runcBundle(t *testing.T, cgroupsPath string, argv []string, caps ...string)
 			c[set] = append(c[set].([]any), cp)
 		}
 	}
-	// runc puts the container into this cgroup (below the unified hierarchy in
-	// a hybrid one), as containerd's CRI has it do.
-	spec["linux"].(map[string]any)["cgroupsPath"] = cgroupsPath
 	b, err = json.Marshal(spec)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644))
 	return dir
 }
 
+// setCgroupsPath has runc put the bundle's container into this cgroup (below
+// the unified hierarchy in a hybrid one), as containerd's CRI has it do.
+func setCgroupsPath(t *testing.T, bundle, cgroupsPath string) {
+	t.Helper()
+	file := filepath.Join(bundle, "config.json")
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	var spec map[string]any
+	require.NoError(t, json.Unmarshal(b, &spec))
+	spec["linux"].(map[string]any)["cgroupsPath"] = cgroupsPath
+	b, err = json.Marshal(spec)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(file, b, 0o644))
+}
+
 // runc's own setup of a container (Debian's runc 1.1.5, as a node's
 // containerd runs it) makes dozens of mounts and a namespace change from its
-// init stages: none may raise K8SR-0017, while a mount made by the
-// container's entrypoint after its exec still does. runc puts its init into a
+// init stages: none may raise K8SR-0017 (nor anything else: its loopback's
+// netlink socket is K8SR-0031's), while a mount made by the container's
+// entrypoint after its exec still does. runc puts its init into a
 // container-named cgroup, as the kubelet's containerd has it do.
 func TestRuncRunRaisesNoMountAlert(t *testing.T) {
 	requireRoot(t)
@@ -58,6 +71,11 @@ func TestRuncRunRaisesNoMountAlert(t *testing.T) {
 	const rule = "Mount or namespace change in a container"
 	s := &attackSuite{root: makeCgroup(t), podUID: "1c2d3e4f-5061-4a72-8b93-a4b5c6d7e8f9"}
 	t.Cleanup(func() { removeV1Cgroups(t, cgroupRel(t, s.root.path)) })
+	// The bundles are made before the receiver starts: their busybox is then
+	// the node's file (an image's), not drift.
+	plainBundle := runcBundle(t, []string{"/bin/sh", "-c", "busybox sleep 1"})
+	// CAP_SYS_ADMIN, as a privileged container has it: its entrypoint's mount succeeds.
+	mounterBundle := runcBundle(t, []string{"/bin/sh", "-c", "busybox mount -t tmpfs none /mnt && busybox sleep 1"}, "CAP_SYS_ADMIN")
 	alerts, kernel := startPipeline(t, s.root)
 	state := t.TempDir()
 	// runc runs outside the containers, as under containerd's shim: in a "host"
@@ -71,10 +89,10 @@ func TestRuncRunRaisesNoMountAlert(t *testing.T) {
 		require.Eventually(t, func() bool { return os.Remove(host) == nil }, 5*time.Second, 20*time.Millisecond)
 	})
 	hostCg := &testCgroup{path: host, fd: hostFd}
-	runcRun := func(name string, argv []string, caps ...string) string {
+	runcRun := func(name, bundle string) string {
 		id := containerID(name)
 		cg := s.containerCgroup(t, id)
-		bundle := runcBundle(t, "/"+cgroupRel(t, cg.path), argv, caps...)
+		setCgroupsPath(t, bundle, "/"+cgroupRel(t, cg.path))
 		cmd := hostCg.command("/usr/sbin/runc", "--root", state, "run", "--bundle", bundle, id[:12])
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "runc run %s: %s", name, out)
@@ -82,9 +100,8 @@ func TestRuncRunRaisesNoMountAlert(t *testing.T) {
 	}
 	// Each container lives a second: runc removes its cgroup when it exits,
 	// and the receiver names a container from its cgroup.
-	plain := runcRun("runc run busybox", []string{"/bin/sh", "-c", "busybox sleep 1"})
-	// CAP_SYS_ADMIN, as a privileged container has it: its entrypoint's mount succeeds.
-	mounter := runcRun("runc run busybox that mounts", []string{"/bin/sh", "-c", "busybox mount -t tmpfs none /mnt && busybox sleep 1"}, "CAP_SYS_ADMIN")
+	plain := runcRun("runc run busybox", plainBundle)
+	mounter := runcRun("runc run busybox that mounts", mounterBundle)
 
 	// The entrypoint's mount comes after runc's setup: once its alert is in, so is the setup's.
 	mountAlerts := func(id string) []map[string]any {
@@ -120,6 +137,9 @@ func TestRuncRunRaisesNoMountAlert(t *testing.T) {
 		}
 	}
 	t.Logf("runc's setup of a plain container: %v", setup)
+	got := alertsByContainer(alerts)
+	t.Logf("alerts: plain %v, mounter %v", got[plain], got[mounter])
+	assert.Empty(t, got[plain], "a plain runc run of busybox raised nothing")
 	assert.Greater(t, setup["namespace.mount"], 10, "runc's mounts were seen")
 	assert.Positive(t, setup["namespace.unshare"], "runc's namespaces were seen")
 	assert.Empty(t, mountAlerts(plain), "a plain runc run raised %q", rule)

@@ -167,3 +167,31 @@ func TestForkOfEveryFlavour(t *testing.T) {
 		assert.NotZero(t, ev.ChildTgid, "vfork")
 	}
 }
+
+// TestForkCloneParentOnly: with process.fork records off, only a fork whose
+// child's parent is not the forker (CLONE_PARENT, as runc's init stages are
+// made) is reported, with the forker's header; an ordinary fork is not.
+func TestForkCloneParentOnly(t *testing.T) {
+	requireRoot(t)
+	_, err := os.Stat("/usr/bin/perl")
+	testenv.Require(t, err == nil, "/usr/bin/perl makes the clone(CLONE_PARENT) of this test")
+	_, rd := loadReading(t, Config{RingBufferSize: 1 << 20, MaxArgs: 1, SkipExit: true, SkipFork: true, ForkCloneParentOnly: true})
+
+	// clone(CLONE_PARENT|SIGCHLD): the child is this test's, not perl's.
+	perl := exec.Command("/usr/bin/perl", "-e", `$p = syscall(56, 0x8000|17, 0, 0, 0, 0); if ($p == 0) { require POSIX; POSIX::_exit(0) } print $p`)
+	out, err := perl.Output()
+	require.NoError(t, err)
+	child, err := strconv.Atoi(string(out))
+	require.NoError(t, err, "perl printed %q", out)
+	var ws unix.WaitStatus
+	_, _ = unix.Wait4(child, &ws, 0, nil) // this test is its parent: reap it
+	var forks []uint32
+	ev := readUntil(t, rd, func(e *Event) bool {
+		if e.Kind == KindFork {
+			forks = append(forks, e.ChildTgid)
+		}
+		return e.Kind == KindFork && e.ChildTgid == uint32(child)
+	})
+	assert.Equal(t, uint32(perl.Process.Pid), ev.Tgid, "the header is the forker's")
+	assert.NotContains(t, forks, uint32(perl.Process.Pid), "this test's ordinary fork of perl is not reported")
+}

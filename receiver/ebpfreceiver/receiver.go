@@ -50,10 +50,10 @@ type ebpfReceiver struct {
 	reader *probe.Reader
 	clock  probe.Clock
 	procs  *procCache
+	pods   *podidentity.Resolver // container and pod of each event's process
 	// forkRecords: process.fork is wanted. Without it, the forks the kernel
 	// reports (CLONE_PARENT only) update the process cache and make no record.
 	forkRecords bool
-	pods        *podidentity.Resolver // container and pod of each event's process
 
 	// reader goroutine state
 	now     pcommon.Timestamp
@@ -124,30 +124,31 @@ func (r *ebpfReceiver) start(ctx context.Context) error {
 		return err
 	}
 	p, err := probe.Load(probe.Config{
-		RingBufferSize: r.cfg.RingBufferSize,
-		MaxArgs:        r.cfg.MaxArgs,
-		IgnoreComms:    r.cfg.IgnoreComms,
-		CgroupPath:     r.cfg.CgroupPath,
-		SkipExec:       !r.cfg.wants(eventProcessExec),
-		SkipExit:       !r.cfg.wants(eventProcessExit),
-		SkipFork:       !r.cfg.wants(eventProcessFork),
+		RingBufferSize:   r.cfg.RingBufferSize,
+		MaxArgs:          r.cfg.MaxArgs,
+		IgnoreComms:      r.cfg.IgnoreComms,
+		CgroupPath:       r.cfg.CgroupPath,
+		SkipExec:         !r.cfg.wants(eventProcessExec),
+		SkipExit:         !r.cfg.wants(eventProcessExit),
+		SkipFork:         !r.cfg.wants(eventProcessFork),
+		FileKinds:        r.cfg.fileKinds(),
+		FilePrefixes:     r.cfg.FilePrefixes,
+		NetKinds:         r.cfg.netKinds(),
+		Ports:            r.cfg.PortsOfInterest,
+		PrivKinds:        r.cfg.privKinds(),
+		KillPaths:        r.cfg.Enforcement.KillPaths,
+		KillComms:        r.cfg.Enforcement.KillComms,
+		DenyExecPaths:    r.cfg.Enforcement.DenyExecPaths,
+		ContainerPaths:   r.cfg.Enforcement.ContainerPaths,
+		ShellCommands:    r.cfg.ShellCommands,
+		ShellBinaries:    hostShells(),
+		Uprobes:          uprobes,
+		Escalation:       r.cfg.wants(eventPrivEscalation),
+		KillOnEscalation: r.cfg.Enforcement.KillOnEscalation,
+
 		// runc's init stages are CLONE_PARENT children of its re-executed init:
 		// without their fork, their mounts and namespaces would carry no executable.
 		ForkCloneParentOnly: r.cfg.wants(eventProcessExec),
-		FileKinds:           r.cfg.fileKinds(),
-		FilePrefixes:        r.cfg.FilePrefixes,
-		NetKinds:            r.cfg.netKinds(),
-		Ports:               r.cfg.PortsOfInterest,
-		PrivKinds:           r.cfg.privKinds(),
-		KillPaths:           r.cfg.Enforcement.KillPaths,
-		KillComms:           r.cfg.Enforcement.KillComms,
-		DenyExecPaths:       r.cfg.Enforcement.DenyExecPaths,
-		ContainerPaths:      r.cfg.Enforcement.ContainerPaths,
-		ShellCommands:       r.cfg.ShellCommands,
-		ShellBinaries:       hostShells(),
-		Uprobes:             uprobes,
-		Escalation:          r.cfg.wants(eventPrivEscalation),
-		KillOnEscalation:    r.cfg.Enforcement.KillOnEscalation,
 	})
 	if err != nil {
 		return err

@@ -286,6 +286,10 @@ func (d *deployment) execShellConnect(t *testing.T) {
 			}
 		}
 	}
+	// The person who ran kubectl exec is in the audit step only; the alert's text names them.
+	if user := audit.get("user.name"); user == "" || !strings.HasPrefix(after.Body, user+" exec'd into") {
+		t.Errorf("%s: the text does not name the audit step's user %q: %q", after.Rule, user, after.Body)
+	}
 	if got := shell.get("k8s.container.name"); got != "app" {
 		t.Errorf("%s: k8s.container.name = %q, want app\n%s", shell.Rule, got, shell)
 	}

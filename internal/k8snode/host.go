@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/mountinfo"
 )
 
 // cniBinDir is where Debian's containernetworking-plugins puts the plugins.
@@ -195,32 +197,13 @@ func unmountUnder(marker string) {
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) > 4 && strings.Contains(fields[4]+"/", marker) {
-			points = append(points, unescapeMount(fields[4]))
+			points = append(points, mountinfo.Unescape(fields[4]))
 		}
 	}
 	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
 	for _, p := range points {
 		_ = syscall.Unmount(p, syscall.MNT_DETACH)
 	}
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // removeCgroups removes <hierarchy>/<name> and everything below it in every mounted
@@ -243,7 +226,7 @@ func removeCgroups(name string) {
 		if len(fields) < 5 || len(after) < 1 || (after[0] != "cgroup" && after[0] != "cgroup2") {
 			continue
 		}
-		removeTree(filepath.Join(unescapeMount(fields[4]), name))
+		removeTree(filepath.Join(mountinfo.Unescape(fields[4]), name))
 	}
 }
 

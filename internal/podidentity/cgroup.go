@@ -1,6 +1,8 @@
 package podidentity
 
 import (
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/mountinfo"
+
 	"bufio"
 	"bytes"
 	"errors"
@@ -13,13 +15,13 @@ import (
 )
 
 // FindCgroup2Mount returns the mount point of the cgroup v2 hierarchy from
-// mountinfo (e.g. /proc/self/mountinfo) and the mount's root inside the
+// path, a mountinfo file (e.g. /proc/self/mountinfo), and the mount's root inside the
 // hierarchy ("/" unless the agent runs in a cgroup namespace). /sys/fs/cgroup is
 // preferred, then /sys/fs/cgroup/unified (hybrid v1/v2 hosts), then the first.
-func FindCgroup2Mount(mountinfo string) (mountPoint, root string, err error) {
-	data, err := os.ReadFile(mountinfo)
+func FindCgroup2Mount(path string) (mountPoint, root string, err error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", "", fmt.Errorf("podidentity: reading %s: %w", mountinfo, err)
+		return "", "", fmt.Errorf("podidentity: reading %s: %w", path, err)
 	}
 	best := -1
 	for line := range strings.SplitSeq(string(data), "\n") {
@@ -32,7 +34,7 @@ func FindCgroup2Mount(mountinfo string) (mountPoint, root string, err error) {
 		if len(f) < 5 {
 			continue
 		}
-		mp, r := unescapeMount(f[4]), unescapeMount(f[3])
+		mp, r := mountinfo.Unescape(f[4]), mountinfo.Unescape(f[3])
 		rank := 2
 		switch mp {
 		case "/sys/fs/cgroup":
@@ -45,29 +47,10 @@ func FindCgroup2Mount(mountinfo string) (mountPoint, root string, err error) {
 		}
 	}
 	if best < 0 {
-		return "", "", errors.New("podidentity: no cgroup2 mount in " + mountinfo +
+		return "", "", errors.New("podidentity: no cgroup2 mount in " + path +
 			"; pod identity needs cgroup v2 (mount one with `mount -t cgroup2 none /sys/fs/cgroup/unified`)")
 	}
 	return mountPoint, root, nil
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for space etc.).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // walkCgroups maps the inode number of every directory below mount (the

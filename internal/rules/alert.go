@@ -57,7 +57,7 @@ func (m *Match) WriteAlert(ev *Event, lr plog.LogRecord, now time.Time) {
 		attrs.EnsureCapacity(ev.Attrs.Len() + 12)
 		copyScalars(ev.Attrs, attrs)
 		attrs.PutStr(AttrEventName, ev.Name)
-		lr.Body().SetStr(r.output.render(ev))
+		lr.Body().SetStr(r.output.render(ev, m.Evidence))
 	} else {
 		lr.SetTimestamp(pcommon.NewTimestampFromTime(now))
 		lr.Body().SetStr(strconv.Itoa(m.Count) + " more matches of " + strconv.Quote(r.Name) + " were throttled")

@@ -298,7 +298,7 @@ const statefulPack = `
   output: 404 from %{client.address}
 - rule: Exec then shell then connect
   severity: critical
-  output: chain in %{k8s.pod.name}
+  output: chain in %{k8s.pod.name} after %{k8s.audit.id} to %{server.address}, %{user.name}
   sequence:
     by: [k8s.namespace.name, k8s.pod.name]
     within: 5m
@@ -428,6 +428,8 @@ func TestSequenceAcrossSources(t *testing.T) {
 	assert.Equal(t, int64(42), shellStep["process.pid"], "the resource's attributes are evidence too")
 	assert.Equal(t, "web", shellStep["k8s.pod.name"])
 	assert.Equal(t, []any{"sh"}, shellStep["process.command_args"])
+	assert.Equal(t, "chain in web after x1 to 203.0.113.9, <NA>", lr.Body().Str(),
+		"a placeholder the firing event lacks comes from an earlier step; one no step has is <NA>")
 
 	assert.Empty(t, e.Evaluate(exec(10*time.Minute), nil))
 	assert.Empty(t, e.Evaluate(shell(11*time.Minute), nil))

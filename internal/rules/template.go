@@ -46,8 +46,10 @@ func parseTemplate(s string, fail func(pos, string, string, ...any), unknown fun
 }
 
 // render fills the placeholders from the event; an absent attribute shows
-// as <NA>, as in Falco.
-func (t template) render(ev *Event) string {
+// as <NA>, as in Falco. For a sequence, a placeholder the firing event lacks
+// comes from the latest earlier step that has it: the shell that completes
+// "pods/exec then a shell" does not know who ran kubectl exec, its audit step does.
+func (t template) render(ev *Event, steps []Evidence) string {
 	var b strings.Builder
 	for _, p := range t.parts {
 		if p.attr == "" {
@@ -56,9 +58,20 @@ func (t template) render(ev *Event) string {
 		}
 		if v, ok := ev.lookup(p.attr); ok && v.Type() != pcommon.ValueTypeEmpty {
 			b.WriteString(v.AsString())
+		} else if v, ok := fromSteps(steps, p.attr); ok {
+			b.WriteString(v.AsString())
 		} else {
 			b.WriteString("<NA>")
 		}
 	}
 	return b.String()
+}
+
+func fromSteps(steps []Evidence, name string) (pcommon.Value, bool) {
+	for i := len(steps) - 1; i >= 0; i-- {
+		if v, ok := steps[i].Attrs.Get(name); ok && v.Type() != pcommon.ValueTypeEmpty {
+			return v, true
+		}
+	}
+	return pcommon.Value{}, false
 }

@@ -87,7 +87,7 @@ func TestRetrieveGatewayBackendOptIn(t *testing.T) {
 	conf, err := ret.AsConf()
 	require.NoError(t, err)
 	assert.False(t, conf.IsSet("exporters::otlp_grpc/backend"))
-	assert.Equal(t, []any{"security_alerts/stdout", "debug"}, conf.Get("service::pipelines::logs::exporters"))
+	assert.Equal(t, []any{"security_alerts/stdout", "debug", "routing/alerts"}, conf.Get("service::pipelines::logs::exporters"))
 
 	t.Setenv("K8SSEC_BACKEND_ENDPOINT", "otel.example.com:4317")
 	ret, err = p.Retrieve(context.Background(), "k8ssec:gateway", nil)
@@ -95,5 +95,5 @@ func TestRetrieveGatewayBackendOptIn(t *testing.T) {
 	conf, err = ret.AsConf()
 	require.NoError(t, err)
 	assert.Equal(t, "${env:K8SSEC_BACKEND_ENDPOINT}", conf.Get("exporters::otlp_grpc/backend::endpoint"))
-	assert.Equal(t, []any{"otlp_grpc/backend", "security_alerts/stdout", "debug"}, conf.Get("service::pipelines::logs::exporters"))
+	assert.Equal(t, []any{"otlp_grpc/backend", "security_alerts/stdout", "debug", "routing/alerts"}, conf.Get("service::pipelines::logs::exporters"))
 }

@@ -2,12 +2,12 @@ package ebpfreceiver
 
 import (
 	"context"
-	"sync"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/sharedcomponent"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ebpfreceiver/internal/metadata"
 )
 
@@ -23,28 +23,17 @@ func NewFactory() receiver.Factory {
 
 // One receiver per configuration serves both the logs pipeline (the events) and
 // the metrics pipeline (their counts): the BPF programs are loaded once.
-var shared = struct {
-	sync.Mutex
-	m map[*Config]*ebpfReceiver
-}{m: map[*Config]*ebpfReceiver{}}
+var shared sharedcomponent.Registry[*Config, *ebpfReceiver]
 
 func sharedReceiver(set receiver.Settings, cfg *Config) (*ebpfReceiver, error) {
-	shared.Lock()
-	defer shared.Unlock()
-	if r, ok := shared.m[cfg]; ok {
+	return shared.Get(cfg, func(forget func()) (*ebpfReceiver, error) {
+		r, err := newEBPFReceiver(set, cfg, nil)
+		if err != nil {
+			return nil, err
+		}
+		r.forget = forget
 		return r, nil
-	}
-	r, err := newEBPFReceiver(set, cfg, nil)
-	if err != nil {
-		return nil, err
-	}
-	r.forget = func() {
-		shared.Lock()
-		delete(shared.m, cfg)
-		shared.Unlock()
-	}
-	shared.m[cfg] = r
-	return r, nil
+	})
 }
 
 func createLogsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {

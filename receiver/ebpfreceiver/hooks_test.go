@@ -42,8 +42,11 @@ func TestHookModesAreLogged(t *testing.T) {
 	assert.Len(t, logs.FilterMessageSnippet("kernel hook unavailable").All(), 4, "each says why")
 	assert.NotEmpty(t, logs.FilterMessageSnippet("could not be loaded").FilterField(zap.String("programs", "escalation")).All())
 
-	cfg.Enforcement.KillOnEscalation = true
-	rcv2, err := f.CreateLogs(context.Background(), metadatatest.NewSettings(newTelemetry(t)), cfg, new(consumertest.LogsSink))
+	// Another configuration: one equal pointer would get the running receiver back
+	// (a logs and a metrics pipeline share the receiver of one configuration).
+	escalation := *cfg
+	escalation.Enforcement.KillOnEscalation = true
+	rcv2, err := f.CreateLogs(context.Background(), metadatatest.NewSettings(newTelemetry(t)), &escalation, new(consumertest.LogsSink))
 	require.NoError(t, err)
 	err = rcv2.Start(context.Background(), componenttest.NewNopHost())
 	assert.ErrorContains(t, err, "kill_on_escalation needs the commit_creds hook")

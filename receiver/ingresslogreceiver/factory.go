@@ -2,12 +2,12 @@ package ingresslogreceiver
 
 import (
 	"context"
-	"sync"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
+	"github.com/otelcol-k8ssec/otelcol-k8ssec/internal/sharedcomponent"
 	"github.com/otelcol-k8ssec/otelcol-k8ssec/receiver/ingresslogreceiver/internal/metadata"
 )
 
@@ -23,28 +23,17 @@ func NewFactory() receiver.Factory {
 
 // One receiver per configuration serves both the logs and the metrics
 // pipeline, so that each file is read once.
-var shared = struct {
-	sync.Mutex
-	m map[*Config]*ingressReceiver
-}{m: map[*Config]*ingressReceiver{}}
+var shared sharedcomponent.Registry[*Config, *ingressReceiver]
 
 func sharedReceiver(set receiver.Settings, cfg *Config) (*ingressReceiver, error) {
-	shared.Lock()
-	defer shared.Unlock()
-	if r, ok := shared.m[cfg]; ok {
+	return shared.Get(cfg, func(forget func()) (*ingressReceiver, error) {
+		r, err := newIngressReceiver(set, cfg)
+		if err != nil {
+			return nil, err
+		}
+		r.forget = forget
 		return r, nil
-	}
-	r, err := newIngressReceiver(set, cfg)
-	if err != nil {
-		return nil, err
-	}
-	r.forget = func() {
-		shared.Lock()
-		delete(shared.m, cfg)
-		shared.Unlock()
-	}
-	shared.m[cfg] = r
-	return r, nil
+	})
 }
 
 func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {

@@ -242,7 +242,7 @@ func capEff(t *testing.T, pid int) uint64 {
 
 // Scenario 1: kubectl exec -it into a workload pod, a shell, a connection out to a
 // listener on the node. The audit exec alert (gateway), the runtime shell alert
-// (agent) and the correlation sequences (rules tier) each arrive, naming the pod.
+// (agent) and the correlation sequences (rules tier) each arrive, naming the pod and its labels.
 func (d *deployment) execShellConnect(t *testing.T) {
 	const ns, pod = "shop", "web-1"
 	labels := map[string]string{"app": "web", "tier": "frontend"}
@@ -279,12 +279,16 @@ func (d *deployment) execShellConnect(t *testing.T) {
 	shell := d.sink.wait(t, "Shell spawned in a container", alertTimeout, match)
 	seq := d.sink.wait(t, "Exec into a pod, then a shell, then an outbound connection", alertTimeout, match)
 	after := d.sink.wait(t, "Shell in a pod right after an exec through the API", alertTimeout, match)
-	for _, a := range []alert{shell, seq, after} {
+	for _, a := range []alert{audit, shell, seq, after} {
 		for k, v := range labels {
 			if got := a.get("k8s.pod.label." + k); got != v {
 				t.Errorf("%s: k8s.pod.label.%s = %q, want %q\n%s", a.Rule, k, got, v, a)
 			}
 		}
+	}
+	// The person who ran kubectl exec is in the audit step only; the alert's text names them.
+	if user := audit.get("user.name"); user == "" || !strings.HasPrefix(after.Body, user+" exec'd into") {
+		t.Errorf("%s: the text does not name the audit step's user %q: %q", after.Rule, user, after.Body)
 	}
 	if got := shell.get("k8s.container.name"); got != "app" {
 		t.Errorf("%s: k8s.container.name = %q, want app\n%s", shell.Rule, got, shell)

@@ -3,7 +3,6 @@ package podidentity
 import (
 	"context"
 	"encoding/binary"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -333,7 +332,7 @@ func TestStartsWithoutTheAPIServer(t *testing.T) {
 	assert.Equal(t, "pod_watch_not_synced", m.AsRaw()[AttrPodPendingReason])
 
 	// The apiserver becomes reachable at that address.
-	proxyTo(t, addr, strings.TrimPrefix(c.URL, "https://"))
+	c.ReachableAt(t, addr)
 	select {
 	case <-synced:
 	case <-time.After(60 * time.Second):
@@ -344,29 +343,6 @@ func TestStartsWithoutTheAPIServer(t *testing.T) {
 	require.NotNil(t, got.Pod, "the pod, once the watch has synced")
 	assert.Equal(t, "late-1", got.Pod.Name)
 	assert.False(t, got.PodPending)
-}
-
-// proxyTo forwards TCP connections from listen to target until the test ends.
-func proxyTo(t *testing.T, listen, target string) {
-	t.Helper()
-	l, err := net.Listen("tcp", listen)
-	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			go func() { _, _ = io.Copy(out, in); out.Close() }()
-			go func() { _, _ = io.Copy(in, out); in.Close() }()
-		}
-	}()
 }
 
 // TestConcurrentLookups: lookups (hits and misses) race pod updates; run with -race.

@@ -2,7 +2,6 @@ package ebpfreceiver
 
 import (
 	"context"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -164,7 +163,7 @@ func TestAPIServerUnreachableThenBack(t *testing.T) {
 	assert.Equal(t, syscall.SIGKILL, ee.Sys().(syscall.WaitStatus).Signal())
 
 	// The apiserver answers at that address: new events carry the pod.
-	proxyTo(t, addr, strings.TrimPrefix(c.URL, "https://"))
+	c.ReachableAt(t, addr)
 	var last map[string]any
 	require.Eventually(t, func() bool {
 		cmd := cg.command("/bin/true", "k8ssec-after")
@@ -178,28 +177,4 @@ func TestAPIServerUnreachableThenBack(t *testing.T) {
 	assert.Equal(t, "web", last["k8s.pod.label.app"])
 	assert.NotContains(t, last, "k8ssec.k8s.pod.pending")
 	assert.NotContains(t, last, "k8ssec.k8s.pod.pending_reason")
-}
-
-// proxyTo forwards TCP connections from listen to target until the test ends:
-// the apiserver becomes reachable at an address the agent was already given.
-func proxyTo(t *testing.T, listen, target string) {
-	t.Helper()
-	l, err := net.Listen("tcp", listen)
-	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			go func() { _, _ = io.Copy(out, in); out.Close() }()
-			go func() { _, _ = io.Copy(in, out); in.Close() }()
-		}
-	}()
 }

@@ -155,6 +155,24 @@ func (e *objectsEnv) startGateway(t *testing.T) *objectsGateway {
 	return g
 }
 
+// startLeaderAndStandby starts two gateways, waits until one holds the Lease and
+// watches, and returns both by identity and the leader.
+func (e *objectsEnv) startLeaderAndStandby(t *testing.T) (map[string]*objectsGateway, *objectsGateway) {
+	t.Helper()
+	gateways := map[string]*objectsGateway{}
+	for range 2 {
+		g := e.startGateway(t)
+		gateways[g.id] = g
+	}
+	var leader *objectsGateway
+	require.Eventually(t, func() bool {
+		leader = gateways[e.leader(t)]
+		return leader != nil
+	}, 30*time.Second, 100*time.Millisecond, "neither gateway took the Lease")
+	e.waitWatching(t, "ready")
+	return gateways, leader
+}
+
 // leader returns the Lease's holder.
 func (e *objectsEnv) leader(t *testing.T) string {
 	l, err := e.admin.CoordinationV1().Leases(manifests.Namespace).Get(t.Context(), objectsLease, metav1.GetOptions{})
@@ -484,17 +502,7 @@ func TestIngressObjectsLeaderFailover(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: controllerCM}, Data: map[string]string{"use-forwarded-headers": "false"},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	gateways := map[string]*objectsGateway{}
-	for range 2 {
-		g := e.startGateway(t)
-		gateways[g.id] = g
-	}
-	var leader *objectsGateway
-	require.Eventually(t, func() bool {
-		leader = gateways[e.leader(t)]
-		return leader != nil
-	}, 30*time.Second, 100*time.Millisecond, "neither gateway took the Lease")
-	e.waitWatching(t, "ready")
+	gateways, leader := e.startLeaderAndStandby(t)
 
 	withSnippet := func(name string) {
 		e.createIngress(t, name, map[string]string{snippetKey: "return 200 " + name + ";"})
@@ -558,17 +566,7 @@ func TestIngressObjectsLeaderFailover(t *testing.T) {
 // drop the warning.
 func TestIngressObjectsLeaseLossThenStopPanics(t *testing.T) {
 	e := newObjectsEnv(t)
-	gateways := map[string]*objectsGateway{}
-	for range 2 {
-		g := e.startGateway(t)
-		gateways[g.id] = g
-	}
-	var leader *objectsGateway
-	require.Eventually(t, func() bool {
-		leader = gateways[e.leader(t)]
-		return leader != nil
-	}, 30*time.Second, 100*time.Millisecond, "neither gateway took the Lease")
-	e.waitWatching(t, "ready")
+	gateways, leader := e.startLeaderAndStandby(t)
 
 	require.NoError(t, syscall.Kill(-leader.cmd.Process.Pid, syscall.SIGSTOP))
 	require.Eventually(t, func() bool {
